@@ -1,0 +1,43 @@
+# osmTalk Billing. `make run` (whole stack + demo traffic) and `make test` set up everything.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install browser lint test serve run check-ledger bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[embedded,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+test: install browser lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+serve: install
+	$(PY) -m devstack.stack
+
+run: install
+	$(PY) -m devstack.stack --demo
+
+check-ledger: install
+	$(PY) -m ledger.invariants
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf .run build *.egg-info

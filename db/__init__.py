@@ -1,0 +1,1 @@
+"""Data access: SQLAlchemy 2 models, sessions, Alembic migrations."""

@@ -1,0 +1,59 @@
+"""Engine, sessions, and the one way to run a ledger transaction: retried on conflicts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+# serialization_failure, deadlock_detected, unique_violation (a concurrent twin committed
+# first: the retry finds its row and replays it).
+RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+MAX_ATTEMPTS = 8
+
+
+def normalize_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str, pool_size: int = 10) -> Engine:
+    return create_engine(
+        normalize_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+    )
+
+
+@lru_cache(maxsize=8)
+def get_sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction and commit; on a serialization failure, deadlock or a
+    unique violation from a concurrent twin, roll back and run it again from the start."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with factory() as session:
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            except DBAPIError as exc:
+                session.rollback()
+                if _sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_ATTEMPTS:
+                    raise
+            time.sleep(0.002 * attempt)
+    raise AssertionError("unreachable")

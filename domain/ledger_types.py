@@ -1,0 +1,70 @@
+"""Plain dataclasses crossing the workflow/activity boundary. JSON friendly: ints and strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.rating import Breakdown, RateCard, UsageLine
+
+REASON_INSUFFICIENT_BALANCE = "insufficient_balance"
+REASON_ACCOUNT_NOT_FOUND = "account_not_found"
+
+
+@dataclass(frozen=True)
+class BalanceSnapshot:
+    account_id: str
+    paid_paisa: int
+    promo_paisa: int
+    reserved_paisa: int
+    min_balance_paisa: int
+    alert_threshold_paisa: int
+    version: int
+
+    @property
+    def available_paisa(self) -> int:
+        return self.paid_paisa + self.promo_paisa
+
+
+@dataclass(frozen=True)
+class AuthorizeDecision:
+    """What the contract's `authorize` update returns (plus what the workflow needs)."""
+
+    authorized: bool
+    reason: str | None
+    hold_paisa: int
+    available_paisa: int
+    rate_card_version: int | None
+    margin_rate: str = "0.30"
+    rate_card: RateCard | None = None
+    balance: BalanceSnapshot | None = None
+
+    def public(self) -> dict[str, object]:
+        return {
+            "authorized": self.authorized,
+            "reason": self.reason,
+            "hold_paisa": self.hold_paisa,
+            "available_paisa": self.available_paisa,
+            "rate_card_version": self.rate_card_version,
+        }
+
+
+@dataclass
+class FinalizeCallRequest:
+    call_id: str
+    outcome: str
+    hangup_reason: str | None = None
+    ended_at: str | None = None  # ISO time
+    usage: list[UsageLine] = field(default_factory=list)
+    usage_event_count: int = 0
+    rejected_event_count: int = 0
+
+
+@dataclass(frozen=True)
+class FinalizedCall:
+    call_id: str
+    account_id: str
+    outcome: str
+    charged: bool
+    breakdown: Breakdown
+    transaction_id: int | None
+    balance: BalanceSnapshot | None = None

@@ -1,0 +1,1 @@
+"""The PostgreSQL ledger: accounts, credit lots, holds, calls, coupons, refunds, API keys."""

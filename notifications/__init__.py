@@ -1,0 +1,1 @@
+"""Telling the per-account workflow about balance changes."""

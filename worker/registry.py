@@ -1,0 +1,31 @@
+"""Every workflow and activity the `billing` worker runs, in one place.
+
+Each unit appends its workflows to WORKFLOWS and its activities in build_activities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from ledger.service import LedgerPolicy
+
+TASK_QUEUE = "billing"
+
+
+@dataclass
+class WorkerDeps:
+    session_factory: sessionmaker[Session]
+    policy: LedgerPolicy
+    client: Client
+    extras: dict[str, Any]  # e.g. "email_sender", "payment_gateway"
+
+
+WORKFLOWS: list[type] = []
+
+
+def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    return []
