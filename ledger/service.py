@@ -361,7 +361,7 @@ def _housekeeping(session: Session, account: Account, now: datetime) -> None:
     """Expire promo lots past their date and release holds of calls lost for good."""
     for lot in repo.expired_promo_lots(session, account.id, now):
         amount = lot.remaining_paisa
-        _post(
+        expiry = _post(
             session,
             account,
             kind="promo_expiry",
@@ -376,7 +376,7 @@ def _housekeeping(session: Session, account: Account, now: datetime) -> None:
         lot.remaining_paisa = 0
         session.add(
             LotAllocation(
-                transaction_id=repo.transaction_by_key(session, f"promo-expiry:{lot.id}").id,  # type: ignore[union-attr]
+                transaction_id=expiry.id,
                 lot_id=lot.id,
                 account_id=account.id,
                 kind="debit",
