@@ -1,0 +1,162 @@
+"""Structured JSON logs, one object per line, with the call and account on every line.
+
+Usage::
+
+    from core.logging import bind_log_context, configure_logging
+
+    configure_logging()                      # once, at process start (worker, API, stack)
+    with bind_log_context(call_id="c-1", account_id="a-1"):
+        log.info("charged")  # {"ts": ..., "call_id": "c-1", "account_id": "a-1", ...}
+
+`bind_log_context` sets context variables, so the ids follow the code through `await`s and into
+tasks created inside the block. Every line carries `call_id` and `account_id` keys (null when
+unknown), so a log search on either never misses a line. Records may also pass them explicitly:
+`log.info("x", extra={"call_id": ...})` wins over the context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+CONTEXT_FIELDS = ("call_id", "account_id")
+
+_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+_account_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("account_id", default=None)
+_VARS = {"call_id": _call_id, "account_id": _account_id}
+
+# Attributes every LogRecord has; anything else passed through `extra=` is emitted as a field.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+
+
+@contextlib.contextmanager
+def bind_log_context(
+    *, call_id: str | None = None, account_id: str | None = None
+) -> Iterator[None]:
+    """Within the block, every log line carries these ids (None leaves the current value)."""
+    tokens: list[tuple[contextvars.ContextVar[str | None], contextvars.Token[str | None]]] = []
+    for name, value in (("call_id", call_id), ("account_id", account_id)):
+        if value is not None:
+            var = _VARS[name]
+            tokens.append((var, var.set(str(value))))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def set_log_context(*, call_id: str | None = None, account_id: str | None = None) -> None:
+    """Bind ids for the rest of the current context (e.g. a request or an activity task)."""
+    if call_id is not None:
+        _call_id.set(str(call_id))
+    if account_id is not None:
+        _account_id.set(str(account_id))
+
+
+def current_log_context() -> dict[str, str | None]:
+    return {name: var.get() for name, var in _VARS.items()}
+
+
+class ContextFilter(logging.Filter):
+    """Puts `call_id` and `account_id` on every record (from `extra=`, else the context)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in _VARS.items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, var.get())
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self.service:
+            entry["service"] = self.service
+        for name, var in _VARS.items():
+            value = getattr(record, name, None)
+            entry[name] = value if value is not None else var.get()
+        for key, value in record.__dict__.items():
+            if key in _STANDARD_ATTRS or key in entry or key.startswith("_"):
+                continue
+            entry[key] = value
+        if record.exc_info:
+            entry["exc_info"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.stack_info:
+            entry["stack_info"] = record.stack_info
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(
+    level: str | int | None = None,
+    *,
+    service: str | None = None,
+    stream: Any = None,
+) -> None:
+    """Route the root logger (and uvicorn's, temporalio's) to one JSON-lines handler.
+
+    Level: the argument, else LOG_LEVEL, else INFO. Idempotent: calling it again replaces the
+    handler instead of adding a second one.
+    """
+    resolved = level if level is not None else os.environ.get("LOG_LEVEL", "INFO")
+    if isinstance(resolved, str):
+        resolved = resolved.upper()
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(service=service or os.environ.get("SERVICE_NAME")))
+    handler.addFilter(ContextFilter())
+    handler.set_name("billing-json")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        # ours from an earlier call, and basicConfig's plain stderr handler; not pytest's etc.
+        if existing.get_name() == "billing-json" or type(existing) is logging.StreamHandler:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(resolved)
+    # uvicorn installs its own handlers; send its records through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """A `log_config` for `uvicorn.run(...)`/`--log-config` that keeps lines in JSON."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "core.logging.ContextFilter"}},
+        "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["context"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+            "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -1,0 +1,80 @@
+"""JSON log lines carry call_id and account_id, from the context or from `extra=`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+
+from core.logging import bind_log_context, configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> object:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_every_line_is_json_with_call_and_account_ids() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", service="test", stream=stream)
+    log = logging.getLogger("billing.test")
+    log.info("outside")
+    with bind_log_context(call_id="c-1", account_id="a-1"):
+        log.info("inside", extra={"amount_paisa": 442})
+        with bind_log_context(call_id="c-2"):
+            log.warning("nested")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+    log.info("explicit", extra={"call_id": "c-9", "account_id": "a-9"})
+    lines = _lines(stream)
+    assert [line["message"] for line in lines] == [
+        "outside",
+        "inside",
+        "nested",
+        "failed",
+        "explicit",
+    ]
+    assert all({"ts", "level", "call_id", "account_id", "service"} <= line.keys() for line in lines)
+    assert (lines[0]["call_id"], lines[0]["account_id"]) == (None, None)
+    assert (lines[1]["call_id"], lines[1]["account_id"]) == ("c-1", "a-1")
+    assert lines[1]["amount_paisa"] == 442
+    assert (lines[2]["call_id"], lines[2]["account_id"]) == ("c-2", "a-1")
+    assert "ValueError: boom" in str(lines[3]["exc_info"])
+    assert (lines[4]["call_id"], lines[4]["account_id"]) == ("c-9", "a-9")
+
+
+async def test_context_follows_tasks_and_is_isolated_between_them() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    log = logging.getLogger("billing.test")
+
+    async def call(call_id: str) -> None:
+        with bind_log_context(call_id=call_id, account_id=f"acct-{call_id}"):
+            await asyncio.sleep(0.01)
+            log.info("usage")
+
+    await asyncio.gather(*(call(f"c{i}") for i in range(5)))
+    lines = _lines(stream)
+    assert sorted((line["call_id"], line["account_id"]) for line in lines) == [
+        (f"c{i}", f"acct-c{i}") for i in range(5)
+    ]
+
+
+def test_configure_twice_keeps_one_handler() -> None:
+    configure_logging("INFO", stream=io.StringIO())
+    configure_logging("INFO", stream=io.StringIO())
+    names = [h.get_name() for h in logging.getLogger().handlers]
+    assert names.count("billing-json") == 1
