@@ -1,0 +1,81 @@
+"""The dashboard's sign-in session: a signed cookie (itsdangerous) holding the API key's id and
+its account, never the key itself, plus a CSRF token echoed by the page's POSTs. Each request
+re-checks the key, so revoking a key signs its sessions out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from core.config import get_settings
+from db.models import ApiKey
+
+COOKIE_NAME = "osmtalk_dashboard"
+MAX_AGE_SECONDS = 12 * 3600
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(frozen=True)
+class DashboardSession:
+    key_id: str
+    account_id: str
+    csrf: str
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().session_secret, salt="osmtalk-dashboard")
+
+
+def issue(response: Response, request: Request, key: ApiKey) -> None:
+    assert key.account_id is not None
+    token = _serializer().dumps({"k": key.id, "a": key.account_id, "c": secrets.token_urlsafe(24)})
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def clear(response: Response) -> None:
+    response.delete_cookie(COOKIE_NAME, path="/")
+
+
+def read(request: Request) -> DashboardSession | None:
+    token = request.cookies.get(COOKIE_NAME)
+    if not token:
+        return None
+    try:
+        data = _serializer().loads(token, max_age=MAX_AGE_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    key_id, account_id, csrf = data.get("k"), data.get("a"), data.get("c")
+    if not (isinstance(key_id, str) and isinstance(account_id, str) and isinstance(csrf, str)):
+        return None
+    return DashboardSession(key_id=key_id, account_id=account_id, csrf=csrf)
+
+
+def still_valid(session: Session, signed_in: DashboardSession) -> bool:
+    """The key must still exist, be unrevoked, be a customer key and belong to the account."""
+    key = session.get(ApiKey, signed_in.key_id)
+    return (
+        key is not None
+        and key.revoked_at is None
+        and key.role == "customer"
+        and key.account_id == signed_in.account_id
+    )
+
+
+def csrf_ok(request: Request, signed_in: DashboardSession) -> bool:
+    sent = request.headers.get(CSRF_HEADER, "")
+    return bool(sent) and hmac.compare_digest(sent, signed_in.csrf)

@@ -1,0 +1,266 @@
+"""Shape ledger rows into the JSON the dashboard pages render. Money stays integer paisa; the
+page formats it (static/money.js ports domain.money.format_inr with integer math). Exact
+per-usage costs are Decimal strings, never floats."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Call, LedgerTransaction
+from domain.channels import COMPONENT_ORDER
+from domain.money import format_inr
+from ledger import service
+from ledger.service import BILLING_TZ, BalanceSummary
+
+COMPONENT_LABELS = {"llm": "LLM", "stt": "STT", "tts": "TTS", "sip": "SIP"}
+COMPONENT_HELP = {
+    "llm": "the AI brain",
+    "stt": "speech-to-text",
+    "tts": "text-to-speech",
+    "sip": "phone line",
+}
+UNIT_LABELS = {
+    "input_tokens": "input tokens",
+    "cached_input_tokens": "cached input tokens",
+    "output_tokens": "output tokens",
+    "audio_seconds": "seconds of audio",
+    "characters": "characters",
+    "seconds": "seconds of line time",
+}
+KIND_LABELS = {
+    "topup": "Top-up",
+    "promo_grant": "Promo credit",
+    "coupon": "Coupon",
+    "call_charge": "Call",
+    "api_charge": "osmAPI request",
+    "refund": "Refund",
+    "refund_reversal": "Refund reversed",
+    "promo_expiry": "Promo expired",
+    "adjustment": "Adjustment",
+}
+OUTCOME_LABELS = {
+    "completed": "Completed",
+    "voicemail": "Voicemail",
+    "failed": "Failed",
+    "no_answer": "No answer",
+    "busy": "Busy",
+    "rejected": "Rejected",
+    "abandoned": "Abandoned",
+    "refused": "Refused",
+}
+CHANNEL_LABELS = {"phone": "Phone", "web": "Web", "whatsapp": "WhatsApp", "chat": "Chat"}
+
+
+def local_label(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(BILLING_TZ).strftime("%d %b %Y, %H:%M:%S")
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def balance_view(summary: BalanceSummary) -> dict[str, Any]:
+    snap = summary.balance
+    available = snap.paid_paisa + snap.promo_paisa
+    spendable = available - snap.reserved_paisa
+    return {
+        "available_paisa": available,
+        "paid_paisa": snap.paid_paisa,
+        "promo_paisa": snap.promo_paisa,
+        "reserved_paisa": snap.reserved_paisa,
+        "month_usage_paisa": summary.month_usage_paisa,
+        "min_balance_paisa": snap.min_balance_paisa,
+        "spendable_paisa": spendable,
+        # The authorization rule: a new call is refused when available - reserved < minimum.
+        "low_balance": spendable < snap.min_balance_paisa,
+        "version": snap.version,
+    }
+
+
+def daily_view(days: Sequence[tuple[str, int]], now: datetime) -> dict[str, Any]:
+    """Every day of the current month in Asia/Kolkata, with the spend so far (paisa)."""
+    local = now.astimezone(BILLING_TZ)
+    spent = dict(days)
+    last = calendar.monthrange(local.year, local.month)[1]
+    points = []
+    for day in range(1, last + 1):
+        key = f"{local.year:04d}-{local.month:02d}-{day:02d}"
+        points.append({"date": key, "day": day, "paisa": spent.get(key, 0)})
+    return {"month_label": local.strftime("%B %Y"), "today": local.day, "days": points}
+
+
+def summary_payload(session: Session, account_id: str, now: datetime | None = None) -> dict:
+    now = now or service.utcnow()
+    summary = service.balance_summary(session, account_id, now)
+    return {
+        "balance": balance_view(summary),
+        "daily": daily_view(service.daily_spend_this_month(session, account_id, now), now),
+    }
+
+
+def transaction_view(tx: LedgerTransaction) -> dict[str, Any]:
+    return {
+        "id": tx.id,
+        "kind": tx.kind,
+        "kind_label": KIND_LABELS.get(tx.kind, tx.kind.replace("_", " ").capitalize()),
+        "description": tx.description,
+        "reference": tx.reference,
+        "amount_paisa": tx.amount_paisa,
+        "paid_delta_paisa": tx.paid_delta_paisa,
+        "promo_delta_paisa": tx.promo_delta_paisa,
+        "balance_after": tx.balance_after,
+        "paid_balance_after": tx.paid_balance_after,
+        "promo_balance_after": tx.promo_balance_after,
+        "created_at": iso(tx.created_at),
+        "created_label": local_label(tx.created_at),
+    }
+
+
+def transactions_page(
+    session: Session, account_id: str, before_id: int | None, limit: int
+) -> dict[str, Any]:
+    rows = service.list_transactions(session, account_id, before_id=before_id, limit=limit + 1)
+    items = [transaction_view(tx) for tx in rows[:limit]]
+    more = len(rows) > limit
+    return {"items": items, "next_before": items[-1]["id"] if more and items else None}
+
+
+def _status_label(call: Call) -> str:
+    if call.status == "active":
+        return "In progress"
+    return OUTCOME_LABELS.get(call.outcome or "", (call.outcome or "").replace("_", " "))
+
+
+def call_row(
+    call: Call, now: datetime | None = None, running: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of the Calls page. `running` is the workflow's running breakdown, if known."""
+    now = now or service.utcnow()
+    started = call.started_at or call.created_at
+    active = call.status == "active"
+    end = call.ended_at or call.finalized_at
+    if active:
+        seconds = max(0, int((now - started).total_seconds()))
+    elif end is not None and call.authorized:
+        seconds = max(0, int((end - started).total_seconds()))
+    else:
+        seconds = 0
+    cost: int | None
+    if active:
+        cost = int(running["total_paisa"]) if running and "total_paisa" in running else None
+    else:
+        cost = call.total_paisa or 0
+    return {
+        "call_id": call.call_id,
+        "channel": call.channel,
+        "channel_label": CHANNEL_LABELS.get(call.channel, call.channel),
+        "status": call.status,
+        "active": active,
+        "outcome": call.outcome,
+        "status_label": _status_label(call),
+        "started_at": iso(started),
+        "started_label": local_label(started),
+        "created_at": iso(call.created_at),
+        "duration_seconds": seconds,
+        "cost_paisa": cost,
+        "running_cost": active and cost is not None,
+        "updated_at": iso(call.updated_at),
+    }
+
+
+def _exact_inr(amount: Decimal) -> str:
+    """An exact INR amount with at least two decimals, e.g. ₹0.0083 or ₹2.20 (display only)."""
+    text = format(amount.normalize(), "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.ljust(2, "0")
+    rupees = int(whole)
+    grouped = format_inr(rupees * 100).split(".")[0]
+    return f"{grouped}.{frac}"
+
+
+def call_detail(
+    session: Session,
+    call: Call,
+    now: datetime | None = None,
+    running: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The breakdown LLM + STT + TTS + SIP, provider total, margin and total, with the usage
+    (quantity × unit price of the call's pinned rate card) behind each component."""
+    row = call_row(call, now, running.get("breakdown") if running else None)
+    usage_lines: list[Mapping[str, Any]] = list(call.usage or [])
+    breakdown: Mapping[str, Any]
+    if call.status == "active":
+        breakdown = dict(running.get("breakdown") or {}) if running else {}
+        usage_lines = list(running.get("usage") or []) if running else []
+    else:
+        breakdown = service.call_breakdown(call).__dict__
+    prices: dict[tuple[str, str], Decimal] = {}
+    if call.rate_card_version is not None:
+        prices = service.load_rate_card(session, call.rate_card_version).price_map()
+    margin_rate = Decimal(str(breakdown.get("margin_rate") or call.margin_rate))
+    components = []
+    for component in COMPONENT_ORDER:
+        name = component.value
+        lines = []
+        for line in usage_lines:
+            if line.get("component") != name:
+                continue
+            quantity = Decimal(str(line.get("quantity", "0")))
+            price = prices.get((str(line.get("sku")), str(line.get("unit"))))
+            lines.append(
+                {
+                    "sku": line.get("sku"),
+                    "unit": line.get("unit"),
+                    "unit_label": UNIT_LABELS.get(str(line.get("unit")), line.get("unit")),
+                    "quantity": format(quantity.normalize(), "f"),
+                    "unit_price_inr": format(price.normalize(), "f") if price is not None else None,
+                    "cost_exact": _exact_inr(quantity * price) if price is not None else None,
+                }
+            )
+        components.append(
+            {
+                "component": name,
+                "label": COMPONENT_LABELS[name],
+                "help": COMPONENT_HELP[name],
+                "paisa": int(breakdown.get(f"{name}_paisa") or 0),
+                "lines": lines,
+            }
+        )
+    return {
+        **row,
+        "hangup_reason": call.hangup_reason,
+        "refusal_reason": call.refusal_reason,
+        "rate_card_version": call.rate_card_version,
+        "ended_label": local_label(call.ended_at),
+        "components": components,
+        "provider_total_paisa": int(breakdown.get("provider_total_paisa") or 0),
+        "margin_paisa": int(breakdown.get("margin_paisa") or 0),
+        "total_paisa": int(breakdown.get("total_paisa") or 0),
+        "margin_percent": format((margin_rate * 100).normalize(), "f"),
+        "has_breakdown": bool(breakdown),
+    }
+
+
+def calls_page(
+    session: Session,
+    account_id: str,
+    before: tuple[datetime, str] | None,
+    limit: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    rows = service.list_calls(session, account_id, before=before, limit=limit + 1)
+    items = [call_row(call, now) for call in rows[:limit]]
+    more = len(rows) > limit
+    next_before = None
+    if more and rows:
+        last = rows[limit - 1]
+        next_before = {"created_at": iso(last.created_at), "call_id": last.call_id}
+    return {"items": items, "next_before": next_before}

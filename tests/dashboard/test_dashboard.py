@@ -1,0 +1,292 @@
+"""The dashboard in headless Chromium against a real server and PostgreSQL: sign-in, the
+Billing numbers, coupon preview-then-confirm, and calls appearing live with a breakdown that
+adds up on screen."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.async_api import Page, expect
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.session import run_in_transaction
+from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
+from domain.money import format_inr
+from ledger import service
+from tests.dashboard.conftest import (
+    SCREENSHOTS,
+    finish_call,
+    make_customer,
+    sign_in,
+    start_call,
+)
+
+WEB_CALL_USAGE: list[dict[str, object]] = [
+    {
+        "event_id": "l",
+        "component": "llm",
+        "sku": "openai/gpt-4o-mini",
+        "input_tokens": 9000,
+        "output_tokens": 700,
+    },
+    {"event_id": "s", "component": "stt", "sku": "deepgram/nova-3", "audio_seconds": 31},
+    {"event_id": "t", "component": "tts", "sku": "elevenlabs/flash-v2", "characters": 260},
+]
+
+
+def paisa_of(text: str) -> int:
+    """'₹1,23,456.78' -> 12345678; the inverse of format_inr, strict."""
+    match = re.fullmatch(r"(-?)₹(\d{1,3}(?:,\d\d)*(?:,\d{3})|\d{1,3})\.(\d\d)", text.strip())
+    assert match, f"not an INR amount: {text!r}"
+    sign, rupees, paisa = match.groups()
+    value = int(rupees.replace(",", "")) * 100 + int(paisa)
+    return -value if sign else value
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def test_js_money_formatter_matches_python(page: Page, dashboard_url: str) -> None:
+    await page.goto(dashboard_url + "/login")
+    await page.add_script_tag(url=dashboard_url + "/dashboard/static/money.js")
+    values = [
+        0,
+        5,
+        99,
+        100,
+        442,
+        12345,
+        100000,
+        9999999,
+        10000000,
+        1234567890,
+        -442,
+        -10000000,
+        123456789012345,
+    ]
+    shown = await page.evaluate("(vs) => vs.map((v) => window.formatINR(v))", values)
+    assert shown == [format_inr(v) for v in values]
+    assert shown[8] == "₹1,00,000.00"
+
+
+async def test_sign_in_only_with_a_valid_customer_key(
+    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    customer = make_customer(session_factory, "Meera Stores", top_up_paisa=20000)
+    _, admin_secret = run_in_transaction(
+        session_factory, lambda s: service.create_api_key(s, role="admin")
+    )
+    await page.goto(dashboard_url + "/billing")
+    await expect(page).to_have_url(dashboard_url + "/login")  # not signed in: sent to sign-in
+
+    for bad, message in (
+        ("osk_not-a-real-key", "not valid"),
+        (admin_secret, "Only customer API keys"),
+    ):
+        await page.get_by_test_id("api-key").fill(bad)
+        await page.get_by_test_id("sign-in").click()
+        await expect(page.get_by_test_id("login-error")).to_contain_text(message)
+        await expect(page).to_have_url(dashboard_url + "/login")
+
+    await sign_in(page, dashboard_url, customer.api_key)
+    await expect(page.get_by_test_id("account-name")).to_have_text("Meera Stores")
+    cookies = await page.context.cookies()
+    assert cookies and all(customer.api_key not in c["value"] for c in cookies)
+    assert customer.api_key not in page.url
+
+    # The JSON behind the pages needs the session, and POSTs need its CSRF token too.
+    async with httpx.AsyncClient(base_url=dashboard_url) as anonymous:
+        assert (await anonymous.get("/dashboard/api/summary")).status_code == 401
+    jar = {c["name"]: c["value"] for c in cookies}
+    async with httpx.AsyncClient(base_url=dashboard_url, cookies=jar) as signed:
+        assert (await signed.get("/dashboard/api/summary")).status_code == 200
+        forged = await signed.post("/dashboard/api/coupons/preview", json={"code": "X"})
+        assert forged.status_code == 403
+
+    # Revoking the key ends its dashboard sessions.
+    run_in_transaction(
+        session_factory,
+        lambda s: service.revoke_api_key(s, service.resolve_api_key(s, customer.api_key).id),  # type: ignore[union-attr]
+    )
+    await page.goto(dashboard_url + "/billing")
+    await expect(page).to_have_url(dashboard_url + "/login")
+
+
+async def test_billing_page_shows_the_ledger_numbers(
+    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    customer = make_customer(session_factory, "Asha Traders", top_up_paisa=12345678)
+    charged = 0
+    for n in range(22):  # more than one page of history
+        call_id = uid(f"hist{n}")
+        start_call(session_factory, customer.account_id, call_id, "phone")
+        charged += finish_call(session_factory, call_id, "phone", TYPICAL_PHONE_CALL_USAGE)
+    start_call(session_factory, customer.account_id, uid("live"), "web")  # holds ₹10
+
+    await sign_in(page, dashboard_url, customer.api_key)
+    summary = run_in_transaction(
+        session_factory, lambda s: service.balance_summary(s, customer.account_id)
+    )
+    b = summary.balance
+    expected = {
+        "available": b.paid_paisa + b.promo_paisa,
+        "promo": b.promo_paisa,
+        "paid": b.paid_paisa,
+        "reserved": b.reserved_paisa,
+        "month-usage": summary.month_usage_paisa,
+    }
+    assert expected["month-usage"] == charged == 22 * 442
+    assert expected["reserved"] == 1000
+    for testid, paisa in expected.items():
+        await expect(page.get_by_test_id(testid)).to_have_text(format_inr(paisa))
+    # Promo (₹50.00) went first; the remaining ₹47.24 of charges came out of ₹1,23,456.78 paid.
+    await expect(page.get_by_test_id("promo")).to_have_text("₹0.00")
+    await expect(page.get_by_test_id("paid")).to_have_text("₹1,23,409.54")
+    await expect(page.get_by_test_id("low-balance-banner")).to_be_hidden()
+
+    # Today's bar carries this month's charges; the history is paged, newest first.
+    today_bars = page.locator("#chart rect.bar.today")
+    await expect(today_bars).to_have_count(1)
+    assert int(await today_bars.get_attribute("data-paisa") or "-1") == charged
+    rows = page.locator("#tx-body tr")
+    await expect(rows).to_have_count(20)
+    await expect(rows.first.locator("td").nth(3)).to_have_text("-₹4.42")
+    await page.get_by_test_id("tx-older").click()
+    await expect(rows).to_have_count(4)  # 22 calls + top-up + welcome = 24 transactions
+    await expect(rows.last.locator("td").nth(2)).to_have_text("Welcome bonus")
+    await expect(page.get_by_test_id("tx-older")).to_be_hidden()
+    await page.get_by_test_id("tx-newest").click()
+    await expect(rows).to_have_count(20)
+
+
+async def test_coupon_is_redeemed_through_preview_then_confirm(
+    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    customer = make_customer(session_factory, "Ravi Kumar", top_up_paisa=50000)
+    code = uid("DIWALI").upper()
+    run_in_transaction(
+        session_factory, lambda s: service.create_coupon(s, code=code, bonus_paisa=7550)
+    )
+    await sign_in(page, dashboard_url, customer.api_key)
+    await page.evaluate("window.__noReload = true")
+    await expect(page.get_by_test_id("promo")).to_have_text("₹50.00")
+
+    await page.get_by_test_id("open-redeem").click()
+    await page.get_by_test_id("coupon-code").fill(code.lower())  # codes are case-sensitive
+    await page.get_by_test_id("coupon-check").click()
+    await expect(page.get_by_test_id("coupon-error")).to_contain_text("case-sensitive")
+    await expect(page.get_by_test_id("coupon-confirm")).to_be_hidden()
+
+    await page.get_by_test_id("coupon-code").fill(code)
+    await page.get_by_test_id("coupon-check").click()
+    await expect(page.get_by_test_id("coupon-bonus")).to_have_text("₹75.50")
+    # Previewing changed nothing.
+    promo_before = run_in_transaction(
+        session_factory, lambda s: service.balance_summary(s, customer.account_id)
+    ).balance.promo_paisa
+    assert promo_before == 5000
+    await expect(page.get_by_test_id("promo")).to_have_text("₹50.00")
+
+    await page.get_by_test_id("coupon-confirm").click()
+    await expect(page.get_by_test_id("coupon-done")).to_contain_text("₹75.50 added")
+    await expect(page.get_by_test_id("promo")).to_have_text("₹125.50")
+    await expect(page.get_by_test_id("available")).to_have_text("₹625.50")
+    after = run_in_transaction(
+        session_factory, lambda s: service.balance_summary(s, customer.account_id)
+    ).balance
+    assert after.promo_paisa == 12550
+    await page.get_by_test_id("coupon-cancel").click()
+    first = page.locator("#tx-body tr").first
+    await expect(first.locator("td").nth(2)).to_have_text(f"Coupon {code}")
+    await expect(first.locator("td").nth(3)).to_have_text("+₹75.50")
+    assert await page.evaluate("window.__noReload") is True
+
+    # Once per account: a second preview is refused with the reason.
+    await page.get_by_test_id("open-redeem").click()
+    await page.get_by_test_id("coupon-code").fill(code)
+    await page.get_by_test_id("coupon-check").click()
+    await expect(page.get_by_test_id("coupon-error")).to_contain_text("already redeemed")
+
+
+async def test_low_balance_banner_under_ten_rupees(
+    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    customer = make_customer(session_factory, "Low Balance Co", welcome_paisa=950)
+    await sign_in(page, dashboard_url, customer.api_key)
+    banner = page.get_by_test_id("low-balance-banner")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("New calls are refused until you top up")
+    await expect(banner).to_contain_text("₹10.00")
+    # A top-up lifts it live, without a reload.
+    run_in_transaction(
+        session_factory,
+        lambda s: service.top_up(
+            s, account_id=customer.account_id, amount_paisa=10000, payment_reference=uid("p")
+        ),
+    )
+    await expect(banner).to_be_hidden()
+    await expect(page.get_by_test_id("available")).to_have_text("₹109.50")
+
+
+async def test_calls_page_updates_live_and_breakdown_adds_up(
+    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    customer = make_customer(session_factory, "Kiran Logistics", top_up_paisa=250000)
+    for channel, outcome, usage in (
+        ("web", "completed", WEB_CALL_USAGE),
+        ("phone", "no_answer", []),
+        ("whatsapp", "voicemail", WEB_CALL_USAGE[:1]),
+    ):
+        call_id = uid(channel)
+        start_call(session_factory, customer.account_id, call_id, channel)
+        finish_call(session_factory, call_id, channel, usage, outcome)
+
+    await sign_in(page, dashboard_url, customer.api_key)
+    await page.get_by_test_id("nav-calls").click()
+    await expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "open")
+    rows = page.locator("#calls-body tr")
+    await expect(rows).to_have_count(3)
+    await page.evaluate("window.__noReload = true")
+
+    call_id = uid("phone")
+    start_call(session_factory, customer.account_id, call_id, "phone")
+    row = page.locator(f'#calls-body tr[data-call-id="{call_id}"]')
+    await expect(row.get_by_test_id("call-status")).to_have_text("In progress")
+    await expect(rows.first).to_have_attribute("data-call-id", call_id)
+    await expect(page.get_by_test_id("reserved")).to_have_count(0)  # not on this page
+    total = finish_call(session_factory, call_id, "phone", TYPICAL_PHONE_CALL_USAGE)
+    assert total == 442
+    await expect(row.get_by_test_id("call-status")).to_have_text("Completed")
+    await expect(row.get_by_test_id("call-cost")).to_have_text("₹4.42")
+    assert await page.evaluate("window.__noReload") is True
+
+    await row.click()
+    detail = page.get_by_test_id("call-detail")
+    await expect(detail.get_by_test_id("detail-call-id")).to_have_text(call_id)
+    shown = {}
+    for part in ("llm", "stt", "tts", "sip", "provider-total", "margin", "total"):
+        shown[part] = paisa_of(await detail.get_by_test_id(f"bd-{part}").inner_text())
+    assert shown["llm"] + shown["stt"] + shown["tts"] + shown["sip"] == shown["provider-total"]
+    assert shown["provider-total"] + shown["margin"] == shown["total"]
+    assert shown == {
+        "llm": 40,
+        "stt": 50,
+        "tts": 220,
+        "sip": 30,
+        "provider-total": 340,
+        "margin": 102,
+        "total": 442,
+    }
+    await expect(detail).to_contain_text("+ 30% margin")
+    await expect(detail.get_by_test_id("usage-llm")).to_have_count(2)  # input + output tokens
+    await expect(detail.get_by_test_id("usage-sip")).to_contain_text("plivo/in-outbound")
+    await expect(detail.get_by_test_id("usage-tts")).to_contain_text("550 characters × ₹0.004")
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "calls.png"))
+    await page.get_by_test_id("nav-billing").click()
+    await expect(page.locator("#chart rect.bar.today")).to_have_count(1)
+    await page.screenshot(path=str(SCREENSHOTS / "billing.png"))
