@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.keys.schemas import ApiKeyCreated
+from api.schemas import AmountPaisa, BalanceOut, RequestModel, TransactionOut
+
+
+class AccountCreate(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Acme Clinics", "email": "billing@acme.example"}],
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    email: str = Field(
+        min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["a@b.example"]
+    )
+    margin_rate: Decimal | None = Field(
+        None,
+        ge=0,
+        le=10,
+        max_digits=8,
+        decimal_places=4,
+        description="This account's margin rate (default 0.30), a number or decimal string",
+        examples=["0.30"],
+    )
+    alert_threshold_paisa: int | None = Field(
+        None, strict=True, ge=0, le=1_000_000_000, description="Low-balance alert threshold"
+    )
+
+
+class AccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    email: str
+    margin_rate: str = Field(description="Effective margin rate as a decimal string")
+    min_balance_paisa: int
+    alert_threshold_paisa: int | None
+    created_at: datetime
+
+
+class AccountCreated(BaseModel):
+    account: AccountOut
+    balance: BalanceOut
+    api_key: ApiKeyCreated = Field(description="A customer key for this account, shown once")
+
+
+class TopUpCreate(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount_paisa": 50000, "payment_reference": "pay_001"}]},
+    )
+
+    amount_paisa: AmountPaisa
+    payment_reference: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The payment's id at the gateway; a top-up is idempotent on it",
+    )
+
+
+class TopUpOut(BaseModel):
+    transaction: TransactionOut
+    balance: BalanceOut

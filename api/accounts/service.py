@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpOut
+from api.keys.service import create_key
+from api.schemas import BalanceOut, TransactionOut
+from db.models import Account
+from domain.rating import DEFAULT_MARGIN_RATE
+from ledger import service
+from ledger.errors import NotFound
+from ledger.service import LedgerPolicy
+
+
+def account_out(account: Account) -> AccountOut:
+    rate = account.margin_rate if account.margin_rate is not None else DEFAULT_MARGIN_RATE
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        email=account.email,
+        margin_rate=str(rate),
+        min_balance_paisa=account.min_balance_paisa,
+        alert_threshold_paisa=account.alert_threshold_paisa,
+        created_at=account.created_at,
+    )
+
+
+def create_account(session: Session, policy: LedgerPolicy, body: AccountCreate) -> AccountCreated:
+    account = service.create_account(
+        session,
+        policy,
+        name=body.name,
+        email=body.email,
+        margin_rate=str(body.margin_rate) if body.margin_rate is not None else None,
+        alert_threshold_paisa=body.alert_threshold_paisa,
+    )
+    session.flush()
+    session.refresh(account)
+    key = create_key(session, "customer", account.id)
+    return AccountCreated(
+        account=account_out(account),
+        balance=BalanceOut.of(service.balance_summary(session, account.id)),
+        api_key=key,
+    )
+
+
+def get_account(session: Session, account_id: str) -> AccountOut:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    return account_out(account)
+
+
+def top_up(session: Session, account_id: str, amount: int, reference: str) -> TopUpOut:
+    transaction, _ = service.top_up(
+        session, account_id=account_id, amount_paisa=amount, payment_reference=reference
+    )
+    session.flush()
+    session.refresh(transaction)
+    return TopUpOut(
+        transaction=TransactionOut.model_validate(transaction),
+        balance=BalanceOut.of(service.balance_summary(session, account_id)),
+    )

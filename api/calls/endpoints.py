@@ -1,0 +1,180 @@
+"""Call lifecycle over HTTP, for orchestrators not written in Python: every call goes through
+`CallBillingWorkflow` (Update-with-Start `authorize`, `usage`/`hangup` signals, `status` query),
+exactly as the Python client does, so both paths behave the same."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from api.auth import Principal, ensure_account_access, require_roles
+from api.calls import service as calls
+from api.calls.schemas import (
+    AuthorizeCall,
+    AuthorizeOut,
+    CallIdPath,
+    CallOut,
+    CallPage,
+    Hangup,
+    HangupAccepted,
+    UsageAccepted,
+    UsageBatch,
+    UsageBody,
+    UsageEventIn,
+)
+from api.deps import BillingClientDep, SessionDep, StateDep, run_db
+from api.errors import COMMON, MUTATING, R402, R503, problem
+from api.idempotency import IdempotentRoute, idempotency_key_header
+from api.metrics import record_authorization
+from api.schemas import AccountIdPath, Limit
+from ledger import service
+from ledger.errors import NotFound
+from orchestrator_client import CallNotFound
+
+log = logging.getLogger("api.calls")
+
+router = APIRouter(tags=["calls"], route_class=IdempotentRoute)
+Orchestrator = Annotated[Principal, Depends(require_roles("orchestrator"))]
+CallReader = Annotated[Principal, Depends(require_roles("customer", "support", "orchestrator"))]
+AccountReader = Annotated[Principal, Depends(require_roles("customer", "support"))]
+
+
+@router.post(
+    "/v1/calls",
+    response_model=AuthorizeOut,
+    responses={**MUTATING, **R402, **R503},
+    dependencies=[Depends(idempotency_key_header)],
+    summary="Authorize a call (Update-with-Start of CallBillingWorkflow)",
+    description="Refused calls answer 402 `insufficient_balance` with the same fields. "
+    "Repeating it for a call_id returns the same decision.",
+)
+async def authorize_call(
+    body: AuthorizeCall, _: Orchestrator, factory: SessionDep, billing: BillingClientDep
+) -> AuthorizeOut | JSONResponse:
+    await run_db(
+        factory,
+        lambda s: calls.precheck_authorize(s, body.call_id, body.account_id, body.channel),
+    )
+    result = await billing.authorize(
+        body.call_id,
+        body.account_id,
+        body.channel,
+        started_at=body.started_at.isoformat() if body.started_at else None,
+    )
+    record_authorization("call", result.authorized)
+    out = AuthorizeOut(call_id=body.call_id, **result.to_dict())
+    if not result.authorized:
+        return problem(
+            402,
+            result.reason or "insufficient_balance",
+            "the available balance is below the minimum balance needed to start a call",
+            extra=out.model_dump(),
+        )
+    return out
+
+
+@router.post(
+    "/v1/calls/{call_id}/usage",
+    status_code=202,
+    response_model=UsageAccepted,
+    responses=MUTATING,
+    dependencies=[Depends(idempotency_key_header)],
+    summary="Report usage: one event, a list, or {events: [...]} (one signal)",
+)
+async def report_usage(
+    call_id: CallIdPath,
+    body: UsageBody,
+    _: Orchestrator,
+    factory: SessionDep,
+    billing: BillingClientDep,
+) -> UsageAccepted:
+    if isinstance(body, UsageEventIn):
+        events = [body]
+    elif isinstance(body, UsageBatch):
+        events = body.events
+    else:
+        events = list(body)
+    context = await run_db(factory, lambda s: calls.call_context(s, call_id))
+    raw = calls.validate_usage(context, events)
+    await billing.report_usage(call_id, {"events": raw})
+    return UsageAccepted(call_id=call_id, accepted=len(raw))
+
+
+@router.post(
+    "/v1/calls/{call_id}/hangup",
+    status_code=202,
+    response_model=HangupAccepted,
+    responses=MUTATING,
+    dependencies=[Depends(idempotency_key_header)],
+    summary="End a call; repeated hangups are harmless (the first wins)",
+)
+async def hangup(
+    call_id: CallIdPath,
+    body: Hangup,
+    _: Orchestrator,
+    factory: SessionDep,
+    billing: BillingClientDep,
+) -> HangupAccepted:
+    context = await run_db(factory, lambda s: calls.call_context(s, call_id))
+    if context.status == "finalized":
+        return HangupAccepted(call_id=call_id, status="finalized", outcome=context.outcome)
+    await billing.hangup(
+        call_id,
+        body.outcome,
+        reason=body.reason,
+        ended_at=body.ended_at.isoformat() if body.ended_at else None,
+    )
+    return HangupAccepted(call_id=call_id, status="active", outcome=body.outcome)
+
+
+@router.get(
+    "/v1/calls/{call_id}",
+    response_model=CallOut,
+    responses=COMMON,
+    summary="A call: status, outcome, timestamps, usage and its breakdown",
+)
+async def get_call(
+    call_id: CallIdPath, who: CallReader, factory: SessionDep, state: StateDep
+) -> CallOut:
+    call = await run_db(factory, lambda s: calls.call_out(service.get_call(s, call_id)))
+    if who.role == "customer" and who.account_id != call.account_id:
+        raise NotFound(f"call {call_id} not found")
+    if call.status == "active":
+        try:
+            status = await state.billing_client().status(call_id)
+        except CallNotFound:
+            status = {}
+        except Exception:  # the stored row is still a valid answer
+            log.warning("status query failed for %s", call_id, exc_info=True)
+            status = {}
+        call = calls.merge_status(call, status)
+        # The workflow may have finalized between the two reads: prefer the ledger's row.
+        if status.get("state") in {"finalized", "completed"}:
+            call = await run_db(factory, lambda s: calls.call_out(service.get_call(s, call_id)))
+    return call
+
+
+@router.get(
+    "/v1/accounts/{account_id}/calls",
+    response_model=CallPage,
+    responses=COMMON,
+    summary="An account's calls, newest first, cursor-paginated",
+)
+async def list_calls(
+    account_id: AccountIdPath,
+    who: AccountReader,
+    factory: SessionDep,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=400, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor`"),
+    ] = None,
+    limit: Limit = 50,
+) -> CallPage:
+    ensure_account_access(who, account_id)
+    items, next_cursor = await run_db(
+        factory, lambda s: calls.list_calls(s, account_id, cursor, limit)
+    )
+    return CallPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,155 @@
+"""Calls go through the Temporal workflow (orchestrator_client); finalized calls are read from
+the `calls` table, active ones are completed with the workflow's `status` query."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, usage_lines
+from db.models import Account, Call
+from domain.rating import RateCard, validate_usage_event
+from ledger import service
+from ledger.errors import Conflict, NotFound, ValidationFailed
+
+log = logging.getLogger("api.calls")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    call_id: str
+    account_id: str
+    channel: str
+    status: str
+    authorized: bool
+    outcome: str | None
+    rate_card: RateCard | None
+
+
+def call_out(call: Call) -> CallOut:
+    return CallOut(
+        call_id=call.call_id,
+        account_id=call.account_id,
+        channel=call.channel,
+        status="finalized" if call.status == "finalized" else "active",
+        authorized=call.authorized,
+        refusal_reason=call.refusal_reason,
+        outcome=call.outcome,
+        hangup_reason=call.hangup_reason,
+        rate_card_version=call.rate_card_version,
+        margin_rate=str(call.margin_rate),
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        finalized_at=call.finalized_at,
+        usage=usage_lines(call.usage),
+        usage_event_count=call.usage_event_count,
+        breakdown=BreakdownOut(
+            llm_paisa=call.llm_paisa or 0,
+            stt_paisa=call.stt_paisa or 0,
+            tts_paisa=call.tts_paisa or 0,
+            sip_paisa=call.sip_paisa or 0,
+            provider_total_paisa=call.provider_total_paisa or 0,
+            margin_paisa=call.margin_paisa or 0,
+            total_paisa=call.total_paisa or 0,
+        ),
+    )
+
+
+def precheck_authorize(session: Session, call_id: str, account_id: str, channel: str) -> None:
+    """Unknown accounts are 404 and a reused call_id with other terms is 409, before Temporal."""
+    if session.get(Account, account_id) is None:
+        raise NotFound(f"account {account_id} not found")
+    existing = session.get(Call, call_id)
+    if existing is not None and (existing.account_id != account_id or existing.channel != channel):
+        raise Conflict(f"call {call_id} was authorized for another account or channel")
+
+
+def call_context(session: Session, call_id: str) -> CallContext:
+    call = session.get(Call, call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
+    card = (
+        service.load_rate_card(session, call.rate_card_version)
+        if call.rate_card_version is not None
+        else None
+    )
+    return CallContext(
+        call_id=call.call_id,
+        account_id=call.account_id,
+        channel=call.channel,
+        status=call.status,
+        authorized=call.authorized,
+        outcome=call.outcome,
+        rate_card=card,
+    )
+
+
+def validate_usage(context: CallContext, events: list[UsageEventIn]) -> list[dict[str, Any]]:
+    """Check every event against the call's channel and pinned rate card (422 with the
+    domain's code: unknown_sku, invalid_component, validation_error); nothing is sent unless
+    all are valid."""
+    if context.status == "finalized" or context.rate_card is None:
+        raise Conflict(f"call {context.call_id} has already ended", code="call_ended")
+    raw_events: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        raw = event.model_dump(mode="json", exclude_none=True)
+        try:
+            validate_usage_event(raw, context.channel, context.rate_card)
+        except ValueError as exc:
+            code = getattr(exc, "code", "validation_error")
+            raise ValidationFailed(f"events[{index}]: {exc}", code=code) from exc
+        raw_events.append(raw)
+    return raw_events
+
+
+def merge_status(out: CallOut, status: dict[str, Any]) -> CallOut:
+    """Fill an active call's running usage and breakdown from the workflow's status query."""
+    update: dict[str, Any] = {}
+    usage = status.get("usage")
+    if isinstance(usage, dict):
+        usage = usage.get("lines")
+    if isinstance(usage, list):
+        update["usage"] = usage_lines(usage)
+    breakdown = status.get("breakdown")
+    if isinstance(breakdown, dict):
+        fields = BreakdownOut.model_fields.keys()
+        update["breakdown"] = BreakdownOut(
+            **{k: int(v) for k, v in breakdown.items() if k in fields and isinstance(v, int)}
+        )
+    for key in ("usage_event_count", "event_count"):
+        if isinstance(status.get(key), int):
+            update["usage_event_count"] = status[key]
+            break
+    return out.model_copy(update=update)
+
+
+def encode_call_cursor(created_at: datetime, call_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), call_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_call_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, call_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(call_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationFailed("cursor is not valid") from exc
+
+
+def list_calls(
+    session: Session, account_id: str, cursor: str | None, limit: int
+) -> tuple[list[CallOut], str | None]:
+    before = decode_call_cursor(cursor) if cursor else None
+    rows = service.list_calls(session, account_id, before=before, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_call_cursor(rows[-1].created_at, rows[-1].call_id) if more else None
+    return [call_out(c) for c in rows], next_cursor

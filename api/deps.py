@@ -1,0 +1,78 @@
+"""Request dependencies: the app's state, database, Temporal, and the caller's principal.
+
+`SessionDep` is the app's `sessionmaker`: every ledger operation runs in one transaction through
+`run_db(factory, lambda s: service.op(s, ...))`, which retries conflicts (db.session) on a worker
+thread so the event loop never blocks on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+import anyio.to_thread
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from api.auth import Principal, get_principal
+from api.errors import ApiError
+from core.config import Settings
+from db.session import run_in_transaction
+from ledger.service import LedgerPolicy
+from orchestrator_client import BillingClient
+
+T = TypeVar("T")
+
+
+@dataclass
+class BillingState:
+    settings: Settings
+    database_url: str
+    session_factory: sessionmaker[Session]
+    policy: LedgerPolicy
+    temporal_client: Client | None = None
+    temporal_error: str | None = None
+
+    def billing_client(self) -> BillingClient:
+        if self.temporal_client is None:
+            raise ApiError(503, "temporal_unavailable", self.temporal_error or "no Temporal")
+        return BillingClient(self.temporal_client, task_queue=self.settings.task_queue)
+
+
+def get_state(request: Request) -> BillingState:
+    state: BillingState = request.app.state.billing
+    return state
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return get_state(request).session_factory
+
+
+def get_temporal(request: Request) -> Client:
+    state = get_state(request)
+    if state.temporal_client is None:
+        raise ApiError(503, "temporal_unavailable", state.temporal_error or "no Temporal client")
+    return state.temporal_client
+
+
+def get_billing_client(request: Request) -> BillingClient:
+    return get_state(request).billing_client()
+
+
+def get_policy(request: Request) -> LedgerPolicy:
+    return get_state(request).policy
+
+
+async def run_db(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """One ledger transaction (retried on conflicts) on a worker thread."""
+    return await anyio.to_thread.run_sync(run_in_transaction, factory, work)
+
+
+StateDep = Annotated[BillingState, Depends(get_state)]
+SessionDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+BillingClientDep = Annotated[BillingClient, Depends(get_billing_client)]
+PolicyDep = Annotated[LedgerPolicy, Depends(get_policy)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,173 @@
+"""`Idempotency-Key` on mutating endpoints (the `idempotency_records` table).
+
+The same key with the same method, path and JSON body replays the first successful answer (with
+`Idempotent-Replayed: true`); the same key with anything else is 409 `conflict`; a twin still in
+flight is 409 `idempotency_in_progress`. Keys are scoped to the caller's API key. Only 2xx answers
+are kept: a refused request changed nothing, so repeating it simply runs it again. Secrets in an
+answer (a new API key) are shown once and never stored: a replay returns them as null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio.to_thread
+from fastapi import Header, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.errors import problem
+from db.models import IdempotencyRecord
+from ledger.service import API_KEY_PREFIX
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def idempotency_key_header(
+    idempotency_key: str | None = Header(
+        None,
+        alias=HEADER,
+        max_length=MAX_KEY_LENGTH,
+        description="Repeat a request safely: the same key and body replay the first answer; "
+        "the same key with another body is 409 conflict.",
+        examples=["6f1c2b4e-topup-2026-11-28"],
+    ),
+) -> str | None:
+    """Documents the header in OpenAPI; the work is done by `IdempotentRoute`."""
+    return idempotency_key
+
+
+def _scope(request: Request) -> str:
+    return hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
+
+
+def _request_hash(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body.decode("utf-8", "replace")
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _claim(
+    factory: sessionmaker[Session], scope: str, key: str, method: str, path: str, digest: str
+) -> IdempotencyRecord | None:
+    """Insert a placeholder; None when we own the key now, else the existing record."""
+    with factory() as session:
+        inserted = session.execute(
+            insert(IdempotencyRecord)
+            .values(principal=scope, key=key, method=method, path=path, request_hash=digest)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.key)
+        ).first()
+        session.commit()
+        if inserted is not None:
+            return None
+        record = session.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.principal == scope, IdempotencyRecord.key == key
+            )
+        ).one()
+        session.expunge(record)
+        return record
+
+
+def _store(factory: sessionmaker[Session], scope: str, key: str, status: int, body: Any) -> None:
+    with factory() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.principal == scope, IdempotencyRecord.key == key)
+            .values(status_code=status, response_body=body)
+        )
+        session.commit()
+
+
+def _release(factory: sessionmaker[Session], scope: str, key: str) -> None:
+    with factory() as session:
+        session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.principal == scope,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.status_code.is_(None),
+            )
+        )
+        session.commit()
+
+
+def redact_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: None
+            if k == "key" and isinstance(v, str) and v.startswith(API_KEY_PREFIX)
+            else redact_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
+class IdempotentRoute(APIRoute):
+    """An APIRoute whose mutating handlers honour `Idempotency-Key`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+        if not ((self.methods or set()) & MUTATING):
+            return original
+
+        async def handler(request: Request) -> Response:
+            raw_key = request.headers.get(HEADER)
+            if raw_key is None:
+                return await original(request)
+            key = raw_key.strip()
+            if not key or len(key) > MAX_KEY_LENGTH:
+                return problem(
+                    422, "validation_error", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters"
+                )
+            factory: sessionmaker[Session] = request.app.state.billing.session_factory
+            scope = _scope(request)
+            digest = _request_hash(request.method, request.url.path, await request.body())
+            existing = await anyio.to_thread.run_sync(
+                _claim, factory, scope, key, request.method, request.url.path, digest
+            )
+            if existing is not None:
+                if existing.request_hash != digest:
+                    return problem(
+                        409,
+                        "conflict",
+                        f"{HEADER} {key!r} was already used with another request",
+                    )
+                if existing.status_code is None:
+                    return problem(
+                        409,
+                        "idempotency_in_progress",
+                        f"a request with {HEADER} {key!r} is still in progress",
+                    )
+                return JSONResponse(
+                    existing.response_body,
+                    status_code=existing.status_code,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            try:
+                response = await original(request)
+            except BaseException:
+                await anyio.to_thread.run_sync(_release, factory, scope, key)
+                raise
+            if 200 <= response.status_code < 300:
+                body = json.loads(bytes(response.body)) if response.body else None
+                await anyio.to_thread.run_sync(
+                    _store, factory, scope, key, response.status_code, redact_secrets(body)
+                )
+            else:
+                await anyio.to_thread.run_sync(_release, factory, scope, key)
+            return response
+
+        return handler

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from api.keys.schemas import ApiKeyCreated, ApiKeyOut
+from ledger import service
+
+
+def create_key(session: Session, role: str, account_id: str | None) -> ApiKeyCreated:
+    key, secret = service.create_api_key(session, role=role, account_id=account_id)
+    session.flush()
+    session.refresh(key)
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKeyOut:
+    key = service.revoke_api_key(session, key_id)
+    session.flush()
+    session.refresh(key)
+    return ApiKeyOut.model_validate(key)

@@ -1,0 +1,125 @@
+"""The billing HTTP API (contract §4): `app` for uvicorn, built by `create_app()`.
+
+Run: `uvicorn api.main:app` (settings from the environment, core.config) or
+`create_app(Settings(database_url=..., temporal_address=..., admin_api_key=...))` in tests.
+On startup it runs the migrations and connects one Temporal client (lazily, so the API starts
+even while Temporal is still coming up; `/healthz` reports it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import anyio.to_thread
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.accounts.endpoints import router as accounts_router
+from api.api_usage.endpoints import router as api_usage_router
+from api.calls.endpoints import router as calls_router
+from api.coupons.endpoints import router as coupons_router
+from api.deps import BillingState
+from api.errors import install_error_handlers
+from api.health.endpoints import router as health_router
+from api.keys.endpoints import router as keys_router
+from api.metrics import MetricsMiddleware
+from api.rate_cards.endpoints import router as rate_cards_router
+from api.refunds.endpoints import router as refunds_router
+from core.config import Settings, get_settings
+from db.migrate import upgrade
+from db.session import get_sessionmaker
+from ledger.service import LedgerPolicy
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """
+Prepaid INR billing for osmTalk voice calls and osmAPI LLM requests.
+
+* Money is always an **integer number of paisa** (`..._paisa`), ₹1 = 100 paisa.
+* Auth: `Authorization: Bearer <api key>`; roles `customer` (one account), `orchestrator`,
+  `support`, `admin` (admin may do everything). A customer asking about another account gets 404.
+* Errors are `application/problem+json` with a stable `code`.
+* Mutating endpoints accept `Idempotency-Key`: the same key and body replay the first answer,
+  the same key with another body is 409 `conflict`.
+"""
+
+
+def _policy(settings: Settings) -> LedgerPolicy:
+    return LedgerPolicy(
+        min_balance_paisa=settings.min_balance_paisa,
+        welcome_promo_paisa=settings.welcome_promo_paisa,
+        call_hold_paisa=settings.call_hold_paisa,
+        max_call_duration=timedelta(seconds=settings.max_call_duration_seconds),
+        hold_grace=timedelta(seconds=settings.hold_grace_seconds),
+    )
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from devstack.postgres import resolve_database_url
+
+    return resolve_database_url(settings.run_dir)
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = await anyio.to_thread.run_sync(_database_url, settings)
+        if run_migrations:
+            await anyio.to_thread.run_sync(upgrade, url)
+        state = BillingState(
+            settings=settings,
+            database_url=url,
+            session_factory=get_sessionmaker(url),
+            policy=_policy(settings),
+        )
+        address = settings.temporal_address or "127.0.0.1:7233"
+        try:
+            state.temporal_client = await Client.connect(
+                address, namespace=settings.temporal_namespace, lazy=True
+            )
+        except Exception as exc:  # the API still serves the ledger; /healthz says why
+            state.temporal_error = f"{address}: {exc}"
+            log.warning("cannot connect to Temporal at %s: %s", address, exc)
+        app.state.billing = state
+        # For the dashboard router (api.dashboard), which reads these two.
+        app.state.session_factory = state.session_factory
+        app.state.temporal_client = state.temporal_client
+        yield
+
+    app = FastAPI(
+        title="osmTalk Billing API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    for router in (
+        accounts_router,
+        keys_router,
+        coupons_router,
+        rate_cards_router,
+        refunds_router,
+        calls_router,
+        api_usage_router,
+        health_router,
+    ):
+        app.include_router(router)
+    try:
+        import api.dashboard as dashboard
+    except ImportError:
+        dashboard = None  # type: ignore[assignment]
+    dashboard_router = getattr(dashboard, "router", None)
+    if dashboard_router is not None:
+        app.include_router(dashboard_router)
+    return app
+
+
+app = create_app()

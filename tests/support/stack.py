@@ -1,0 +1,216 @@
+"""The real billing stack for tests and benchmarks: the API under uvicorn on a free port and the
+billing worker, against a given PostgreSQL database and Temporal server.
+
+Nothing here uses fixed ports: uvicorn gets a socket bound to port 0.
+
+In pytest (see tests/api/conftest.py)::
+
+    @pytest.fixture(scope="session")
+    def stack(database_url, workflow_env):
+        with start_stack(database_url, temporal_address(workflow_env)) as running:
+            yield running
+
+    def test_something(stack):
+        with stack.client(stack.admin_key) as http:
+            http.post("/v1/accounts", json={...})
+
+Pieces can be used alone:
+- `ApiServer(settings)`: `api.main.create_app(settings)` in a uvicorn thread (migrations run on
+  startup), `.base_url`.
+- `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess (its log
+  in a temporary file, `.log_text()`), stopped with SIGTERM (SIGKILL after 10 s).
+- `start_stack(...)`: both, plus a random `ADMIN_API_KEY`; yields a `RunningStack`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def temporal_address(workflow_env: Any) -> str:
+    """host:port of a `temporalio.testing.WorkflowEnvironment` (or a Client)."""
+    client = getattr(workflow_env, "client", workflow_env)
+    return str(client.service_client.config.target_host)
+
+
+class ApiServer:
+    """`api.main.create_app(settings)` served by uvicorn in a daemon thread on a free port."""
+
+    def __init__(self, settings: Settings, *, startup_timeout: float = 60.0) -> None:
+        from api.main import create_app
+
+        self.settings = settings
+        self.app = create_app(settings)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True, name="api"
+        )
+        self.startup_timeout = startup_timeout
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        self.thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the API server failed to start (see the log above)")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the API server did not start in time")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def worker_available() -> bool:
+    return importlib.util.find_spec("worker.__main__") is not None
+
+
+class WorkerProcess:
+    """`python -m worker` against the given database and Temporal server."""
+
+    def __init__(
+        self,
+        database_url: str,
+        temporal_address: str,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        }
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix="billing-worker-", suffix=".log", delete=False
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        if not worker_available():
+            raise RuntimeError("worker/__main__.py does not exist yet: no billing worker")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(0.5)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the worker exited at once:\n{self.log_text()}")
+        return self
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.close()
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class RunningStack:
+    base_url: str
+    admin_key: str
+    database_url: str
+    temporal_address: str
+    api: ApiServer
+    worker: WorkerProcess | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client on the API; `key` becomes `Authorization: Bearer <key>`."""
+        headers = dict(kwargs.pop("headers", {}))
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=kwargs.pop("timeout", 30.0), **kwargs
+        )
+
+
+@contextlib.contextmanager
+def start_stack(
+    database_url: str,
+    temporal_address: str,
+    *,
+    with_worker: bool = True,
+    admin_key: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    worker_env: Mapping[str, str] | None = None,
+) -> Iterator[RunningStack]:
+    """Start the API (and the worker) and yield a `RunningStack`; stop them on exit."""
+    admin_key = admin_key or "osk_admin_" + secrets.token_urlsafe(24)
+    api_settings = Settings(
+        database_url=database_url,
+        temporal_address=temporal_address,
+        admin_api_key=admin_key,
+        **dict(settings or {}),
+    )
+    worker: WorkerProcess | None = None
+    with contextlib.ExitStack() as stack:
+        api = stack.enter_context(ApiServer(api_settings))
+        if with_worker:
+            env = {"ADMIN_API_KEY": admin_key, **(worker_env or {})}
+            worker = stack.enter_context(WorkerProcess(database_url, temporal_address, env=env))
+        yield RunningStack(
+            base_url=api.base_url,
+            admin_key=admin_key,
+            database_url=database_url,
+            temporal_address=temporal_address,
+            api=api,
+            worker=worker,
+        )
