@@ -1,0 +1,168 @@
+"""Activities of `AccountWorkflow`: the low-balance email, and `send_once`, the at-most-once
+email path shared with refunds.
+
+`send_once` reserves the message's dedupe key in `email_log` (primary key) before calling the
+sender:
+- inserted (or re-claimed from `failed`): we own it, send, then mark it `sent`;
+- the provider refused it (`EmailSendError`, a definite "not accepted"): mark `failed` so a later
+  attempt may claim it again; retryable errors re-raise for the activity retry, others end as a
+  non-retryable `ApplicationError`;
+- the row is already `sent` or `sending`: do not send (`duplicate`). `sending` means an earlier
+  attempt died between reserving and recording (worker crash, cancellation, an unexpected error):
+  it may or may not have reached SendGrid, and we choose **at most once**: a rare lost alert over
+  a duplicate one. Such rows stay visible in `email_log` with status `sending` for support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.models import Account, EmailLog
+from db.session import run_in_transaction
+from emailing import templates
+from emailing.sender import EmailMessage, EmailSender, EmailSendError
+from workflows.accounts import SEND_LOW_BALANCE_ALERT, LowBalanceAlert
+
+log = logging.getLogger(__name__)
+
+SENT = "sent"
+DUPLICATE = "duplicate"
+NO_ACCOUNT = "no_account"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+
+
+def load_recipient(factory: sessionmaker[Session], account_id: str) -> Recipient | None:
+    with factory() as session:
+        row = session.execute(
+            select(Account.name, Account.email).where(Account.id == account_id)
+        ).first()
+    return Recipient(row[0], row[1]) if row is not None else None
+
+
+def _claim(
+    factory: sessionmaker[Session], message: EmailMessage, account_id: str | None, template: str
+) -> bool:
+    def work(session: Session) -> bool:
+        inserted = session.execute(
+            pg_insert(EmailLog)
+            .values(
+                dedupe_key=message.dedupe_key,
+                account_id=account_id,
+                to_email=message.to,
+                template=template,
+                status="sending",
+            )
+            .on_conflict_do_nothing(index_elements=[EmailLog.dedupe_key])
+            .returning(EmailLog.dedupe_key)
+        ).first()
+        if inserted is not None:
+            return True
+        reclaimed = session.execute(
+            update(EmailLog)
+            .where(EmailLog.dedupe_key == message.dedupe_key, EmailLog.status == "failed")
+            .values(status="sending", to_email=message.to)
+            .returning(EmailLog.dedupe_key)
+        ).first()
+        return reclaimed is not None
+
+    return run_in_transaction(factory, work)
+
+
+def _finish(
+    factory: sessionmaker[Session], key: str, status: str, message_id: str | None = None
+) -> None:
+    def work(session: Session) -> None:
+        values: dict[str, object] = {"status": status}
+        if status == SENT:
+            values.update(provider_message_id=message_id, sent_at=datetime.now(UTC))
+        session.execute(update(EmailLog).where(EmailLog.dedupe_key == key).values(**values))
+
+    run_in_transaction(factory, work)
+
+
+async def send_once(
+    factory: sessionmaker[Session],
+    sender: EmailSender,
+    message: EmailMessage,
+    *,
+    account_id: str | None,
+    template: str,
+) -> str:
+    """Send `message` at most once per `message.dedupe_key`; returns `sent` or `duplicate`."""
+    claimed = await asyncio.to_thread(_claim, factory, message, account_id, template)
+    if not claimed:
+        log.info("email %s already sent or in doubt; not sending again", message.dedupe_key)
+        return DUPLICATE
+    try:
+        message_id = await sender.send(message)
+    except EmailSendError as exc:
+        await asyncio.to_thread(_finish, factory, message.dedupe_key, "failed")
+        if exc.retryable:
+            raise
+        raise ApplicationError(
+            f"email {message.dedupe_key} rejected: {exc}", type="EmailRejected", non_retryable=True
+        ) from exc
+    await asyncio.to_thread(_finish, factory, message.dedupe_key, SENT, message_id)
+    return SENT
+
+
+class AccountActivities:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        email_sender: EmailSender,
+        *,
+        email_from: str = "billing@osmtalk.example",
+        dashboard_url: str = "http://127.0.0.1:8000",
+    ) -> None:
+        self.session_factory = session_factory
+        self.email_sender = email_sender
+        self.email_from = email_from
+        self.dashboard_url = dashboard_url.rstrip("/")
+
+    @activity.defn(name=SEND_LOW_BALANCE_ALERT)
+    async def send_low_balance_alert(self, alert: LowBalanceAlert) -> str:
+        recipient = await asyncio.to_thread(load_recipient, self.session_factory, alert.account_id)
+        if recipient is None:
+            return NO_ACCOUNT
+        rendered = templates.low_balance(
+            account_name=recipient.name,
+            available_paisa=alert.available_paisa,
+            paid_paisa=alert.paid_paisa,
+            promo_paisa=alert.promo_paisa,
+            threshold_paisa=alert.threshold_paisa,
+            topup_url=f"{self.dashboard_url}/billing",
+        )
+        message = EmailMessage(
+            to=recipient.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            dedupe_key=alert.dedupe_key,
+            category=rendered.template,
+            from_email=self.email_from,
+        )
+        return await send_once(
+            self.session_factory,
+            self.email_sender,
+            message,
+            account_id=alert.account_id,
+            template=rendered.template,
+        )
+
+    def activities(self) -> list[object]:
+        return [self.send_low_balance_alert]

@@ -1,0 +1,214 @@
+"""Activities of `RefundWorkflow`: ledger steps, the payment gateway, the customer email."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities.accounts import AccountActivities, load_recipient, send_once
+from db.models import Refund
+from db.session import run_in_transaction
+from domain.ledger_types import BalanceSnapshot
+from emailing import templates
+from emailing.sender import EmailMessage, EmailSender
+from ledger import service
+from ledger.errors import BillingError
+from notifications.balance import notify_balance_changed
+from payments.gateway import GatewayUnavailable, PaymentGateway
+from workflows.refunds import (
+    COMPLETED,
+    REFUND_COMPLETE,
+    REFUND_EMAIL,
+    REFUND_FAIL,
+    REFUND_GATEWAY,
+    REFUND_START,
+    GatewayOutcome,
+    GatewayRequest,
+    RefundCompletion,
+    RefundFailure,
+    RefundInput,
+    RefundRecord,
+)
+
+T = TypeVar("T")
+
+
+def _record(refund: Refund) -> RefundRecord:
+    return RefundRecord(
+        refund_id=refund.id,
+        account_id=refund.account_id,
+        amount_paisa=refund.amount_paisa,
+        status=refund.status,
+        failure_reason=refund.failure_reason,
+        gateway_reference=refund.gateway_reference,
+    )
+
+
+class RefundActivities:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        client: Client,
+        gateway: PaymentGateway,
+        email_sender: EmailSender,
+        *,
+        task_queue: str | None = None,
+        email_from: str = "billing@osmtalk.example",
+    ) -> None:
+        self.session_factory = session_factory
+        self.client = client
+        self.gateway = gateway
+        self.email_sender = email_sender
+        self.task_queue = task_queue
+        self.email_from = email_from
+
+    async def _ledger(
+        self, work: Callable[[Session], tuple[Refund, BalanceSnapshot]]
+    ) -> RefundRecord:
+        def run() -> tuple[RefundRecord, BalanceSnapshot]:
+            refund, snap = run_in_transaction(self.session_factory, work)
+            return _record(refund), snap
+
+        try:
+            record, snap = await asyncio.to_thread(run)
+        except BillingError as exc:
+            # Business refusals never change state; retrying cannot help.
+            raise ApplicationError(exc.message, type=exc.code, non_retryable=True) from exc
+        await notify_balance_changed(self.client, snap, task_queue=self.task_queue)
+        return record
+
+    @activity.defn(name=REFUND_START)
+    async def refund_start(self, request: RefundInput) -> RefundRecord:
+        return await self._ledger(
+            lambda s: service.start_refund(
+                s,
+                refund_id=request.refund_id,
+                account_id=request.account_id,
+                amount_paisa=request.amount_paisa,
+            )
+        )
+
+    @activity.defn(name=REFUND_GATEWAY)
+    async def refund_gateway(self, request: GatewayRequest) -> GatewayOutcome:
+        try:
+            result = await self.gateway.refund(
+                refund_id=request.refund_id,
+                account_id=request.account_id,
+                amount_paisa=request.amount_paisa,
+            )
+        except GatewayUnavailable as exc:
+            raise ApplicationError(str(exc), type="GatewayUnavailable") from exc
+        return GatewayOutcome(result.succeeded, result.reference, result.reason)
+
+    @activity.defn(name=REFUND_COMPLETE)
+    async def refund_complete(self, request: RefundCompletion) -> RefundRecord:
+        return await self._ledger(
+            lambda s: service.complete_refund(
+                s, refund_id=request.refund_id, gateway_reference=request.gateway_reference
+            )
+        )
+
+    @activity.defn(name=REFUND_FAIL)
+    async def refund_fail(self, request: RefundFailure) -> RefundRecord:
+        return await self._ledger(
+            lambda s: service.fail_refund(s, refund_id=request.refund_id, reason=request.reason)
+        )
+
+    @activity.defn(name=REFUND_EMAIL)
+    async def refund_email(self, refund_id: str) -> str:
+        def load() -> tuple[RefundRecord, int]:
+            with self.session_factory() as session:
+                refund = service.get_refund(session, refund_id)
+                summary = service.balance_summary(session, refund.account_id)
+                session.commit()
+                return _record(refund), summary.balance.available_paisa
+
+        record, available = await asyncio.to_thread(load)
+        if record.status not in (COMPLETED, "failed"):
+            raise ApplicationError(
+                f"refund {refund_id} is still {record.status}", non_retryable=True
+            )
+        recipient = await asyncio.to_thread(load_recipient, self.session_factory, record.account_id)
+        if recipient is None:
+            return "no_account"
+        if record.status == COMPLETED:
+            rendered = templates.refund_completed(
+                account_name=recipient.name,
+                amount_paisa=record.amount_paisa,
+                refund_id=refund_id,
+                balance_paisa=available,
+            )
+        else:
+            rendered = templates.refund_failed(
+                account_name=recipient.name,
+                amount_paisa=record.amount_paisa,
+                refund_id=refund_id,
+                balance_paisa=available,
+                reason=record.failure_reason or "refused by the payment provider",
+            )
+        message = EmailMessage(
+            to=recipient.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            dedupe_key=f"refund-{record.status}:{refund_id}",
+            category=rendered.template,
+            from_email=self.email_from,
+        )
+        return await send_once(
+            self.session_factory,
+            self.email_sender,
+            message,
+            account_id=record.account_id,
+            template=rendered.template,
+        )
+
+    def activities(self) -> list[object]:
+        return [
+            self.refund_start,
+            self.refund_gateway,
+            self.refund_complete,
+            self.refund_fail,
+            self.refund_email,
+        ]
+
+
+def build_account_and_refund_activities(deps: Any) -> list[Callable[..., Any]]:
+    """For worker.registry: deps is a `WorkerDeps`; `deps.extras` may carry "email_sender",
+    "payment_gateway" and "task_queue" (for notify); defaults come from settings/env."""
+    from core.config import get_settings
+    from emailing.sender import email_sender_from_settings
+    from payments.gateway import payment_gateway_from_env
+
+    settings = get_settings()
+    extras: dict[str, Any] = deps.extras or {}
+    sender = extras.get("email_sender") or email_sender_from_settings()
+    gateway = extras.get("payment_gateway") or payment_gateway_from_env()
+    accounts = AccountActivities(
+        deps.session_factory,
+        sender,
+        email_from=settings.email_from,
+        dashboard_url=settings.dashboard_url,
+    )
+    refunds = RefundActivities(
+        deps.session_factory,
+        deps.client,
+        gateway,
+        sender,
+        task_queue=extras.get("task_queue"),
+        email_from=settings.email_from,
+    )
+    return [
+        accounts.send_low_balance_alert,
+        refunds.refund_start,
+        refunds.refund_gateway,
+        refunds.refund_complete,
+        refunds.refund_fail,
+        refunds.refund_email,
+    ]

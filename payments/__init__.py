@@ -1,0 +1,1 @@
+"""Payment gateway interface (refunds) and its sandbox."""

@@ -1,0 +1,179 @@
+"""`AccountWorkflow` (`account-<account_id>`): one long-running workflow per account that hears
+of every committed balance change (signal `balance_changed` carrying a `BalanceSnapshot`, sent by
+`notifications.balance.notify_balance_changed` with signal-with-start) and sends the low-balance
+email once per crossing.
+
+- Armed while `available >= threshold`. A snapshot with `available < threshold` while armed is a
+  crossing: disarm and send one alert. A snapshot back at or above the threshold re-arms.
+- Snapshots older than the newest seen (`version` is monotonically increasing per account) are
+  ignored; the same version again is harmless (re-evaluating it changes nothing).
+- The alert's dedupe key is `low-balance:<account_id>:<version of the crossing snapshot>`, stable
+  across activity retries, continue-as-new and even a restarted workflow; the activity reserves it
+  in `email_log` before sending (at most once per key).
+- State is carried through continue-as-new, which happens after `continue_as_new_after_signals`
+  signals (signals do not count towards `is_continue_as_new_suggested`) or when the server
+  suggests it, once no alert is in flight and all handlers have finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.ledger_types import BalanceSnapshot
+
+WORKFLOW_TYPE = "AccountWorkflow"
+SIGNAL_BALANCE_CHANGED = "balance_changed"
+SEND_LOW_BALANCE_ALERT = "send_low_balance_alert"
+DEFAULT_CONTINUE_AS_NEW_AFTER = 1000
+
+
+def account_workflow_id(account_id: str) -> str:
+    return f"account-{account_id}"
+
+
+def low_balance_dedupe_key(account_id: str, crossing_version: int) -> str:
+    return f"low-balance:{account_id}:{crossing_version}"
+
+
+@dataclass
+class LowBalanceAlert:
+    account_id: str
+    dedupe_key: str
+    crossing_version: int
+    available_paisa: int
+    paid_paisa: int
+    promo_paisa: int
+    threshold_paisa: int
+
+
+@dataclass
+class AccountState:
+    last_version: int = -1
+    paid_paisa: int = 0
+    promo_paisa: int = 0
+    reserved_paisa: int = 0
+    available_paisa: int | None = None
+    threshold_paisa: int | None = None
+    armed: bool = True
+    crossings: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
+    stale_ignored: int = 0
+    pending_alert: LowBalanceAlert | None = None
+    sent_alert_keys: list[str] = field(default_factory=list)  # the last few, for status
+
+
+@dataclass
+class AccountWorkflowInput:
+    account_id: str
+    state: AccountState | None = None
+    continue_as_new_after_signals: int = DEFAULT_CONTINUE_AS_NEW_AFTER
+
+
+@dataclass
+class AccountStatus:
+    account_id: str
+    state: AccountState
+    signals_this_run: int
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class AccountWorkflow:
+    @workflow.init
+    def __init__(self, input: AccountWorkflowInput) -> None:
+        self._account_id = input.account_id
+        self._state = input.state or AccountState()
+        self._limit = max(1, input.continue_as_new_after_signals)
+        self._signals = 0
+
+    @workflow.signal(name=SIGNAL_BALANCE_CHANGED)
+    def balance_changed(self, snapshot: BalanceSnapshot) -> None:
+        self._signals += 1
+        state = self._state
+        if snapshot.account_id != self._account_id or snapshot.version < state.last_version:
+            state.stale_ignored += 1
+            return
+        state.last_version = snapshot.version
+        state.paid_paisa = snapshot.paid_paisa
+        state.promo_paisa = snapshot.promo_paisa
+        state.reserved_paisa = snapshot.reserved_paisa
+        available = snapshot.paid_paisa + snapshot.promo_paisa
+        state.available_paisa = available
+        state.threshold_paisa = snapshot.alert_threshold_paisa
+        if available >= snapshot.alert_threshold_paisa:
+            state.armed = True
+            return
+        if not state.armed:
+            return  # still below after an alert: nothing until re-armed
+        state.armed = False
+        state.crossings += 1
+        state.pending_alert = LowBalanceAlert(
+            account_id=self._account_id,
+            dedupe_key=low_balance_dedupe_key(self._account_id, snapshot.version),
+            crossing_version=snapshot.version,
+            available_paisa=available,
+            paid_paisa=snapshot.paid_paisa,
+            promo_paisa=snapshot.promo_paisa,
+            threshold_paisa=snapshot.alert_threshold_paisa,
+        )
+
+    @workflow.query(name="status")
+    def status(self) -> AccountStatus:
+        return AccountStatus(self._account_id, self._state, self._signals)
+
+    def _continue_as_new_due(self) -> bool:
+        return self._signals >= self._limit or workflow.info().is_continue_as_new_suggested()
+
+    @workflow.run
+    async def run(self, input: AccountWorkflowInput) -> None:
+        while True:
+            await workflow.wait_condition(
+                lambda: self._state.pending_alert is not None or self._continue_as_new_due()
+            )
+            alert = self._state.pending_alert
+            if alert is not None:
+                if self._state.armed:
+                    # Back above the threshold before the email went out: nothing to say.
+                    self._state.pending_alert = None
+                    continue
+                await self._send(alert)
+                continue
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._state.pending_alert is not None:
+                continue
+            workflow.continue_as_new(
+                AccountWorkflowInput(
+                    account_id=self._account_id,
+                    state=self._state,
+                    continue_as_new_after_signals=self._limit,
+                )
+            )
+
+    async def _send(self, alert: LowBalanceAlert) -> None:
+        state = self._state
+        try:
+            await workflow.execute_activity(
+                SEND_LOW_BALANCE_ALERT,
+                alert,
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=timedelta(hours=6),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=5),
+                ),
+            )
+            state.alerts_sent += 1
+            state.sent_alert_keys = [*state.sent_alert_keys[-9:], alert.dedupe_key]
+        except ActivityError as exc:
+            state.alerts_failed += 1
+            workflow.logger.warning("low-balance alert %s not sent: %s", alert.dedupe_key, exc)
+        if state.pending_alert is not None and state.pending_alert.dedupe_key == alert.dedupe_key:
+            state.pending_alert = None
