@@ -169,7 +169,7 @@ class RefundActivities:
             template=rendered.template,
         )
 
-    def activities(self) -> list[object]:
+    def activities(self) -> list[Callable[..., Any]]:
         return [
             self.refund_start,
             self.refund_gateway,

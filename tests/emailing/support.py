@@ -1,0 +1,155 @@
+"""Shared by the emailing, accounts and refunds tests: the SendGrid capture server on a free
+port (the real `sendgrid` client talks HTTP to it) and a worker on a private task queue running
+the account and refund workflows with their real activities."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.accounts import AccountActivities
+from activities.refunds import RefundActivities
+from db.session import run_in_transaction
+from domain.ledger_types import BalanceSnapshot
+from emailing.capture_server import CaptureServer
+from emailing.sender import SendGridEmailSender
+from ledger import service
+from ledger.service import LedgerPolicy
+from notifications.balance import notify_balance_changed
+from payments.gateway import SandboxPaymentGateway
+from workflows.accounts import AccountWorkflow
+from workflows.refunds import RefundWorkflow
+
+T = TypeVar("T")
+
+
+def uid(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def capture_server() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+def fail_next(server: CaptureServer, count: int, status: int = 503) -> None:
+    """Through the server's HTTP control endpoint, like an operator would."""
+    response = httpx.post(
+        f"{server.url}/control/fail-next", json={"count": count, "status": status}
+    )
+    response.raise_for_status()
+
+
+def messages_to(server: CaptureServer, address: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{server.url}/messages", params={"to": address})
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return messages
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Harness:
+    client: Client
+    task_queue: str
+    session_factory: sessionmaker[Session]
+    capture: CaptureServer
+    gateway: SandboxPaymentGateway
+    policy: LedgerPolicy
+
+    def tx(self, work: Callable[[Session], T]) -> T:
+        return run_in_transaction(self.session_factory, work)
+
+    async def notify(self, snapshot: BalanceSnapshot) -> BalanceSnapshot:
+        await notify_balance_changed(self.client, snapshot, task_queue=self.task_queue)
+        return snapshot
+
+    async def new_account(self, *, paid_paisa: int = 0, notify: bool = True) -> tuple[str, str]:
+        email = f"{uid('cust')}@example.com"
+        account = self.tx(
+            lambda s: service.create_account(s, self.policy, name="Asha Rao", email=email)
+        )
+        if notify:
+            await self.notify(self.balance(account.id))
+        if paid_paisa:
+            await self.top_up(account.id, paid_paisa)
+        return account.id, email
+
+    async def top_up(self, account_id: str, amount_paisa: int) -> BalanceSnapshot:
+        _, snap = self.tx(
+            lambda s: service.top_up(
+                s, account_id=account_id, amount_paisa=amount_paisa, payment_reference=uid("pay")
+            )
+        )
+        return await self.notify(snap)
+
+    async def charge(self, account_id: str, input_tokens: int) -> BalanceSnapshot:
+        """An osmAPI charge: gpt-4o-mini input tokens at ₹0.0000125 + 30% margin."""
+        _, snap = self.tx(
+            lambda s: service.charge_api_usage(
+                s,
+                request_id=uid("req"),
+                account_id=account_id,
+                sku="openai/gpt-4o-mini",
+                input_tokens=input_tokens,
+                output_tokens=0,
+            )
+        )
+        return await self.notify(snap)
+
+    def balance(self, account_id: str) -> BalanceSnapshot:
+        return self.tx(lambda s: service.balance_summary(s, account_id)).balance
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def harness(
+    workflow_env: WorkflowEnvironment,
+    session_factory: sessionmaker[Session],
+    capture_server: CaptureServer,
+) -> AsyncIterator[Harness]:
+    client = workflow_env.client
+    task_queue = uid("billing-accounts")
+    sender = SendGridEmailSender("SG.test-key", capture_server.url, backoff_seconds=0.05)
+    gateway = SandboxPaymentGateway()
+    accounts = AccountActivities(session_factory, sender)
+    refunds = RefundActivities(session_factory, client, gateway, sender, task_queue=task_queue)
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AccountWorkflow, RefundWorkflow],
+        activities=[accounts.send_low_balance_alert, *refunds.activities()],
+    ):
+        yield Harness(
+            client=client,
+            task_queue=task_queue,
+            session_factory=session_factory,
+            capture=capture_server,
+            gateway=gateway,
+            policy=LedgerPolicy(),
+        )
