@@ -11,7 +11,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from activities.refunds import build_account_and_refund_activities
 from ledger.service import LedgerPolicy
+from workflows.accounts import AccountWorkflow
+from workflows.refunds import RefundWorkflow
 
 TASK_QUEUE = "billing"
 
@@ -24,8 +27,10 @@ class WorkerDeps:
     extras: dict[str, Any]  # e.g. "email_sender", "payment_gateway"
 
 
-WORKFLOWS: list[type] = []
+WORKFLOWS: list[type] = [AccountWorkflow, RefundWorkflow]
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    return []
+    activities: list[Callable[..., Any]] = []
+    activities += build_account_and_refund_activities(deps)
+    return activities
