@@ -21,7 +21,9 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -160,3 +162,109 @@ def uvicorn_log_config() -> dict[str, Any]:
             "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
         },
     }
+
+
+# -- wiring for the worker and the API -------------------------------------------------------
+
+
+def _ids_from(value: Any) -> tuple[str | None, str | None]:
+    """call_id / account_id from an activity argument: a dataclass, a pydantic model or a dict."""
+    if isinstance(value, dict):
+        get = value.get
+    else:
+
+        def get(key: str, _value: Any = value) -> Any:
+            return getattr(_value, key, None)
+
+    call_id, account_id = get("call_id"), get("account_id")
+    return (
+        str(call_id) if isinstance(call_id, str | int) else None,
+        str(account_id) if isinstance(account_id, str | int) else None,
+    )
+
+
+def activity_log_interceptor() -> Any:
+    """A Temporal worker interceptor (`Worker(..., interceptors=[activity_log_interceptor()])`)
+    that binds call_id/account_id (from the activity's first argument, else from a
+    `call-<id>` workflow id) around every activity and logs one line per activity outcome with
+    its duration, so every call leaves a trail of JSON lines carrying its ids."""
+    from temporalio import activity
+    from temporalio.worker import (
+        ActivityInboundInterceptor,
+        ExecuteActivityInput,
+        Interceptor,
+    )
+
+    log = logging.getLogger("billing.activity")
+
+    class _Inbound(ActivityInboundInterceptor):
+        async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+            info = activity.info()
+            call_id, account_id = _ids_from(input.args[0]) if input.args else (None, None)
+            workflow_id = info.workflow_id or ""
+            if call_id is None and workflow_id.startswith("call-"):
+                call_id = workflow_id[len("call-") :]
+            fields = {
+                "activity": info.activity_type,
+                "workflow_id": info.workflow_id,
+                "attempt": info.attempt,
+            }
+            with bind_log_context(call_id=call_id, account_id=account_id):
+                started = time.monotonic()
+                try:
+                    result = await super().execute_activity(input)
+                except BaseException as exc:
+                    log.warning(
+                        "activity %s failed: %s",
+                        info.activity_type,
+                        type(exc).__name__,
+                        extra={**fields, "duration_ms": _ms(started), "error": str(exc)[:500]},
+                    )
+                    raise
+                log.info(
+                    "activity %s completed",
+                    info.activity_type,
+                    extra={**fields, "duration_ms": _ms(started)},
+                )
+                return result
+
+    class _Interceptor(Interceptor):
+        def intercept_activity(
+            self, next: ActivityInboundInterceptor
+        ) -> ActivityInboundInterceptor:
+            return _Inbound(next)
+
+    return _Interceptor()
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+_PATH_IDS = (
+    ("call_id", re.compile(r"/v1/calls/([^/]+)")),
+    ("account_id", re.compile(r"/v1/accounts/([^/]+)")),
+)
+
+
+class LogContextMiddleware:
+    """Pure ASGI middleware (`app.add_middleware(LogContextMiddleware)`): binds call_id and
+    account_id taken from the request path (/v1/calls/{id}, /v1/accounts/{id}) for everything
+    logged while the request is served, uvicorn's access line included. Endpoints that learn the
+    ids from the body call `set_log_context(...)`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        ids: dict[str, str] = {}
+        path = scope.get("path") or ""
+        for name, pattern in _PATH_IDS:
+            match = pattern.search(path)
+            if match:
+                ids[name] = match.group(1)
+        with bind_log_context(**ids):
+            await self.app(scope, receive, send)

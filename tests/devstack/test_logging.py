@@ -78,3 +78,72 @@ def test_configure_twice_keeps_one_handler() -> None:
     configure_logging("INFO", stream=io.StringIO())
     names = [h.get_name() for h in logging.getLogger().handlers]
     assert names.count("billing-json") == 1
+
+
+async def test_api_middleware_binds_ids_from_the_path() -> None:
+    import httpx
+
+    from core.logging import LogContextMiddleware
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    log = logging.getLogger("billing.test.api")
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        log.info("handling %s", scope["path"])
+        assert callable(send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=LogContextMiddleware(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        assert (await http.get("/v1/calls/c-42")).status_code == 200
+        assert (await http.get("/v1/accounts/acc_7/balance")).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+    lines = [line for line in _lines(stream) if line["logger"] == "billing.test.api"]
+    assert [(line["call_id"], line["account_id"]) for line in lines] == [
+        ("c-42", None),
+        (None, "acc_7"),
+        (None, None),
+    ]
+
+
+async def test_activity_interceptor_logs_each_activity_with_its_ids(client: object) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from core.logging import activity_log_interceptor
+    from tests.devstack import log_workflows
+
+    assert isinstance(client, Client)
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    queue = f"log-test-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[log_workflows.LogWorkflow],
+        activities=[log_workflows.charge, log_workflows.no_ids],
+        interceptors=[activity_log_interceptor()],
+    ):
+        result = await client.execute_workflow(
+            log_workflows.LogWorkflow.run,
+            "acc_9",
+            id="call-log-1-" + queue,
+            task_queue=queue,
+            execution_timeout=timedelta(seconds=30),
+        )
+    assert result == "ok"
+    lines = [line for line in _lines(stream) if line["logger"] in ("billing.activity", "t.act")]
+    inside = next(line for line in lines if line["message"] == "charging")
+    assert (inside["call_id"], inside["account_id"]) == ("c-77", "acc_9")
+    done = next(line for line in lines if line["message"] == "activity charge completed")
+    assert (done["call_id"], done["account_id"]) == ("c-77", "acc_9")
+    assert isinstance(done["duration_ms"], float)
+    # No ids in the argument: the call id comes from the `call-<id>` workflow id.
+    other = next(line for line in lines if line["message"] == "activity no_ids completed")
+    assert other["call_id"] == "log-1-" + queue
+    assert other["account_id"] is None

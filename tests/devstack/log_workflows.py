@@ -1,0 +1,32 @@
+"""A workflow and activities for the activity log interceptor test."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+
+@activity.defn
+async def charge(request: dict[str, str]) -> str:
+    logging.getLogger("t.act").info("charging")
+    return "ok"
+
+
+@activity.defn
+async def no_ids(value: int) -> int:
+    return value
+
+
+@workflow.defn
+class LogWorkflow:
+    @workflow.run
+    async def run(self, account_id: str) -> str:
+        timeout = timedelta(seconds=10)
+        await workflow.execute_activity(no_ids, 1, start_to_close_timeout=timeout)
+        return await workflow.execute_activity(
+            charge,
+            {"call_id": "c-77", "account_id": account_id},
+            start_to_close_timeout=timeout,
+        )
