@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from activities.calls import CallActivities
 from activities.refunds import build_account_and_refund_activities
 from ledger.service import LedgerPolicy
 from workflows.accounts import AccountWorkflow
+from workflows.calls import CallBillingWorkflow
 from workflows.refunds import RefundWorkflow
 
 TASK_QUEUE = "billing"
@@ -27,10 +29,11 @@ class WorkerDeps:
     extras: dict[str, Any]  # e.g. "email_sender", "payment_gateway"
 
 
-WORKFLOWS: list[type] = [AccountWorkflow, RefundWorkflow]
+WORKFLOWS: list[type] = [CallBillingWorkflow, AccountWorkflow, RefundWorkflow]
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    activities: list[Callable[..., Any]] = []
+    calls = CallActivities(deps)
+    activities: list[Callable[..., Any]] = [calls.authorize, calls.finalize]
     activities += build_account_and_refund_activities(deps)
     return activities

@@ -1,0 +1,83 @@
+"""Activities of `CallBillingWorkflow`: the ledger's authorize and finalize, each one
+transaction. Both are idempotent on call_id in the ledger, so a retry (or a new worker after a
+crash between commit and completion) finds its own row and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.logging import set_log_context
+from db.session import run_in_transaction
+from domain.ledger_types import FinalizeCallRequest, FinalizedCall
+from ledger import service
+from ledger.errors import BillingError
+from notifications.balance import notify_balance_changed
+from workflows.calls import (
+    AUTHORIZE_ACTIVITY,
+    FINALIZE_ACTIVITY,
+    AuthorizeCallInput,
+    CallAuthorization,
+)
+
+if TYPE_CHECKING:
+    from worker.registry import WorkerDeps
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _business_error(exc: BillingError) -> ApplicationError:
+    # A business refusal is final: retrying cannot change it.
+    return ApplicationError(exc.message, type=exc.code, non_retryable=True)
+
+
+class CallActivities:
+    def __init__(self, deps: WorkerDeps) -> None:
+        self.deps = deps
+
+    async def _transaction(self, work: Callable[[Session], T]) -> T:
+        """One ledger transaction off the event loop (SQLAlchemy here is synchronous)."""
+        try:
+            return await asyncio.to_thread(run_in_transaction, self.deps.session_factory, work)
+        except BillingError as exc:
+            raise _business_error(exc) from exc
+        except DBAPIError:
+            log.exception("ledger transaction failed; Temporal retries it")
+            raise
+
+    @activity.defn(name=AUTHORIZE_ACTIVITY)
+    async def authorize(self, request: AuthorizeCallInput) -> CallAuthorization:
+        set_log_context(call_id=request.call_id, account_id=request.account_id)
+        decision = await self._transaction(
+            lambda s: service.authorize_call(
+                s,
+                self.deps.policy,
+                call_id=request.call_id,
+                account_id=request.account_id,
+                channel=request.channel,
+                started_at=request.started_at,
+            )
+        )
+        return CallAuthorization(
+            decision=decision,
+            max_duration_seconds=int(self.deps.policy.max_call_duration.total_seconds()),
+        )
+
+    @activity.defn(name=FINALIZE_ACTIVITY)
+    async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
+        set_log_context(call_id=request.call_id)
+        finalized = await self._transaction(lambda s: service.finalize_call(s, request))
+        if finalized.balance is not None:
+            try:
+                await notify_balance_changed(self.deps.client, finalized.balance)
+            except Exception:  # best effort: the charge is committed either way
+                log.exception("balance notification failed for call %s", request.call_id)
+        return finalized

@@ -1,0 +1,5 @@
+"""`python -m worker`: see worker.main."""
+
+from worker.main import main
+
+main()

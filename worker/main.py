@@ -1,0 +1,120 @@
+"""The one `billing` worker process: every workflow and activity in worker.registry.
+
+`python -m worker` reads its settings from the environment (contract §5): TEMPORAL_ADDRESS
+(default 127.0.0.1:7233), TEMPORAL_NAMESPACE, DATABASE_URL (required; migrated on start),
+WORKER_METRICS_PORT (Temporal SDK Prometheus metrics; 0 turns them off). SIGTERM/SIGINT stop it
+gracefully: polling stops, running tasks get GRACEFUL_SHUTDOWN to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from core.config import Settings, get_settings
+from ledger.service import LedgerPolicy, policy_from_settings
+from worker.registry import WORKFLOWS, WorkerDeps, build_activities
+
+log = logging.getLogger(__name__)
+DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+
+def build_worker(
+    client: Client,
+    session_factory: sessionmaker[Session],
+    policy: LedgerPolicy,
+    *,
+    task_queue: str = "billing",
+    extras: dict[str, object] | None = None,
+) -> Worker:
+    """A worker with everything registered; tests use it in-process with their own queue."""
+    deps = WorkerDeps(
+        session_factory=session_factory, policy=policy, client=client, extras=dict(extras or {})
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(deps),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+def _runtime(settings: Settings) -> Runtime | None:
+    """A runtime exporting the SDK's metrics, or None (the default runtime) when turned off."""
+    if not settings.worker_metrics_port:
+        return None
+    host = os.environ.get("WORKER_METRICS_HOST", "127.0.0.1")
+    address = f"{host}:{settings.worker_metrics_port}"
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except Exception:
+        # A second worker on one host (port taken) still bills calls; it just has no metrics.
+        log.warning("worker metrics not exported: cannot bind %s", address, exc_info=True)
+        return None
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    from db.migrate import upgrade
+    from db.session import get_sessionmaker
+
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is required for the worker")
+    await asyncio.to_thread(upgrade, settings.database_url)
+    address = settings.temporal_address or DEFAULT_TEMPORAL_ADDRESS
+    runtime = _runtime(settings)
+    client = await Client.connect(
+        address, namespace=settings.temporal_namespace, runtime=runtime or Runtime.default()
+    )
+    worker = build_worker(
+        client,
+        get_sessionmaker(settings.database_url),
+        policy_from_settings(),
+        task_queue=settings.task_queue,
+        extras=_extras(settings),
+    )
+    log.info("worker polling %s on %s", settings.task_queue, address)
+    worker_task = asyncio.create_task(worker.run())
+    stop_task = asyncio.create_task(stop.wait())
+    await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    if not worker_task.done():
+        log.info("stopping: finishing running tasks (up to %s)", GRACEFUL_SHUTDOWN)
+        await worker.shutdown()
+    stop_task.cancel()
+    await worker_task  # re-raises a fatal worker error
+    log.info("worker stopped")
+
+
+def _extras(settings: Settings) -> dict[str, object]:
+    """Collaborators other units' activities need (email sender, payment gateway), built by
+    their own factories when those modules exist."""
+    extras: dict[str, object] = {"settings": settings}
+    return extras
+
+
+def main() -> None:
+    try:
+        from core.logging import configure_logging
+
+        configure_logging(service="worker")
+    except ImportError:  # pragma: no cover - logging module is optional
+        logging.basicConfig(level=logging.INFO)
+    settings = get_settings()
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(_main())
