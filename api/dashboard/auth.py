@@ -27,13 +27,18 @@ class DashboardSession:
     csrf: str
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().session_secret, salt="osmtalk-dashboard")
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    """Signed with SESSION_SECRET: the app's settings (api.deps.BillingState), else the env."""
+    billing = getattr(request.app.state, "billing", None)
+    settings = getattr(billing, "settings", None) or get_settings()
+    return URLSafeTimedSerializer(settings.session_secret, salt="osmtalk-dashboard")
 
 
 def issue(response: Response, request: Request, key: ApiKey) -> None:
     assert key.account_id is not None
-    token = _serializer().dumps({"k": key.id, "a": key.account_id, "c": secrets.token_urlsafe(24)})
+    token = _serializer(request).dumps(
+        {"k": key.id, "a": key.account_id, "c": secrets.token_urlsafe(24)}
+    )
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -54,7 +59,7 @@ def read(request: Request) -> DashboardSession | None:
     if not token:
         return None
     try:
-        data = _serializer().loads(token, max_age=MAX_AGE_SECONDS)
+        data = _serializer(request).loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature:
         return None
     if not isinstance(data, dict):

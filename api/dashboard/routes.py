@@ -55,6 +55,7 @@ PAGE_SIZE = 20
 CALLS_PAGE_SIZE = 50
 POLL_SECONDS = 0.5
 RUNNING_COST_EVERY = 4  # polls between Temporal queries for the running cost of active calls
+MAX_RUNNING_QUERIES = 20
 HEARTBEAT_SECONDS = 15.0
 RECENT_WINDOW = timedelta(seconds=10)  # re-read rows this far back: commits land out of order
 
@@ -384,7 +385,7 @@ async def coupon_redeem(request: Request) -> Response:
         try:
             from notifications.balance import notify_balance_changed
 
-            await notify_balance_changed(client, snapshot)
+            await asyncio.wait_for(notify_balance_changed(client, snapshot), timeout=5.0)
         except Exception:  # best effort: the ledger is committed; alerts re-check later
             log.warning("balance notification after coupon %s failed", code, exc_info=True)
     data = await _in_transaction(request, lambda s: views.summary_payload(s, account_id))
@@ -455,48 +456,63 @@ async def events(request: Request) -> Response:
     watcher = _Watcher(signed_in.account_id)
     factory = _factory(request)
 
+    running: dict[str, dict[str, Any]] = {}  # call_id -> running breakdown from Temporal
+
+    async def refresh_running(call_ids: list[str]) -> None:
+        """Query the active calls' workflows concurrently, off the event loop's critical path,
+        so a slow or absent Temporal never delays the stream."""
+        results = await asyncio.gather(*(_running_status(request, cid) for cid in call_ids))
+        for call_id, status in zip(call_ids, results, strict=True):
+            if status is not None and status["breakdown"]:
+                running[call_id] = status["breakdown"]
+
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
         tick = 0
-        running: dict[str, dict[str, Any]] = {}
         idle = 0.0
-        while True:
-            if await request.is_disconnected():
-                return
-            first = tick == 0
+        querying: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if await request.is_disconnected():
+                    return
+                first = tick == 0
 
-            def poll(session: Session, first: bool = first) -> Any:
-                return watcher.poll(session, first)
+                def poll(session: Session, first: bool = first) -> Any:
+                    return watcher.poll(session, first)
 
-            try:
-                balance, rows = await run_in_threadpool(run_in_transaction, factory, poll)
-            except Exception:
-                log.warning("dashboard event poll failed", exc_info=True)
-                balance, rows = None, []
-            if balance is not None:
-                yield _sse("balance", balance)
-            if tick % RUNNING_COST_EVERY == 0:
-                for call in rows:
-                    if call.status == "active":
-                        status = await _running_status(request, call.call_id)
-                        if status is not None:
-                            running[call.call_id] = status["breakdown"]
-            now = service.utcnow()
-            for call in reversed(rows) if first else rows:
-                row = views.call_row(call, now, running.get(call.call_id))
-                fingerprint = (row["status"], row["updated_at"], row["cost_paisa"])
-                if watcher.sent.get(call.call_id) != fingerprint:
-                    watcher.sent[call.call_id] = fingerprint
-                    yield _sse("call", row)
+                try:
+                    balance, rows = await run_in_threadpool(run_in_transaction, factory, poll)
+                except Exception:
+                    log.warning("dashboard event poll failed", exc_info=True)
+                    balance, rows = None, []
+                if balance is not None:
+                    yield _sse("balance", balance)
+                active = [c.call_id for c in rows if c.status == "active"][:MAX_RUNNING_QUERIES]
+                if (
+                    active
+                    and tick % RUNNING_COST_EVERY == 0
+                    and (querying is None or querying.done())
+                ):
+                    querying = asyncio.create_task(refresh_running(active))
+                now = service.utcnow()
+                for call in reversed(rows) if first else rows:
+                    row = views.call_row(call, now, running.get(call.call_id))
+                    fingerprint = (row["status"], row["updated_at"], row["cost_paisa"])
+                    if watcher.sent.get(call.call_id) != fingerprint:
+                        watcher.sent[call.call_id] = fingerprint
+                        yield _sse("call", row)
+                        idle = 0.0
+                    if call.status != "active":
+                        running.pop(call.call_id, None)
+                tick += 1
+                idle += POLL_SECONDS
+                if idle >= HEARTBEAT_SECONDS:
                     idle = 0.0
-                if call.status != "active":
-                    running.pop(call.call_id, None)
-            tick += 1
-            idle += POLL_SECONDS
-            if idle >= HEARTBEAT_SECONDS:
-                idle = 0.0
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            if querying is not None:
+                querying.cancel()
 
     return StreamingResponse(
         stream(),

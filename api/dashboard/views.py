@@ -176,6 +176,14 @@ def call_row(
     }
 
 
+def _grouped(quantity: Decimal) -> str:
+    """A usage quantity with Indian digit grouping: 24000 -> '24,000', 60.5 -> '60.5'."""
+    text = format(quantity.normalize(), "f")
+    whole, dot, frac = text.partition(".")
+    grouped = format_inr(int(whole) * 100).split(".")[0].replace("₹", "")
+    return grouped + (dot + frac if frac else "")
+
+
 def _exact_inr(amount: Decimal) -> str:
     """An exact INR amount with at least two decimals, e.g. ₹0.0083 or ₹2.20 (display only)."""
     text = format(amount.normalize(), "f")
@@ -220,7 +228,7 @@ def call_detail(
                     "sku": line.get("sku"),
                     "unit": line.get("unit"),
                     "unit_label": UNIT_LABELS.get(str(line.get("unit")), line.get("unit")),
-                    "quantity": format(quantity.normalize(), "f"),
+                    "quantity": _grouped(quantity),
                     "unit_price_inr": format(price.normalize(), "f") if price is not None else None,
                     "cost_exact": _exact_inr(quantity * price) if price is not None else None,
                 }

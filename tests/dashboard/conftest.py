@@ -1,29 +1,26 @@
-"""Browser-test harness for the dashboard: a real uvicorn on a free port serving the dashboard
-router against the run's test database, and a headless Debian Chromium driven by Playwright."""
+"""Browser-test harness for the dashboard: the real stack (API with the dashboard, worker) on a
+free port against the run's test database and Temporal, and a headless Debian Chromium driven by
+Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
-import api.dashboard
 from db.session import run_in_transaction
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import UsageTotals, validate_usage_event
 from ledger import service
 from ledger.service import LedgerPolicy
+from tests.support.stack import RunningStack, start_stack, temporal_address, worker_available
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,49 +40,19 @@ def chromium_path() -> str:
     return path
 
 
-class ServerThread:
-    """uvicorn in a background thread on a socket bound to an ephemeral port."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the dashboard test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+@pytest.fixture(scope="session")
+def dashboard_stack(database_url: str, workflow_env: WorkflowEnvironment) -> Iterator[RunningStack]:
+    """The real API (`api.main.create_app`, which mounts the dashboard) under uvicorn on a free
+    port, plus the billing worker, on the run's database and Temporal dev server."""
+    with start_stack(
+        database_url, temporal_address(workflow_env), with_worker=worker_available()
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(session_factory: sessionmaker[Session], database_url: str) -> Iterator[str]:
-    app = FastAPI()
-    app.state.session_factory = session_factory
-    app.state.database_url = database_url
-    app.include_router(api.dashboard.router)
-    with ServerThread(app) as server:
-        yield server.base_url
+def dashboard_url(dashboard_stack: RunningStack) -> str:
+    return dashboard_stack.base_url
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -22,6 +22,7 @@ from tests.dashboard.conftest import (
     sign_in,
     start_call,
 )
+from tests.support.stack import RunningStack
 
 WEB_CALL_USAGE: list[dict[str, object]] = [
     {
@@ -115,9 +116,10 @@ async def test_sign_in_only_with_a_valid_customer_key(
     await expect(page).to_have_url(dashboard_url + "/login")
 
 
-async def test_billing_page_shows_the_ledger_numbers(
-    page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
+async def test_billing_page_shows_the_numbers_the_api_returns(
+    page: Page, dashboard_stack: RunningStack, session_factory: sessionmaker[Session]
 ) -> None:
+    dashboard_url = dashboard_stack.base_url
     customer = make_customer(session_factory, "Asha Traders", top_up_paisa=12345678)
     charged = 0
     for n in range(22):  # more than one page of history
@@ -127,25 +129,30 @@ async def test_billing_page_shows_the_ledger_numbers(
     start_call(session_factory, customer.account_id, uid("live"), "web")  # holds ₹10
 
     await sign_in(page, dashboard_url, customer.api_key)
-    summary = run_in_transaction(
-        session_factory, lambda s: service.balance_summary(s, customer.account_id)
-    )
-    b = summary.balance
-    expected = {
-        "available": b.paid_paisa + b.promo_paisa,
-        "promo": b.promo_paisa,
-        "paid": b.paid_paisa,
-        "reserved": b.reserved_paisa,
-        "month-usage": summary.month_usage_paisa,
-    }
-    assert expected["month-usage"] == charged == 22 * 442
-    assert expected["reserved"] == 1000
-    for testid, paisa in expected.items():
-        await expect(page.get_by_test_id(testid)).to_have_text(format_inr(paisa))
+    async with httpx.AsyncClient(
+        base_url=dashboard_url, headers={"Authorization": f"Bearer {customer.api_key}"}
+    ) as http:
+        response = await http.get(f"/v1/accounts/{customer.account_id}/balance")
+        assert response.status_code == 200, response.text
+        api = response.json()
+        history = (await http.get(f"/v1/accounts/{customer.account_id}/transactions")).json()
+    assert api["month_usage_paisa"] == charged == 22 * 442
+    assert api["reserved_paisa"] == 1000
+    for testid, field in (
+        ("available", "available_paisa"),
+        ("promo", "promo_paisa"),
+        ("paid", "paid_paisa"),
+        ("reserved", "reserved_paisa"),
+        ("month-usage", "month_usage_paisa"),
+    ):
+        await expect(page.get_by_test_id(testid)).to_have_text(format_inr(api[field]))
     # Promo (₹50.00) went first; the remaining ₹47.24 of charges came out of ₹1,23,456.78 paid.
     await expect(page.get_by_test_id("promo")).to_have_text("₹0.00")
     await expect(page.get_by_test_id("paid")).to_have_text("₹1,23,409.54")
     await expect(page.get_by_test_id("low-balance-banner")).to_be_hidden()
+    shown_amounts = await page.locator("#tx-body tr td:nth-child(4)").all_inner_texts()
+    api_amounts = [tx["amount_paisa"] for tx in history["items"]][: len(shown_amounts)]
+    assert [paisa_of(t.lstrip("+")) for t in shown_amounts] == api_amounts
 
     # Today's bar carries this month's charges; the history is paged, newest first.
     today_bars = page.locator("#chart rect.bar.today")
@@ -290,3 +297,88 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await page.get_by_test_id("nav-billing").click()
     await expect(page.locator("#chart rect.bar.today")).to_have_count(1)
     await page.screenshot(path=str(SCREENSHOTS / "billing.png"))
+
+
+async def test_call_through_the_orchestrator_api_appears_live(
+    page: Page, dashboard_stack: RunningStack
+) -> None:
+    """End to end: a call authorized, metered and hung up through the orchestrator HTTP API
+    (Temporal workflow, worker, ledger) shows up on the open Calls page without a reload."""
+    assert dashboard_stack.worker is not None, "the billing worker (python -m worker) is missing"
+    admin = {"Authorization": f"Bearer {dashboard_stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=dashboard_stack.base_url, timeout=30) as http:
+        created = await http.post(
+            "/v1/accounts",
+            json={"name": "Neha Clinics", "email": "neha@example.com"},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        account_id = created.json()["account"]["id"]
+        customer_key = created.json()["api_key"]["key"]
+        topup = await http.post(
+            f"/v1/accounts/{account_id}/topups",
+            json={"amount_paisa": 100000, "payment_reference": uid("pay")},
+            headers=admin,
+        )
+        assert topup.status_code == 201, topup.text
+        key = await http.post("/v1/api-keys", json={"role": "orchestrator"}, headers=admin)
+        assert key.status_code == 201, key.text
+        orchestrator = {"Authorization": f"Bearer {key.json()['key']}"}
+
+        await sign_in(page, dashboard_stack.base_url, customer_key)
+        await page.get_by_test_id("nav-calls").click()
+        await expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "open")
+        await page.evaluate("window.__noReload = true")
+
+        call_id = uid("e2e")
+        authorized = await http.post(
+            "/v1/calls",
+            json={"call_id": call_id, "account_id": account_id, "channel": "phone"},
+            headers=orchestrator,
+        )
+        assert authorized.status_code == 200, authorized.text
+        assert authorized.json()["authorized"] is True
+        row = page.locator(f'#calls-body tr[data-call-id="{call_id}"]')
+        await expect(row.get_by_test_id("call-status")).to_have_text("In progress")
+
+        usage = await http.post(
+            f"/v1/calls/{call_id}/usage", json=TYPICAL_PHONE_CALL_USAGE, headers=orchestrator
+        )
+        assert usage.status_code in (200, 202), usage.text
+        # While the call is in progress the row shows its running cost (workflow status query).
+        await expect(row.get_by_test_id("call-cost")).to_have_text("₹4.42 so far", timeout=10000)
+        await expect(row.get_by_test_id("call-status")).to_have_text("In progress")
+        hangup = await http.post(
+            f"/v1/calls/{call_id}/hangup", json={"outcome": "completed"}, headers=orchestrator
+        )
+        assert hangup.status_code in (200, 202), hangup.text
+
+        await expect(row.get_by_test_id("call-status")).to_have_text("Completed", timeout=15000)
+        await expect(row.get_by_test_id("call-cost")).to_have_text("₹4.42")
+        assert await page.evaluate("window.__noReload") is True
+
+        await row.click()
+        detail = page.get_by_test_id("call-detail")
+        await expect(detail.get_by_test_id("detail-call-id")).to_have_text(call_id)
+        shown = {
+            part: paisa_of(await detail.get_by_test_id(f"bd-{part}").inner_text())
+            for part in ("llm", "stt", "tts", "sip", "provider-total", "margin", "total")
+        }
+        assert shown["llm"] + shown["stt"] + shown["tts"] + shown["sip"] == shown["provider-total"]
+        assert shown["provider-total"] + shown["margin"] == shown["total"]
+        api_call = (
+            await http.get(
+                f"/v1/calls/{call_id}", headers={"Authorization": f"Bearer {customer_key}"}
+            )
+        ).json()
+        breakdown = api_call["breakdown"]
+        assert shown == {
+            "llm": breakdown["llm_paisa"],
+            "stt": breakdown["stt_paisa"],
+            "tts": breakdown["tts_paisa"],
+            "sip": breakdown["sip_paisa"],
+            "provider-total": breakdown["provider_total_paisa"],
+            "margin": breakdown["margin_paisa"],
+            "total": breakdown["total_paisa"],
+        }
+        assert shown["total"] == 442
