@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.orm import Session
 
 from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpOut
@@ -12,13 +14,22 @@ from ledger.errors import NotFound
 from ledger.service import LedgerPolicy
 
 
+def format_rate(rate: Decimal) -> str:
+    """0.3000 -> "0.30", 0.1250 -> "0.125": at least two decimals, no trailing zeros after."""
+    normalized = rate.normalize()
+    exponent = normalized.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        normalized = rate.quantize(Decimal("0.01"))
+    return str(normalized)
+
+
 def account_out(account: Account) -> AccountOut:
     rate = account.margin_rate if account.margin_rate is not None else DEFAULT_MARGIN_RATE
     return AccountOut(
         id=account.id,
         name=account.name,
         email=account.email,
-        margin_rate=str(rate),
+        margin_rate=format_rate(rate),
         min_balance_paisa=account.min_balance_paisa,
         alert_threshold_paisa=account.alert_threshold_paisa,
         created_at=account.created_at,
