@@ -1,0 +1,128 @@
+"""The baseline: a workflow of the same shape as CallBillingWorkflow that does no billing work.
+
+Same workflow type name, same update/signals/query, so the very same `BillingClient` drives it —
+only the task queue differs. Like the billed workflow, the run authorizes with a local activity
+(here a no-op) while the `authorize` update waits for the decision; `usage` dedupes events by
+event_id, the first `hangup` wins, and the run ends with a no-op finalize local activity. No
+ledger, no rate card, no search attributes, no balance notification. The billed
+workflow's throughput divided by this one's is the billing overhead.
+
+Run its worker with `python -m bench.baseline --address 127.0.0.1:PORT`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+BASELINE_TASK_QUEUE = "bench-baseline"
+
+
+@activity.defn(name="bench_noop_authorize")
+async def noop_authorize(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "authorized": True,
+        "reason": None,
+        "hold_paisa": 0,
+        "available_paisa": 0,
+        "rate_card_version": 1,
+    }
+
+
+@activity.defn(name="bench_noop_finalize")
+async def noop_finalize(request: dict[str, Any]) -> dict[str, Any]:
+    return {"call_id": request["call_id"], "charged": False}
+
+
+@workflow.defn(name="CallBillingWorkflow")
+class BaselineCallWorkflow:
+    def __init__(self) -> None:
+        self._decision: dict[str, Any] | None = None
+        self._events: dict[str, dict[str, Any]] = {}
+        self._hangup: dict[str, Any] | None = None
+        self._call: dict[str, Any] = {}
+
+    @workflow.run
+    async def run(self, call_input: dict[str, Any]) -> dict[str, Any]:
+        # The billed workflow's order: authorize (local activity) in the run, the update waits
+        # for the decision; after hangup one finalize local activity; then the result.
+        self._call = call_input
+        self._decision = await workflow.execute_local_activity(
+            noop_authorize, call_input, start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.wait_condition(lambda: self._hangup is not None)
+        await workflow.execute_local_activity(
+            noop_finalize,
+            {"call_id": call_input["call_id"], "events": len(self._events)},
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return {
+            "call_id": call_input["call_id"],
+            "account_id": call_input["account_id"],
+            "channel": call_input["channel"],
+            "authorization": self._decision,
+            "outcome": (self._hangup or {}).get("outcome"),
+            "usage_event_count": len(self._events),
+            "charged": False,
+        }
+
+    @workflow.update(name="authorize")
+    async def authorize(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self._decision is not None)
+        assert self._decision is not None
+        return self._decision
+
+    @workflow.signal(name="usage")
+    def usage(self, payload: dict[str, Any]) -> None:
+        events = payload.get("events") if "events" in payload else [payload]
+        for event in events or []:
+            self._events.setdefault(str(event.get("event_id")), event)
+
+    @workflow.signal(name="hangup")
+    def hangup(self, payload: dict[str, Any]) -> None:
+        if self._hangup is None:
+            self._hangup = payload
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, Any]:
+        return {
+            "call_id": self._call.get("call_id"),
+            "status": "active" if self._hangup is None else "finalizing",
+            "usage_event_count": len(self._events),
+        }
+
+
+async def run_worker(address: str, task_queue: str = BASELINE_TASK_QUEUE) -> None:
+    client = await Client.connect(address)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BaselineCallWorkflow],
+        activities=[noop_authorize, noop_finalize],
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the benchmark's no-billing baseline worker")
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", default=BASELINE_TASK_QUEUE)
+    args = parser.parse_args()
+    asyncio.run(run_worker(args.address, args.task_queue))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""A whole private billing stack for the benchmark and the chaos tests, every piece a process we
+can kill: PostgreSQL, the Temporal dev server, the billing worker, the API, the baseline worker.
+All on 127.0.0.1, free ports, one temporary directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.procs import (
+    ManagedProcess,
+    PostgresProcess,
+    TemporalDevServer,
+    free_port,
+    python_command,
+    wait_for_port,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Stack:
+    def __init__(
+        self,
+        work_dir: str | os.PathLike[str],
+        *,
+        temporal_db: str = "file",
+        with_api: bool = True,
+        with_baseline: bool = False,
+        database_url: str | None = None,
+    ) -> None:
+        self.dir = Path(work_dir).absolute()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.temporal_db = temporal_db
+        self.with_api = with_api
+        self.with_baseline = with_baseline
+        self.external_database_url = database_url
+        self.postgres: PostgresProcess | None = None
+        self.temporal = TemporalDevServer(
+            self.dir / "temporal.log",
+            db_filename=str(self.dir / "temporal.db") if temporal_db == "file" else None,
+        )
+        self.database_url = ""
+        self.admin_api_key = "adm_" + secrets.token_urlsafe(24)
+        self.api_port = free_port()
+        self.worker: ManagedProcess | None = None
+        self.api: ManagedProcess | None = None
+        self.baseline: ManagedProcess | None = None
+        self._worker_generation = 0
+        self._capture: object | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _env(self) -> dict[str, str]:
+        existing = os.environ.get("PYTHONPATH")
+        return {
+            "DATABASE_URL": self.database_url,
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "ADMIN_API_KEY": self.admin_api_key,
+            "SENDGRID_HOST": self._capture_url,
+            "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{existing}" if existing else str(REPO_ROOT),
+            "LOG_LEVEL": "WARNING",
+        }
+
+    def start(self) -> None:
+        from db.migrate import upgrade
+        from devstack.postgres import create_scratch_database
+        from emailing.capture_server import CaptureServer
+
+        capture = CaptureServer(port=0)
+        capture.start()
+        self._capture = capture
+        self._capture_url = capture.url
+        if self.external_database_url:
+            server_url = self.external_database_url
+        else:
+            self.postgres = PostgresProcess(self.dir / "pgdata")
+            self.postgres.start()
+            server_url = self.postgres.url
+        self.database_url = create_scratch_database(server_url, prefix="bench")
+        upgrade(self.database_url)
+        self.temporal.start()
+        self.start_worker()
+        if self.with_baseline:
+            self.baseline = ManagedProcess(
+                "baseline",
+                python_command("bench.baseline", "--address", self.temporal.address),
+                env=self._env(),
+                log_path=self.dir / "baseline.log",
+                cwd=REPO_ROOT,
+            )
+            self.baseline.start()
+        if self.with_api:
+            self.api = ManagedProcess(
+                "api",
+                python_command(
+                    "uvicorn",
+                    "api.main:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.api_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ),
+                env=self._env(),
+                log_path=self.dir / "api.log",
+                cwd=REPO_ROOT,
+            )
+            self.api.start()
+            self._wait_http(f"{self.api_url}/healthz")
+
+    def start_worker(self) -> None:
+        self._worker_generation += 1
+        self.worker = ManagedProcess(
+            f"worker-{self._worker_generation}",
+            python_command("worker"),
+            env={**self._env(), "WORKER_METRICS_PORT": str(free_port())},
+            log_path=self.dir / f"worker-{self._worker_generation}.log",
+            cwd=REPO_ROOT,
+        )
+        self.worker.start()
+
+    def kill_worker(self) -> None:
+        assert self.worker is not None
+        self.worker.kill()
+
+    def _wait_http(self, url: str, timeout: float = 60.0) -> None:
+        port = int(url.split(":")[2].split("/")[0])
+        wait_for_port(port, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code < 500:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{url} not healthy after {timeout:.0f}s")
+
+    def logs(self, lines: int = 30) -> str:
+        parts = []
+        for proc in (self.worker, self.api, self.baseline):
+            if proc is not None:
+                parts.append(f"--- {proc.name} ---\n{proc.tail(lines)}")
+        parts.append(f"--- temporal ---\n{self.temporal.tail(lines)}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for proc in (self.api, self.baseline, self.worker):
+            if proc is not None:
+                with contextlib.suppress(Exception):
+                    proc.stop()
+        with contextlib.suppress(Exception):
+            self.temporal.stop()
+        if self.postgres is not None:
+            self.postgres.close()
+        if self._capture is not None:
+            with contextlib.suppress(Exception):
+                self._capture.stop()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
