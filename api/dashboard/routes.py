@@ -56,6 +56,7 @@ CALLS_PAGE_SIZE = 50
 POLL_SECONDS = 0.5
 RUNNING_COST_EVERY = 4  # polls between Temporal queries for the running cost of active calls
 MAX_RUNNING_QUERIES = 20
+REVALIDATE_EVERY = 10  # polls between re-checks that the signed-in key is still valid
 HEARTBEAT_SECONDS = 15.0
 RECENT_WINDOW = timedelta(seconds=10)  # re-read rows this far back: commits land out of order
 
@@ -405,16 +406,25 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+class _SignedOut(Exception):
+    """The key behind a live stream was revoked: end the stream."""
+
+
 class _Watcher:
     """Per connection: what the page was last told, so only changes are pushed."""
 
-    def __init__(self, account_id: str) -> None:
-        self.account_id = account_id
+    def __init__(self, signed_in: auth.DashboardSession) -> None:
+        self.signed_in = signed_in
+        self.account_id = signed_in.account_id
+        self.polls = 0
         self.balance_key: tuple[int, int, int] | None = None
         self.sent: dict[str, tuple[Any, ...]] = {}
         self.cursor: datetime | None = None
 
     def poll(self, session: Session, first: bool) -> tuple[dict | None, list[Call]]:
+        self.polls += 1
+        if self.polls % REVALIDATE_EVERY == 0 and not auth.still_valid(session, self.signed_in):
+            raise _SignedOut
         account = session.get(Account, self.account_id)
         balance = None
         if account is not None:
@@ -453,7 +463,7 @@ async def events(request: Request) -> Response:
     signed_in = await _signed_in(request)
     if signed_in is None:
         raise HTTPException(401, "sign in first")
-    watcher = _Watcher(signed_in.account_id)
+    watcher = _Watcher(signed_in)
     factory = _factory(request)
 
     running: dict[str, dict[str, Any]] = {}  # call_id -> running breakdown from Temporal
@@ -482,6 +492,9 @@ async def events(request: Request) -> Response:
 
                 try:
                     balance, rows = await run_in_threadpool(run_in_transaction, factory, poll)
+                except _SignedOut:
+                    yield _sse("signed_out", {})
+                    return
                 except Exception:
                     log.warning("dashboard event poll failed", exc_info=True)
                     balance, rows = None, []

@@ -107,11 +107,12 @@ async def test_sign_in_only_with_a_valid_customer_key(
         forged = await signed.post("/dashboard/api/coupons/preview", json={"code": "X"})
         assert forged.status_code == 403
 
-    # Revoking the key ends its dashboard sessions.
+    # Revoking the key ends its dashboard sessions: the open page is sent to sign-in.
     run_in_transaction(
         session_factory,
         lambda s: service.revoke_api_key(s, service.resolve_api_key(s, customer.api_key).id),  # type: ignore[union-attr]
     )
+    await expect(page).to_have_url(dashboard_url + "/login", timeout=15000)
     await page.goto(dashboard_url + "/billing")
     await expect(page).to_have_url(dashboard_url + "/login")
 

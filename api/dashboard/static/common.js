@@ -68,6 +68,7 @@ const Dash = (() => {
     for (const [name, handler] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
     }
+    source.addEventListener("signed_out", () => { source.close(); window.location.assign("/login"); });
     window.addEventListener("beforeunload", () => source.close());
     return source;
   }
