@@ -120,6 +120,7 @@ class WorkerProcess:
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
             "PYTHONPATH": str(ROOT),
+            "WORKER_METRICS_PORT": "0",  # no fixed port: several stacks may run at once
             **(env or {}),
         }
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
