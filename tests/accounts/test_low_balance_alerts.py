@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import WorkflowHandle
+from temporalio.worker import Replayer
 
 from tests.emailing.support import Harness, eventually, fail_next, messages_to
 from workflows.accounts import (
@@ -139,3 +140,29 @@ async def test_state_survives_continue_as_new(harness: Harness) -> None:
         low_balance_dedupe_key(account_id, crossing.version),
         low_balance_dedupe_key(account_id, again.version),
     ]
+
+
+async def test_activity_retry_after_sendgrid_outage_sends_once(harness: Harness) -> None:
+    """The sender's own retries (4 tries) run out on five 503s; the activity fails, its retry
+    re-claims the released dedupe key and the email goes out exactly once."""
+    h = harness
+    account_id, email = await h.new_account()
+    attempts_before = h.capture.state.send_attempts
+    fail_next(h.capture, 5, 503)
+    crossing = await h.charge(account_id, 4 * ONE_MILLION)
+    status = await settled(h, account_id, crossing.version)
+    assert status.state.alerts_sent == 1
+    assert len(messages_to(h.capture, email)) == 1
+    assert h.capture.state.send_attempts - attempts_before == 6
+
+
+async def test_histories_replay_deterministically(harness: Harness) -> None:
+    h = harness
+    account_id, _ = await h.new_account()
+    crossing = await h.charge(account_id, 4 * ONE_MILLION)
+    await h.top_up(account_id, 10_000)
+    last = await h.charge(account_id, 8 * ONE_MILLION)
+    await settled(h, account_id, last.version)
+    assert crossing.version < last.version
+    history = await handle_for(h, account_id).fetch_history()
+    await Replayer(workflows=[AccountWorkflow]).replay_workflow(history)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import func, select
+from temporalio.worker import Replayer
 
 from db.models import LedgerTransaction, Refund
 from ledger import service
@@ -140,3 +141,19 @@ async def test_concurrent_refunds_cannot_exceed_the_paid_balance(harness: Harnes
     assert sorted(r.status for r in more) == ["completed", "failed"]
     assert [r.amount_paisa for r in more if r.status == "completed"] == [5000]
     assert h.balance(account_id).paid_paisa == 0
+
+
+async def test_rerun_of_a_finished_refund_changes_nothing_and_replays(harness: Harness) -> None:
+    h = harness
+    account_id, email = await h.new_account(paid_paisa=8000)
+    refund_id = uid("rf")
+    first = await run_refund(h, refund_id, account_id, 3000)
+    assert first.status == "completed" and first.email == "sent"
+    history = await h.client.get_workflow_handle(f"refund-{refund_id}").fetch_history()
+    await Replayer(workflows=[RefundWorkflow]).replay_workflow(history)
+    count = tx_count(h, account_id)
+    again = await run_refund(h, refund_id, account_id, 3000)  # same id, a new run
+    assert again.status == "completed" and again.email == "duplicate"
+    assert tx_count(h, account_id) == count and h.balance(account_id).paid_paisa == 5000
+    assert h.gateway.attempts[refund_id] == 1
+    assert len(messages_to(h.capture, email)) == 1
