@@ -1,4 +1,9 @@
-"""All SQL the ledger runs. Functions take a Session; the caller owns the transaction."""
+"""All SQL the ledger runs. Functions take a Session; the caller owns the transaction.
+
+Every locking read (`FOR UPDATE`) also sets `populate_existing`: a row already in the session's
+identity map (read before the lock, e.g. a call peeked at to find its account) would otherwise
+keep its stale attributes, and a concurrent finalization or refund could act on a state that
+another transaction has already changed."""
 
 from __future__ import annotations
 
@@ -29,7 +34,10 @@ CHARGE_KINDS = ("call_charge", "api_charge")
 
 def lock_account(session: Session, account_id: str) -> Account | None:
     return session.scalars(
-        select(Account).where(Account.id == account_id).with_for_update()
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
 
 
@@ -58,6 +66,7 @@ def open_lots(session: Session, account_id: str, kind: str) -> Sequence[CreditLo
         )
         .order_by(CreditLot.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
 
 
@@ -73,7 +82,29 @@ def expired_promo_lots(session: Session, account_id: str, now: datetime) -> Sequ
         )
         .order_by(CreditLot.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
+
+
+def needs_housekeeping(session: Session, account_id: str, now: datetime) -> bool:
+    """Is there an expired promo lot or a stale hold to settle? (a plain read, no locks)"""
+    expired_lot = (
+        select(CreditLot.id)
+        .where(
+            CreditLot.account_id == account_id,
+            CreditLot.kind == "promo",
+            CreditLot.remaining_paisa > 0,
+            CreditLot.expires_at.is_not(None),
+            CreditLot.expires_at <= now,
+        )
+        .exists()
+    )
+    stale_hold = (
+        select(Hold.id)
+        .where(Hold.account_id == account_id, Hold.status == "active", Hold.expires_at <= now)
+        .exists()
+    )
+    return bool(session.scalar(select(expired_lot | stale_hold)))
 
 
 def stale_active_holds(session: Session, account_id: str, now: datetime) -> Sequence[Hold]:
@@ -81,6 +112,7 @@ def stale_active_holds(session: Session, account_id: str, now: datetime) -> Sequ
         select(Hold)
         .where(Hold.account_id == account_id, Hold.status == "active", Hold.expires_at <= now)
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
 
 
@@ -95,14 +127,17 @@ def accounts_with_stale_holds(session: Session, now: datetime, limit: int) -> Se
 
 def hold_by_reference(session: Session, reference: str) -> Hold | None:
     return session.scalars(
-        select(Hold).where(Hold.reference == reference).with_for_update()
+        select(Hold)
+        .where(Hold.reference == reference)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
 
 
 def get_call(session: Session, call_id: str, *, lock: bool = False) -> Call | None:
     statement = select(Call).where(Call.call_id == call_id)
     if lock:
-        statement = statement.with_for_update()
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return session.scalars(statement).one_or_none()
 
 
@@ -129,28 +164,34 @@ def list_transactions(
     return session.scalars(statement.order_by(LedgerTransaction.id.desc()).limit(limit)).all()
 
 
-def charges_since(session: Session, account_id: str, since: datetime) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerTransaction.amount_paisa), 0)).where(
-            LedgerTransaction.account_id == account_id,
-            LedgerTransaction.kind.in_(CHARGE_KINDS),
-            LedgerTransaction.created_at >= since,
-        )
+def charges_since(
+    session: Session, account_id: str, since: datetime, until: datetime | None = None
+) -> int:
+    statement = select(func.coalesce(func.sum(LedgerTransaction.amount_paisa), 0)).where(
+        LedgerTransaction.account_id == account_id,
+        LedgerTransaction.kind.in_(CHARGE_KINDS),
+        LedgerTransaction.created_at >= since,
     )
+    if until is not None:
+        statement = statement.where(LedgerTransaction.created_at < until)
+    total = session.scalar(statement)
     return -int(total or 0)
 
 
 def daily_charges_since(
-    session: Session, account_id: str, since: datetime, tz: str
+    session: Session, account_id: str, since: datetime, tz: str, until: datetime | None = None
 ) -> list[tuple[str, int]]:
     day = func.to_char(func.timezone(tz, LedgerTransaction.created_at), "YYYY-MM-DD")
+    conditions = [
+        LedgerTransaction.account_id == account_id,
+        LedgerTransaction.kind.in_(CHARGE_KINDS),
+        LedgerTransaction.created_at >= since,
+    ]
+    if until is not None:
+        conditions.append(LedgerTransaction.created_at < until)
     rows = session.execute(
         select(day, func.sum(LedgerTransaction.amount_paisa))
-        .where(
-            LedgerTransaction.account_id == account_id,
-            LedgerTransaction.kind.in_(CHARGE_KINDS),
-            LedgerTransaction.created_at >= since,
-        )
+        .where(*conditions)
         .group_by(day)
         .order_by(day)
     ).all()
@@ -182,7 +223,10 @@ def rate_card_by_hash(session: Session, request_hash: str) -> RateCardVersion | 
 
 def lock_coupon(session: Session, code: str) -> Coupon | None:
     return session.scalars(
-        select(Coupon).where(Coupon.code == code).with_for_update()
+        select(Coupon)
+        .where(Coupon.code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
 
 
@@ -205,7 +249,7 @@ def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
 def get_refund(session: Session, refund_id: str, *, lock: bool = False) -> Refund | None:
     statement = select(Refund).where(Refund.id == refund_id)
     if lock:
-        statement = statement.with_for_update()
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return session.scalars(statement).one_or_none()
 
 

@@ -516,29 +516,44 @@ def month_start(now: datetime) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def next_month_start(now: datetime) -> datetime:
+    start = month_start(now)
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
+
+
+def _fresh_account(session: Session, account_id: str, now: datetime) -> Account:
+    """The account for a read; when a promo lot has expired or a hold went stale, settle that
+    first (locking the account row before anything else, like every write)."""
+    account = repo.get_account(session, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    if repo.needs_housekeeping(session, account_id, now):
+        account = _require_account(session, account_id)
+        _housekeeping(session, account, now)
+    return account
+
+
 def balance_summary(
     session: Session, account_id: str, now: datetime | None = None
 ) -> BalanceSummary:
     now = now or utcnow()
-    account = repo.get_account(session, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id} not found")
-    if repo.expired_promo_lots(session, account_id, now) or repo.stale_active_holds(
-        session, account_id, now
-    ):
-        account = _require_account(session, account_id)
-        _housekeeping(session, account, now)
+    account = _fresh_account(session, account_id, now)
     return BalanceSummary(
         balance=snapshot(account),
-        month_usage_paisa=repo.charges_since(session, account_id, month_start(now)),
+        month_usage_paisa=repo.charges_since(
+            session, account_id, month_start(now), next_month_start(now)
+        ),
     )
 
 
 def daily_spend_this_month(
     session: Session, account_id: str, now: datetime | None = None
 ) -> list[tuple[str, int]]:
+    now = now or utcnow()
     return repo.daily_charges_since(
-        session, account_id, month_start(now or utcnow()), "Asia/Kolkata"
+        session, account_id, month_start(now), "Asia/Kolkata", next_month_start(now)
     )
 
 
@@ -780,6 +795,8 @@ def finalize_call(
         return _finalized_view(call, account)  # the first finalization wins
     if request.outcome not in {o.value for o in Outcome} or request.outcome == Outcome.REFUSED:
         raise ValidationFailed(f"outcome {request.outcome!r} is not a final call outcome")
+    # Expired promo must not pay for the charge; a stale hold (this call's too) is released.
+    _housekeeping(session, account, now)
     assert call.rate_card_version is not None
     card = load_rate_card(session, call.rate_card_version)
     charged = is_charged(request.outcome)
@@ -855,9 +872,7 @@ def authorize_api_request(
     session: Session, *, account_id: str, now: datetime | None = None
 ) -> AuthorizeDecision:
     now = now or utcnow()
-    account = repo.get_account(session, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id} not found")
+    account = _fresh_account(session, account_id, now)
     available = account.paid_paisa + account.promo_paisa
     authorized = available - account.reserved_paisa >= account.min_balance_paisa
     card = current_rate_card(session, now)
@@ -899,6 +914,7 @@ def charge_api_usage(
         if existing.request_hash != payload_hash:
             raise Conflict(f"request {request_id} was charged with a different body")
         return existing, snapshot(account)
+    _housekeeping(session, account, now)
     card = current_rate_card(session, now)
     from domain.rating import validate_usage_event
 
@@ -1060,6 +1076,7 @@ def start_refund(
         ):
             raise Conflict(f"refund {refund_id} exists with other terms")
         return existing, snapshot(account)
+    _housekeeping(session, account, utcnow())
     refundable = refundable_paisa(account)
     amount = refundable if amount_paisa is None else amount_paisa
     if amount_paisa is not None:
