@@ -195,6 +195,10 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def start(self, timeout: float = 60.0) -> None:
         self._process.start()
         wait_for_port(self.port, timeout)

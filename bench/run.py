@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -44,6 +45,61 @@ from orchestrator_client import BillingClient
 
 TOP_UP_PAISA = 50_000_000  # ₹5 lakh per account: no call is ever refused during the run
 MAX_CALLS_PER_PHASE = 20_000
+
+
+class CpuMeter:
+    """How busy the machine was, and how much of that was this benchmark's own processes (the
+    stack's servers, their children, this process); the rest is foreign load that skews it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def _own_pids(self) -> set[int]:
+        import psutil
+
+        roots = [os.getpid()]
+        for proc in (self.stack.worker, self.stack.api, self.stack.baseline):
+            if proc is not None and proc.pid:
+                roots.append(proc.pid)
+        temporal_pid = self.stack.temporal.pid
+        if temporal_pid:
+            roots.append(temporal_pid)
+        if self.stack.postgres is not None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid_file = self.stack.postgres.data_dir / "postmaster.pid"
+                roots.append(int(pid_file.read_text().splitlines()[0]))
+        pids: set[int] = set()
+        for pid in roots:
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                pids.add(pid)
+                pids.update(child.pid for child in root.children(recursive=True))
+        return pids
+
+    def sample(self) -> tuple[float, float, float]:
+        """(wall seconds, busy CPU seconds of the machine, CPU seconds of our processes)."""
+        import psutil
+
+        times = psutil.cpu_times()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        own = 0.0
+        for pid in self._own_pids():
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                own += t.user + t.system
+        return time.monotonic(), busy, own
+
+    @staticmethod
+    def report(before: tuple[float, float, float], after: tuple[float, float, float]) -> dict:
+        wall = max(1e-6, after[0] - before[0])
+        cores = os.cpu_count() or 1
+        busy = after[1] - before[1]
+        own = max(0.0, after[2] - before[2])
+        return {
+            "machine_cpu_busy_pct": round(100 * busy / (wall * cores), 1),
+            "bench_cpu_pct": round(100 * own / (wall * cores), 1),
+            "foreign_cpu_pct": round(100 * max(0.0, busy - own) / (wall * cores), 1),
+        }
 
 
 class Progress:
@@ -92,6 +148,7 @@ class Phase:
     target_rate: float | None
     elapsed_s: float = 0.0
     samples: list[CallSample] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> list[CallSample]:
@@ -115,6 +172,7 @@ class Phase:
             "concurrency": self.concurrency,
             "target_rate_calls_per_s": self.target_rate,
             "elapsed_s": round(self.elapsed_s, 2),
+            "cpu": self.cpu,
             "calls_ok": len(ok),
             "calls_failed": len(self.samples) - len(ok),
             "errors": errors,
@@ -142,6 +200,7 @@ class Bench:
         self.hot_account = ""
         self.latency_accounts: list[str] = []
         self._seq = 0
+        self.cpu = CpuMeter(stack)
 
     def _call_id(self, prefix: str) -> str:
         self._seq += 1
@@ -187,8 +246,10 @@ class Bench:
                 phase.samples.append(sample)
                 progress.tick(sample.ok)
 
+        cpu_before = self.cpu.sample()
         await asyncio.gather(*(loop(i) for i in range(self.args.concurrency)))
         phase.elapsed_s = time.monotonic() - started
+        phase.cpu = self.cpu.report(cpu_before, self.cpu.sample())
         progress.render(final=True)
         return phase
 
@@ -245,6 +306,7 @@ class Bench:
                         idle.put_nowait(account)  # a failed call leaves its account unknown
 
             tasks: list[asyncio.Task[None]] = []
+            cpu_before = self.cpu.sample()
             started = time.monotonic()
             interval = 1.0 / rate
             count = 0
@@ -260,6 +322,7 @@ class Bench:
                 tasks.append(asyncio.create_task(one()))
             await asyncio.gather(*tasks, return_exceptions=True)
             phase.elapsed_s = time.monotonic() - started
+            phase.cpu = self.cpu.report(cpu_before, self.cpu.sample())
         progress.render(final=True)
         if skipped:
             print(f"  ({skipped} arrivals skipped: no idle account)", file=sys.stderr)
@@ -315,6 +378,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "loadavg_1m_5m_15m": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -416,7 +480,7 @@ def print_table(phases: list[Phase], summary: dict[str, Any], verification: dict
     header = (
         f"{'case':<26}{'calls/s':>9}{'ok':>7}{'fail':>6}"
         f"{'auth p50/p95/p99 ms':>24}{'hangup→result p50/p99':>24}"
-        f"{'hangup→balance p50/p95/p99':>29}"
+        f"{'hangup→balance p50/p95/p99':>29}{'cpu own/foreign %':>19}"
     )
     print()
     print(header)
@@ -424,12 +488,14 @@ def print_table(phases: list[Phase], summary: dict[str, Any], verification: dict
     for phase in phases:
         row = phase.public()
         a, r, b = row["authorize"], row["hangup_to_result"], row["hangup_to_balance"]
+        cpu = row["cpu"]
         print(
             f"{row['name']:<26}{row['calls_per_s']:>9.1f}{row['calls_ok']:>7}"
             f"{row['calls_failed']:>6}"
             f"{fmt(a['p50_ms']) + '/' + fmt(a['p95_ms']) + '/' + fmt(a['p99_ms']):>24}"
             f"{fmt(r['p50_ms']) + '/' + fmt(r['p99_ms']):>24}"
             f"{fmt(b['p50_ms']) + '/' + fmt(b['p95_ms']) + '/' + fmt(b['p99_ms']):>29}"
+            f"{fmt(cpu.get('bench_cpu_pct')) + '/' + fmt(cpu.get('foreign_cpu_pct')):>19}"
         )
     print()
     for mode in ("unbatched", "batched"):
@@ -498,6 +564,7 @@ def plot(phases: list[Phase], path: Path) -> None:
 
 
 async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    loadavg_at_start = [round(x, 2) for x in os.getloadavg()]
     bench = Bench(stack, args)
     await bench.setup()
     print("warming up …", file=sys.stderr)
@@ -516,7 +583,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.run " + " ".join(sys.argv[1:]),
-        "machine": machine_info(),
+        "machine": {**machine_info(), "loadavg_at_start": loadavg_at_start},
         "settings": {
             "duration_s": args.duration,
             "concurrency": args.concurrency,
