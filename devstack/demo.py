@@ -366,6 +366,18 @@ class Demo:
                 out.append({"account_id": account.id, "name": account.name, **balance})
         return out
 
+    async def captured_emails(self) -> int | None:
+        """How many mails the local capture server got (None when real SendGrid is used)."""
+        host = os.environ.get("SENDGRID_HOST", "")
+        if os.environ.get("SENDGRID_API_KEY") or not host.startswith("http://127.0.0.1"):
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                response = await http.get(f"{host.rstrip('/')}/messages")
+                return len(response.json().get("messages", []))
+        except Exception:
+            return None
+
     async def main(self) -> int:
         from orchestrator_client import BillingClient
 
@@ -404,7 +416,15 @@ class Demo:
             )
         if self.stats.last_error:
             print(f"[demo] last error: {self.stats.last_error}", flush=True)
-        summary = {**self.stats.as_dict(), **self.extras, "balances": balances}
+        emails = await self.captured_emails()
+        if emails is not None:
+            print(f"[demo] emails captured (low-balance alerts etc.): {emails}", flush=True)
+        summary = {
+            **self.stats.as_dict(),
+            **self.extras,
+            "balances": balances,
+            "emails_captured": emails,
+        }
         print("DEMO SUMMARY " + json.dumps(summary, default=str), flush=True)
         return 0 if self.stats.billed > 0 else 2
 
