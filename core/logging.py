@@ -214,6 +214,7 @@ def activity_log_interceptor() -> Any:
                 try:
                     result = await super().execute_activity(input)
                 except BaseException as exc:
+                    _record_activity(info.activity_type, started, None, failed=True)
                     log.warning(
                         "activity %s failed: %s",
                         info.activity_type,
@@ -221,6 +222,7 @@ def activity_log_interceptor() -> Any:
                         extra={**fields, "duration_ms": _ms(started), "error": str(exc)[:500]},
                     )
                     raise
+                _record_activity(info.activity_type, started, result, failed=False)
                 log.info(
                     "activity %s completed",
                     info.activity_type,
@@ -235,6 +237,47 @@ def activity_log_interceptor() -> Any:
             return _Inbound(next)
 
     return _Interceptor()
+
+
+def _record_activity(activity_type: str, started: float, result: Any, *, failed: bool) -> None:
+    """Metrics on the worker's Prometheus endpoint (the Temporal runtime's, next to the SDK's
+    `temporal_*` metrics): every activity, and the business outcomes of the call activities."""
+    from datetime import timedelta
+
+    from temporalio import activity
+
+    try:
+        meter = activity.metric_meter()
+        meter.create_counter(
+            "billing_activity_executions", "Activity executions by type and result"
+        ).add(1, {"activity": activity_type, "result": "error" if failed else "ok"})
+        meter.create_histogram_timedelta(
+            "billing_activity_duration", "Activity execution time", "ms"
+        ).record(timedelta(seconds=time.monotonic() - started), {"activity": activity_type})
+        if failed or result is None:
+            return
+        decision = getattr(result, "decision", None)
+        if activity_type == "call_authorize" and decision is not None:
+            authorized = bool(getattr(decision, "authorized", False))
+            meter.create_counter("billing_call_authorizations", "Call authorization decisions").add(
+                1,
+                {
+                    "result": "authorized" if authorized else "refused",
+                    "reason": str(getattr(decision, "reason", None) or ""),
+                },
+            )
+        elif activity_type == "call_finalize" and hasattr(result, "charged"):
+            charged = bool(result.charged)
+            meter.create_counter("billing_calls_finalized", "Calls finalized").add(
+                1, {"outcome": str(getattr(result, "outcome", "")), "charged": str(charged)}
+            )
+            total = getattr(getattr(result, "breakdown", None), "total_paisa", 0)
+            if charged and isinstance(total, int) and total > 0:
+                meter.create_counter(
+                    "billing_call_charged_paisa", "Paisa charged for calls", "paisa"
+                ).add(total)
+    except Exception:  # metrics never break billing
+        logging.getLogger("billing.activity").debug("metrics not recorded", exc_info=True)
 
 
 def _ms(started: float) -> float:

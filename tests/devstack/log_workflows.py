@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -30,3 +31,33 @@ class LogWorkflow:
             {"call_id": "c-77", "account_id": account_id},
             start_to_close_timeout=timeout,
         )
+
+
+@dataclass
+class FakeBreakdown:
+    total_paisa: int
+
+
+@dataclass
+class FakeFinalized:
+    call_id: str
+    outcome: str
+    charged: bool
+    breakdown: FakeBreakdown
+
+
+@activity.defn(name="call_finalize")
+async def finalize(request: dict[str, str]) -> FakeFinalized:
+    return FakeFinalized(request["call_id"], "completed", True, FakeBreakdown(442))
+
+
+@workflow.defn
+class FinalizeWorkflow:
+    @workflow.run
+    async def run(self, call_id: str) -> str:
+        result = await workflow.execute_activity(
+            finalize,
+            {"call_id": call_id, "account_id": "acc_m"},
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        return result.outcome

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -147,3 +148,52 @@ async def test_activity_interceptor_logs_each_activity_with_its_ids(client: obje
     other = next(line for line in lines if line["message"] == "activity no_ids completed")
     assert other["call_id"] == "log-1-" + queue
     assert other["account_id"] is None
+
+
+async def test_activity_interceptor_exports_business_metrics(client: object) -> None:
+    import socket
+    import urllib.request
+    import uuid
+    from datetime import timedelta
+
+    from temporalio.client import Client
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+    from temporalio.worker import Worker
+
+    from core.logging import activity_log_interceptor
+    from tests.devstack import log_workflows
+
+    assert isinstance(client, Client)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    runtime = Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    )
+    metered = await Client.connect(client.service_client.config.target_host, runtime=runtime)
+    queue = f"metrics-test-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        metered,
+        task_queue=queue,
+        workflows=[log_workflows.FinalizeWorkflow],
+        activities=[log_workflows.finalize],
+        interceptors=[activity_log_interceptor()],
+    ):
+        for n in range(2):
+            outcome = await metered.execute_workflow(
+                log_workflows.FinalizeWorkflow.run,
+                f"m-{n}",
+                id=f"metrics-{queue}-{n}",
+                task_queue=queue,
+                execution_timeout=timedelta(seconds=30),
+            )
+            assert outcome == "completed"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert "temporal_" in text  # the SDK's own metrics on the same endpoint
+    charged = [line for line in text.splitlines() if line.startswith("billing_call_charged_paisa")]
+    assert charged and float(charged[0].rsplit(" ", 1)[1]) == 884, charged
+    assert re.search(
+        r'billing_calls_finalized\{[^}]*charged="True"[^}]*outcome="completed"[^}]*\} 2\b', text
+    ), text
+    assert 'activity="call_finalize"' in text
