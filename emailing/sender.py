@@ -7,6 +7,10 @@
 - `LogEmailSender`: writes the message to the log (no key and no host configured).
 - `RecordingEmailSender`: keeps messages in memory (unit tests of callers).
 
+Trade-off: a read timeout is ambiguous (SendGrid may have accepted the message); the issue asks
+for retries on timeouts, so such a retry can in rare cases deliver twice. SendGrid has no
+idempotency key; the dedupe key in custom args lets the event webhook spot it.
+
 The at-most-once guarantee per dedupe key lives one level up (activities.accounts.send_once,
 backed by the `email_log` table); a sender only delivers one message, possibly retrying.
 """

@@ -3,6 +3,10 @@ reservation in email_log on the real database."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -153,3 +157,28 @@ async def test_crash_between_send_and_record_never_sends_twice(
     )
     assert retry == DUPLICATE
     assert len(messages_to(capture_server, to)) == 1
+
+
+async def test_capture_server_command_line() -> None:
+    """`python -m emailing.capture_server --port N`, as `make serve` starts it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emailing.capture_server", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "capture server" in process.stdout.readline()
+        url = f"http://127.0.0.1:{port}"
+        to = f"{uid('g')}@example.com"
+        await SendGridEmailSender("SG.key", url).send(message(to))
+        listed = httpx.get(f"{url}/messages").json()["messages"]
+        assert [m["to"] for m in listed] == [[to]]
+        assert httpx.delete(f"{url}/messages").status_code == 204
+        assert httpx.get(f"{url}/messages").json()["messages"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
