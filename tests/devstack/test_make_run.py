@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_DURATION = 30
+DEMO_DURATION = 25
 TOTAL_TIMEOUT = 660
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TOTAL_TIMEOUT + 60)]
@@ -48,7 +48,9 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens there any more (connections in TIME_WAIT don't count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
