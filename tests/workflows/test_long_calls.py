@@ -1,0 +1,106 @@
+"""Long calls: the maximum duration (time-skipping test server) and continue-as-new (a dev
+server that suggests it after 30 history events)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest_asyncio
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
+from ledger.service import LedgerPolicy
+from orchestrator_client import workflow_id
+from tests.support.calls import Ledger, running_worker, uid
+
+
+async def test_call_without_hangup_is_abandoned_after_the_max_duration_and_charged(
+    time_skipping_env: WorkflowEnvironment,
+    session_factory: sessionmaker[Session],
+    ledger: Ledger,
+) -> None:
+    policy = LedgerPolicy(max_call_duration=timedelta(minutes=30))
+    async with running_worker(time_skipping_env.client, session_factory, policy) as billing:
+        account_id = ledger.account(paid=5000, promo=0)
+        call_id = uid("call")
+        # The time-skipping test server (1.40) never skips time for a workflow started by
+        # Update-with-Start, so start it and send the same `authorize` update separately here.
+        handle = await time_skipping_env.client.start_workflow(
+            "CallBillingWorkflow",
+            {"call_id": call_id, "account_id": account_id, "channel": "phone"},
+            id=workflow_id(call_id),
+            task_queue=billing.task_queue,
+            result_type=dict,
+        )
+        decision = await handle.execute_update("authorize", None, result_type=dict)
+        assert decision["authorized"] and decision["hold_paisa"] == 1000
+        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE})
+        # The test server skips the 30 minutes. (It answers a result long-poll only for a handle
+        # with a run id, so the handle from start, not `billing.result`.)
+        result = await handle.result()
+    assert result["outcome"] == "abandoned" and result["hangup_reason"] == "max_duration"
+    assert result["breakdown"]["total_paisa"] == 442 and result["charged"] is True
+    elapsed = datetime.fromisoformat(result["ended_at"]) - datetime.fromisoformat(
+        result["started_at"]
+    )
+    assert elapsed == timedelta(minutes=30)
+    account = ledger.balance(account_id)
+    assert (account.paid_paisa, account.reserved_paisa) == (5000 - 442, 0)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def eager_continue_as_new_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=30",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+async def test_continue_as_new_keeps_totals_dedupe_and_the_decision(
+    eager_continue_as_new_env: WorkflowEnvironment,
+    session_factory: sessionmaker[Session],
+    ledger: Ledger,
+) -> None:
+    async with running_worker(eager_continue_as_new_env.client, session_factory) as billing:
+        account_id = ledger.account(paid=100_000, promo=0)
+        call_id = uid("call")
+        decision = await billing.authorize(call_id, account_id, "phone")
+        runs: set[int] = set()
+        for minute in range(15):
+            events = [
+                {**e, "event_id": f"{e['event_id']}-{minute}"} for e in TYPICAL_PHONE_CALL_USAGE
+            ]
+            await billing.report_usage(call_id, {"events": events})
+            if minute:  # a retry of the previous minute's report, maybe from an earlier run
+                previous = [
+                    {**e, "event_id": f"{e['event_id']}-{minute - 1}"}
+                    for e in TYPICAL_PHONE_CALL_USAGE
+                ]
+                await billing.report_usage(call_id, {"events": previous})
+            runs.add((await billing.status(call_id))["runs"])
+        assert max(runs) >= 3, runs
+        # The update reaches the latest run, which kept the decision.
+        assert await billing.authorize(call_id, account_id, "phone") == decision
+        await billing.hangup(call_id, "completed")
+        result = await billing.result(call_id)
+    assert result["usage_event_count"] == 60 and result["duplicate_event_count"] == 56
+    # 15 docs calls' worth of usage in one call: each component summed exactly, then rounded.
+    assert result["breakdown"] == {
+        "llm_paisa": 600,
+        "stt_paisa": 747,  # 900 s × ₹0.0083 = ₹7.47
+        "tts_paisa": 3300,
+        "sip_paisa": 450,
+        "provider_total_paisa": 5097,
+        "margin_paisa": 1529,  # 1529.1
+        "total_paisa": 6626,
+    }
+    assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-6626]
