@@ -29,6 +29,7 @@ from api.metrics import MetricsMiddleware
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
+from core.logging import LogContextMiddleware
 from db.migrate import upgrade
 from db.session import get_sessionmaker
 from ledger.service import LedgerPolicy
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
         accounts_router,
         keys_router,

@@ -141,13 +141,14 @@ def configure_logging(
         logger.propagate = True
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    """A `log_config` for `uvicorn.run(...)`/`--log-config` that keeps lines in JSON."""
+def uvicorn_log_config(service: str | None = "api") -> dict[str, Any]:
+    """A `log_config` for `uvicorn.run(...)`/`--log-config`: every line JSON, the app's own
+    loggers (root) included."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"context": {"()": "core.logging.ContextFilter"}},
-        "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+        "formatters": {"json": {"()": "core.logging.JsonFormatter", "service": service}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
@@ -161,6 +162,7 @@ def uvicorn_log_config() -> dict[str, Any]:
             "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
             "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
         },
+        "root": {"handlers": ["default"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     }
 
 

@@ -20,6 +20,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from core.config import Settings, get_settings
+from core.logging import activity_log_interceptor
 from ledger.service import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, WorkerDeps, build_activities
 
@@ -46,6 +47,8 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
+        interceptors=[activity_log_interceptor()],
     )
 
 
