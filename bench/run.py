@@ -90,11 +90,20 @@ class CpuMeter:
         return time.monotonic(), busy, own
 
     @staticmethod
-    def report(before: tuple[float, float, float], after: tuple[float, float, float]) -> dict:
-        wall = max(1e-6, after[0] - before[0])
+    def add(
+        acc: list[float], before: tuple[float, float, float], after: tuple[float, float, float]
+    ) -> None:
+        for i in range(3):
+            acc[i] += after[i] - before[i]
+
+    @staticmethod
+    def report(acc: list[float]) -> dict[str, float]:
+        wall = max(1e-6, acc[0])
         cores = os.cpu_count() or 1
-        busy = after[1] - before[1]
-        own = max(0.0, after[2] - before[2])
+        busy = acc[1]
+        own = max(0.0, acc[2])
+        if not acc[0]:
+            return {}
         return {
             "machine_cpu_busy_pct": round(100 * busy / (wall * cores), 1),
             "bench_cpu_pct": round(100 * own / (wall * cores), 1),
@@ -148,7 +157,8 @@ class Phase:
     target_rate: float | None
     elapsed_s: float = 0.0
     samples: list[CallSample] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)
+    cpu_acc: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    rounds: int = 0
 
     @property
     def ok(self) -> list[CallSample]:
@@ -172,7 +182,8 @@ class Phase:
             "concurrency": self.concurrency,
             "target_rate_calls_per_s": self.target_rate,
             "elapsed_s": round(self.elapsed_s, 2),
-            "cpu": self.cpu,
+            "rounds": self.rounds,
+            "cpu": CpuMeter.report(self.cpu_acc),
             "calls_ok": len(ok),
             "calls_failed": len(self.samples) - len(ok),
             "errors": errors,
@@ -229,18 +240,23 @@ class Bench:
             self.plans.append(plan)
         return plan
 
-    async def closed_loop(self, kind: str, batched: bool, duration: float) -> Phase:
+    async def closed_loop(
+        self, kind: str, batched: bool, duration: float, phase: Phase | None = None
+    ) -> Phase:
+        """One round of a closed-loop case; pass `phase` to add a round to it."""
         client = self.baseline if kind == "baseline" else self.billed
         assert client is not None
         name = f"{kind} {'batched' if batched else 'unbatched'}"
-        phase = Phase(name, kind, batched, self.args.concurrency, None)
-        progress = Progress(name, duration)
+        phase = phase or Phase(name, kind, batched, self.args.concurrency, None)
+        phase.rounds += 1
+        progress = Progress(f"{name} #{phase.rounds}", duration)
+        first = len(phase.samples)
         started = time.monotonic()
         deadline = started + duration
 
         async def loop(index: int) -> None:
             account = self.hot_account if kind == "hot" else self.accounts[index]
-            while time.monotonic() < deadline and len(phase.samples) < MAX_CALLS_PER_PHASE:
+            while time.monotonic() < deadline and len(phase.samples) - first < MAX_CALLS_PER_PHASE:
                 plan = self._plan(kind, account)
                 sample = await drive_call(client, plan, batched=batched, timeout=60)
                 phase.samples.append(sample)
@@ -248,8 +264,8 @@ class Bench:
 
         cpu_before = self.cpu.sample()
         await asyncio.gather(*(loop(i) for i in range(self.args.concurrency)))
-        phase.elapsed_s = time.monotonic() - started
-        phase.cpu = self.cpu.report(cpu_before, self.cpu.sample())
+        phase.elapsed_s += time.monotonic() - started
+        CpuMeter.add(phase.cpu_acc, cpu_before, self.cpu.sample())
         progress.render(final=True)
         return phase
 
@@ -322,7 +338,7 @@ class Bench:
                 tasks.append(asyncio.create_task(one()))
             await asyncio.gather(*tasks, return_exceptions=True)
             phase.elapsed_s = time.monotonic() - started
-            phase.cpu = self.cpu.report(cpu_before, self.cpu.sample())
+            CpuMeter.add(phase.cpu_acc, cpu_before, self.cpu.sample())
         progress.render(final=True)
         if skipped:
             print(f"  ({skipped} arrivals skipped: no idle account)", file=sys.stderr)
@@ -570,10 +586,15 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     print("warming up …", file=sys.stderr)
     await bench.warmup()
     phases: list[Phase] = []
-    duration = args.duration
+    # Rounds interleave the cases (baseline, billed, hot, baseline, ...) so a slow spell on the
+    # machine hits all of them alike and the ratios stay fair.
+    per_round = args.duration / args.rounds
     for batched in (False, True):
-        for kind in ("baseline", "billed", "hot"):
-            phases.append(await bench.closed_loop(kind, batched, duration))
+        cases: dict[str, Phase] = {}
+        for _ in range(args.rounds):
+            for kind in ("baseline", "billed", "hot"):
+                cases[kind] = await bench.closed_loop(kind, batched, per_round, cases.get(kind))
+        phases.extend(cases.values())
     peak = max(p.calls_per_s() for p in phases if p.kind == "billed" and p.batched)
     rate = args.latency_rate or max(0.5, peak * args.latency_load)
     phases.append(await bench.open_loop(rate, args.latency_duration, batched=True))
@@ -586,6 +607,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "machine": {**machine_info(), "loadavg_at_start": loadavg_at_start},
         "settings": {
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "concurrency": args.concurrency,
             "latency_duration_s": args.latency_duration,
             "latency_load_fraction_of_peak": args.latency_load,
@@ -606,6 +628,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per throughput case")
     parser.add_argument("--concurrency", type=int, default=20, help="closed-loop concurrency")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds per throughput case"
+    )
     parser.add_argument("--latency-duration", type=float, default=40.0)
     parser.add_argument(
         "--latency-load", type=float, default=0.5, help="latency-phase rate as a fraction of peak"
@@ -626,6 +651,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600 or not 1 <= args.concurrency <= 200:
         parser.error("--duration must be in (0, 600] and --concurrency in [1, 200]")
+    if not 1 <= args.rounds <= 10 or not 0 < args.latency_duration <= 600:
+        parser.error("--rounds must be in [1, 10] and --latency-duration in (0, 600]")
     return args
 
 
