@@ -18,8 +18,14 @@ import temporalio.service
 TASK_QUEUE = "billing"
 WORKFLOW_TYPE = "CallBillingWorkflow"
 AUTHORIZE_UPDATE = "authorize"
-# The update id is fixed per call: the server deduplicates a retried authorize by it.
-AUTHORIZE_UPDATE_ID = "authorize"
+
+
+def authorize_update_id(account_id: str, channel: str) -> str:
+    """Fixed for a call's (account, channel): the server deduplicates a retried authorize by it,
+    while a request naming another account or channel still reaches the validator (conflict)."""
+    return f"authorize:{channel}:{account_id}"
+
+
 CHANNELS = frozenset({"phone", "web", "whatsapp", "chat"})
 COMPONENTS = frozenset({"llm", "stt", "tts", "sip"})
 HANGUP_OUTCOMES = frozenset({"completed", "voicemail", "failed", "no_answer", "busy", "rejected"})
@@ -173,7 +179,7 @@ class BillingClient:
                 AUTHORIZE_UPDATE,
                 {"call_id": call_id, "account_id": account_id, "channel": channel},
                 start_workflow_operation=start,
-                id=AUTHORIZE_UPDATE_ID,
+                id=authorize_update_id(account_id, channel),
                 result_type=dict,
             )
         except temporalio.exceptions.WorkflowAlreadyStartedError:
