@@ -64,7 +64,7 @@ def local_label(moment: datetime | None) -> str:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat() if moment is not None else None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds") if moment else None
 
 
 def balance_view(summary: BalanceSummary) -> dict[str, Any]:

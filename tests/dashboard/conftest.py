@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -123,11 +124,24 @@ def make_customer(
     return Customer(account.id, secret, name)
 
 
-def start_call(factory: sessionmaker[Session], account_id: str, call_id: str, channel: str) -> None:
+def start_call(
+    factory: sessionmaker[Session],
+    account_id: str,
+    call_id: str,
+    channel: str,
+    *,
+    seconds_ago: int = 0,
+) -> None:
+    started = (service.utcnow() - timedelta(seconds=seconds_ago)).isoformat()
     decision = run_in_transaction(
         factory,
         lambda s: service.authorize_call(
-            s, LedgerPolicy(), call_id=call_id, account_id=account_id, channel=channel
+            s,
+            LedgerPolicy(),
+            call_id=call_id,
+            account_id=account_id,
+            channel=channel,
+            started_at=started,
         ),
     )
     assert decision.authorized, decision

@@ -243,13 +243,13 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     page: Page, dashboard_url: str, session_factory: sessionmaker[Session]
 ) -> None:
     customer = make_customer(session_factory, "Kiran Logistics", top_up_paisa=250000)
-    for channel, outcome, usage in (
-        ("web", "completed", WEB_CALL_USAGE),
-        ("phone", "no_answer", []),
-        ("whatsapp", "voicemail", WEB_CALL_USAGE[:1]),
+    for channel, outcome, usage, seconds in (
+        ("web", "completed", WEB_CALL_USAGE, 95),
+        ("phone", "no_answer", [], 31),
+        ("whatsapp", "voicemail", WEB_CALL_USAGE[:1], 12),
     ):
         call_id = uid(channel)
-        start_call(session_factory, customer.account_id, call_id, channel)
+        start_call(session_factory, customer.account_id, call_id, channel, seconds_ago=seconds)
         finish_call(session_factory, call_id, channel, usage, outcome)
 
     await sign_in(page, dashboard_url, customer.api_key)
@@ -260,10 +260,10 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await page.evaluate("window.__noReload = true")
 
     call_id = uid("phone")
-    start_call(session_factory, customer.account_id, call_id, "phone")
+    start_call(session_factory, customer.account_id, call_id, "phone", seconds_ago=61)
     row = page.locator(f'#calls-body tr[data-call-id="{call_id}"]')
     await expect(row.get_by_test_id("call-status")).to_have_text("In progress")
-    await expect(rows.first).to_have_attribute("data-call-id", call_id)
+    await expect(rows).to_have_count(4)
     await expect(page.get_by_test_id("reserved")).to_have_count(0)  # not on this page
     total = finish_call(session_factory, call_id, "phone", TYPICAL_PHONE_CALL_USAGE)
     assert total == 442
@@ -293,10 +293,24 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await expect(detail.get_by_test_id("usage-sip")).to_contain_text("plivo/in-outbound")
     await expect(detail.get_by_test_id("usage-tts")).to_contain_text("550 characters × ₹0.004")
 
+    # Durations come from the call's own start and end.
+    stored = run_in_transaction(session_factory, lambda s: service.get_call(s, call_id))
+    assert stored.ended_at is not None and stored.started_at is not None
+    seconds = int((stored.ended_at - stored.started_at).total_seconds())
+    assert seconds >= 61
+    await expect(row.locator("td.duration")).to_have_text(f"{seconds // 60}:{seconds % 60:02d}")
+    # A call still in progress: its row ticks, and its hold shows as reserved on Billing.
+    active_id = uid("web")
+    start_call(session_factory, customer.account_id, active_id, "web", seconds_ago=3)
+    active = page.locator(f'#calls-body tr[data-call-id="{active_id}"]')
+    await expect(active.get_by_test_id("call-status")).to_have_text("In progress")
+    # Newest start first: the call started 3 s ago heads the table.
+    await expect(rows.first).to_have_attribute("data-call-id", active_id)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "calls.png"))
     await page.get_by_test_id("nav-billing").click()
     await expect(page.locator("#chart rect.bar.today")).to_have_count(1)
+    await expect(page.get_by_test_id("reserved")).to_have_text("₹10.00")
     await page.screenshot(path=str(SCREENSHOTS / "billing.png"))
 
 

@@ -33,8 +33,9 @@
     calls.set(row.call_id, { row, receivedAt: Date.now() });
   }
 
+  // Newest first by the time shown (the call's start); ISO UTC strings compare as times.
   function order(a, b) {
-    if (a.row.created_at !== b.row.created_at) return a.row.created_at < b.row.created_at ? 1 : -1;
+    if (a.row.started_at !== b.row.started_at) return a.row.started_at < b.row.started_at ? 1 : -1;
     return a.row.call_id < b.row.call_id ? 1 : -1;
   }
 
