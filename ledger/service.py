@@ -575,12 +575,15 @@ def set_alert_threshold(session: Session, account_id: str, threshold_paisa: int 
 
 # --- rate cards ------------------------------------------------------------------------------
 
-_rate_card_cache: dict[int, RateCard] = {}
+# Keyed by database too: one process (a test run) may talk to several databases whose
+# version numbers collide.
+_rate_card_cache: dict[tuple[str, int], RateCard] = {}
 
 
 def load_rate_card(session: Session, version: int) -> RateCard:
     """Versions are immutable once published, so they are cached forever in-process."""
-    cached = _rate_card_cache.get(version)
+    cache_key = (str(session.get_bind().engine.url), version)
+    cached = _rate_card_cache.get(cache_key)
     if cached is not None:
         return cached
     header = session.get(RateCardVersion, version)
@@ -594,7 +597,7 @@ def load_rate_card(session: Session, version: int) -> RateCard:
         ],
         effective_from=header.effective_from.isoformat(),
     )
-    _rate_card_cache[version] = card
+    _rate_card_cache[cache_key] = card
     return card
 
 
