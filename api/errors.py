@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import temporalio.client
+import temporalio.service
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -181,6 +183,16 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
 
+async def _temporal_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Temporal call failed on %s %s: %r", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "temporal_unavailable",
+        "the call workflow did not answer in time; retry with the same call_id",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "an unexpected error occurred")
@@ -193,6 +205,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for temporal_error in (
+        TimeoutError,
+        temporalio.service.RPCError,
+        temporalio.client.WorkflowUpdateRPCTimeoutOrCancelledError,
+    ):
+        app.add_exception_handler(temporal_error, _temporal_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 

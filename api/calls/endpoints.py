@@ -4,6 +4,7 @@ exactly as the Python client does, so both paths behave the same."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
@@ -35,6 +36,9 @@ from ledger.errors import NotFound
 from orchestrator_client import CallNotFound
 
 log = logging.getLogger("api.calls")
+# A Temporal round trip that takes longer is answered 503 temporal_unavailable (retry is safe:
+# authorize is idempotent on call_id, usage on event_id, hangup first-wins).
+TEMPORAL_TIMEOUT = 15.0
 
 router = APIRouter(tags=["calls"], route_class=IdempotentRoute)
 Orchestrator = Annotated[Principal, Depends(require_roles("orchestrator"))]
@@ -58,11 +62,14 @@ async def authorize_call(
         factory,
         lambda s: calls.precheck_authorize(s, body.call_id, body.account_id, body.channel),
     )
-    result = await billing.authorize(
-        body.call_id,
-        body.account_id,
-        body.channel,
-        started_at=body.started_at.isoformat() if body.started_at else None,
+    result = await asyncio.wait_for(
+        billing.authorize(
+            body.call_id,
+            body.account_id,
+            body.channel,
+            started_at=body.started_at.isoformat() if body.started_at else None,
+        ),
+        TEMPORAL_TIMEOUT,
     )
     record_authorization("call", result.authorized)
     out = AuthorizeOut(call_id=body.call_id, **result.to_dict())
@@ -80,7 +87,7 @@ async def authorize_call(
     "/v1/calls/{call_id}/usage",
     status_code=202,
     response_model=UsageAccepted,
-    responses=MUTATING,
+    responses={**MUTATING, **R503},
     dependencies=[Depends(idempotency_key_header)],
     summary="Report usage: one event, a list, or {events: [...]} (one signal)",
 )
@@ -99,7 +106,7 @@ async def report_usage(
         events = list(body)
     context = await run_db(factory, lambda s: calls.call_context(s, call_id))
     raw = calls.validate_usage(context, events)
-    await billing.report_usage(call_id, {"events": raw})
+    await asyncio.wait_for(billing.report_usage(call_id, {"events": raw}), TEMPORAL_TIMEOUT)
     return UsageAccepted(call_id=call_id, accepted=len(raw))
 
 
@@ -107,7 +114,7 @@ async def report_usage(
     "/v1/calls/{call_id}/hangup",
     status_code=202,
     response_model=HangupAccepted,
-    responses=MUTATING,
+    responses={**MUTATING, **R503},
     dependencies=[Depends(idempotency_key_header)],
     summary="End a call; repeated hangups are harmless (the first wins)",
 )
@@ -121,11 +128,14 @@ async def hangup(
     context = await run_db(factory, lambda s: calls.call_context(s, call_id))
     if context.status == "finalized":
         return HangupAccepted(call_id=call_id, status="finalized", outcome=context.outcome)
-    await billing.hangup(
-        call_id,
-        body.outcome,
-        reason=body.reason,
-        ended_at=body.ended_at.isoformat() if body.ended_at else None,
+    await asyncio.wait_for(
+        billing.hangup(
+            call_id,
+            body.outcome,
+            reason=body.reason,
+            ended_at=body.ended_at.isoformat() if body.ended_at else None,
+        ),
+        TEMPORAL_TIMEOUT,
     )
     return HangupAccepted(call_id=call_id, status="active", outcome=body.outcome)
 
@@ -144,7 +154,9 @@ async def get_call(
         raise NotFound(f"call {call_id} not found")
     if call.status == "active":
         try:
-            status = await state.billing_client().status(call_id)
+            status = await asyncio.wait_for(
+                state.billing_client().status(call_id), TEMPORAL_TIMEOUT
+            )
         except CallNotFound:
             status = {}
         except Exception:  # the stored row is still a valid answer

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Annotated
@@ -59,11 +60,18 @@ async def create_refund(
 
     refund = await run_db(factory, work)
     with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            REFUND_WORKFLOW,
-            {"refund_id": refund.id, "account_id": account_id, "amount_paisa": refund.amount_paisa},
-            id=f"refund-{refund.id}",
-            task_queue=state.settings.task_queue,
+        await asyncio.wait_for(
+            client.start_workflow(
+                REFUND_WORKFLOW,
+                {
+                    "refund_id": refund.id,
+                    "account_id": account_id,
+                    "amount_paisa": refund.amount_paisa,
+                },
+                id=f"refund-{refund.id}",
+                task_queue=state.settings.task_queue,
+            ),
+            15.0,
         )
     snapshot = await run_db(factory, lambda s: service.balance_summary(s, account_id).balance)
     await balance_changed(state, snapshot)
