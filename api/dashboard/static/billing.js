@@ -31,7 +31,8 @@
       svg.append(l);
     };
     line(top); line(top + plotH);
-    text(left - 6, top + 4, formatINR(max), "end");
+    if (max === 0) text(left + plotW / 2, top + plotH / 2, "No spend yet this month", "middle", "axis empty");
+    else text(left - 6, top + 4, formatINR(max), "end");
     text(left - 6, top + plotH + 4, formatINR(0), "end");
     days.forEach((d, i) => {
       const h = max > 0 ? Math.round((d.paisa * plotH) / max) : 0;
