@@ -4,7 +4,12 @@ Same workflow type name, same update/signals/query, so the very same `BillingCli
 only the task queue differs. Like the billed workflow, the run authorizes with a local activity
 (here a no-op) while the `authorize` update waits for the decision; `usage` dedupes events by
 event_id, the first `hangup` wins, and the run ends with a no-op finalize local activity. No
-ledger, no rate card, no search attributes, no balance notification. The billed
+ledger, no rate card, no search attributes, no balance notification.
+
+A second queue, `bench-baseline-notify`, runs the same workflow but its finalize activity also
+does what the billed finalize does after the ledger commit: a signal-with-start of a per-account
+workflow (`account-…`, a stand-in for AccountWorkflow that only counts signals). Comparing the
+three splits the billing overhead into "balance notification" and "ledger work". The billed
 workflow's throughput divided by this one's is the billing overhead.
 
 Run its worker with `python -m bench.baseline --address 127.0.0.1:PORT`.
@@ -23,6 +28,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 BASELINE_TASK_QUEUE = "bench-baseline"
+NOTIFY_TASK_QUEUE = "bench-baseline-notify"
+ACCOUNT_SIGNALS_PER_RUN = 1000  # as AccountWorkflow: continue as new after this many signals
 
 
 @activity.defn(name="bench_noop_authorize")
@@ -39,6 +46,44 @@ async def noop_authorize(request: dict[str, Any]) -> dict[str, Any]:
 @activity.defn(name="bench_noop_finalize")
 async def noop_finalize(request: dict[str, Any]) -> dict[str, Any]:
     return {"call_id": request["call_id"], "charged": False}
+
+
+class NotifyingFinalize:
+    """The finalize of the notify variant: one signal-with-start per call, like
+    notifications.balance.notify_balance_changed after a committed charge."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn(name="bench_noop_finalize")
+    async def finalize(self, request: dict[str, Any]) -> dict[str, Any]:
+        account_id = request["account_id"]
+        await self.client.start_workflow(
+            "BenchAccountWorkflow",
+            {"account_id": account_id},
+            id=f"bench-account-{account_id}",
+            task_queue=self.task_queue,
+            start_signal="balance_changed",
+            start_signal_args=[{"account_id": account_id, "call_id": request["call_id"]}],
+        )
+        return {"call_id": request["call_id"], "charged": False}
+
+
+@workflow.defn(name="BenchAccountWorkflow")
+class BenchAccountWorkflow:
+    def __init__(self) -> None:
+        self._signals = 0
+
+    @workflow.signal(name="balance_changed")
+    def balance_changed(self, snapshot: dict[str, Any]) -> None:
+        self._signals += 1
+
+    @workflow.run
+    async def run(self, input: dict[str, Any]) -> None:
+        await workflow.wait_condition(lambda: self._signals >= ACCOUNT_SIGNALS_PER_RUN)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(input)
 
 
 @workflow.defn(name="CallBillingWorkflow")
@@ -60,7 +105,11 @@ class BaselineCallWorkflow:
         await workflow.wait_condition(lambda: self._hangup is not None)
         await workflow.execute_local_activity(
             noop_finalize,
-            {"call_id": call_input["call_id"], "events": len(self._events)},
+            {
+                "call_id": call_input["call_id"],
+                "account_id": call_input["account_id"],
+                "events": len(self._events),
+            },
             start_to_close_timeout=timedelta(seconds=30),
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -101,18 +150,25 @@ class BaselineCallWorkflow:
 
 
 async def run_worker(address: str, task_queue: str = BASELINE_TASK_QUEUE) -> None:
+    """Both variants in one process: `task_queue` (plain) and NOTIFY_TASK_QUEUE."""
     client = await Client.connect(address)
-    worker = Worker(
+    plain = Worker(
         client,
         task_queue=task_queue,
         workflows=[BaselineCallWorkflow],
         activities=[noop_authorize, noop_finalize],
     )
+    notifying = Worker(
+        client,
+        task_queue=NOTIFY_TASK_QUEUE,
+        workflows=[BaselineCallWorkflow, BenchAccountWorkflow],
+        activities=[noop_authorize, NotifyingFinalize(client, NOTIFY_TASK_QUEUE).finalize],
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
+    async with plain, notifying:
         await stop.wait()
 
 

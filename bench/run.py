@@ -3,10 +3,11 @@
 Starts a private stack (PostgreSQL, Temporal dev server, billing worker, API, baseline worker) on
 127.0.0.1, then in one run:
 
-1. throughput, closed loop at `--concurrency` for `--duration` seconds per case: the baseline
-   workflow (same shape, no billing), billed calls spread over many accounts, billed calls all on
-   one hot account — each unbatched (10 usage signals per call) and batched (one signal with the
-   10 events);
+1. throughput, closed loop at `--concurrency` for `--duration` seconds per case (split into
+   `--rounds` interleaved rounds): the baseline workflow (same shape, no billing), the baseline
+   plus the per-call balance notification (signal-with-start of a per-account workflow), billed
+   calls spread over many accounts, billed calls all on one hot account — each unbatched (10
+   usage signals per call) and batched (one signal with the 10 events);
 2. latency, open loop at half of the billed batched peak: authorize latency and hangup →
    balance-visible latency, polled through `GET /v1/accounts/{id}/balance` until the account
    shows exactly the expected balance with the hold released;
@@ -38,11 +39,17 @@ from typing import Any
 
 import httpx
 
-from bench.baseline import BASELINE_TASK_QUEUE
+from bench.baseline import BASELINE_TASK_QUEUE, NOTIFY_TASK_QUEUE
 from bench.load import CallPlan, CallSample, drive_call, make_plan, percentiles, seed_accounts
 from bench.stack import REPO_ROOT, Stack
 from orchestrator_client import BillingClient
 
+KIND_LABELS = {
+    "baseline": "baseline",
+    "notify": "baseline+notify",
+    "billed": "billed",
+    "hot": "hot",
+}
 TOP_UP_PAISA = 50_000_000  # ₹5 lakh per account: no call is ever refused during the run
 MAX_CALLS_PER_PHASE = 20_000
 
@@ -151,7 +158,7 @@ class Progress:
 @dataclass
 class Phase:
     name: str
-    kind: str  # baseline | billed | hot | latency
+    kind: str  # baseline | notify | billed | hot | latency
     batched: bool
     concurrency: int | None
     target_rate: float | None
@@ -207,6 +214,7 @@ class Bench:
         self.plans: list[CallPlan] = []  # every billed call, for the expected-total check
         self.billed: BillingClient | None = None
         self.baseline: BillingClient | None = None
+        self.notify: BillingClient | None = None
         self.accounts: list[str] = []
         self.hot_account = ""
         self.latency_accounts: list[str] = []
@@ -233,10 +241,11 @@ class Bench:
         self.baseline = await BillingClient.connect(
             self.stack.temporal.address, task_queue=BASELINE_TASK_QUEUE
         )
+        self.notify = BillingClient(self.baseline.client, task_queue=NOTIFY_TASK_QUEUE)
 
     def _plan(self, kind: str, account_id: str) -> CallPlan:
         plan = make_plan(self._call_id(kind), account_id, self.rng)
-        if kind != "baseline":
+        if kind in ("billed", "hot", "lat"):
             self.plans.append(plan)
         return plan
 
@@ -244,9 +253,9 @@ class Bench:
         self, kind: str, batched: bool, duration: float, phase: Phase | None = None
     ) -> Phase:
         """One round of a closed-loop case; pass `phase` to add a round to it."""
-        client = self.baseline if kind == "baseline" else self.billed
+        client = {"baseline": self.baseline, "notify": self.notify}.get(kind, self.billed)
         assert client is not None
-        name = f"{kind} {'batched' if batched else 'unbatched'}"
+        name = f"{KIND_LABELS[kind]} {'batched' if batched else 'unbatched'}"
         phase = phase or Phase(name, kind, batched, self.args.concurrency, None)
         phase.rounds += 1
         progress = Progress(f"{name} #{phase.rounds}", duration)
@@ -345,8 +354,12 @@ class Bench:
         return phase
 
     async def warmup(self) -> None:
-        assert self.billed is not None and self.baseline is not None
-        for client, kind in ((self.baseline, "baseline"), (self.billed, "billed")):
+        assert self.billed and self.baseline and self.notify
+        for client, kind in (
+            (self.baseline, "baseline"),
+            (self.notify, "notify"),
+            (self.billed, "billed"),
+        ):
             plans = [self._plan(kind, self.accounts[i]) for i in range(self.args.concurrency)]
             await asyncio.gather(*(drive_call(client, p, batched=True, timeout=60) for p in plans))
 
@@ -445,10 +458,13 @@ def summarize(phases: list[Phase], verification: dict[str, Any]) -> dict[str, An
     summary: dict[str, Any] = {}
     for mode in ("unbatched", "batched"):
         base = by_name[f"baseline {mode}"].calls_per_s()
+        notify = by_name[f"baseline+notify {mode}"].calls_per_s()
         billed = by_name[f"billed {mode}"].calls_per_s()
         hot = by_name[f"hot {mode}"].calls_per_s()
         summary[mode] = {
             "baseline_calls_per_s": round(base, 2),
+            "baseline_notify_calls_per_s": round(notify, 2),
+            "notify_over_baseline": ratio(notify, base),
             "billed_calls_per_s": round(billed, 2),
             "hot_account_calls_per_s": round(hot, 2),
             "billed_over_baseline": ratio(billed, base),
@@ -518,7 +534,8 @@ def print_table(phases: list[Phase], summary: dict[str, Any], verification: dict
         s = summary[mode]
         print(
             f"{mode:<10} billed/baseline = {s['billed_over_baseline']}   "
-            f"hot/baseline = {s['hot_over_baseline']}"
+            f"hot/baseline = {s['hot_over_baseline']}   "
+            f"baseline+notify/baseline = {s['notify_over_baseline']}"
         )
     print()
     for name, target in summary["targets"].items():
@@ -565,7 +582,10 @@ def plot(phases: list[Phase], path: Path) -> None:
     names = [p.name for p in closed]
     rates = [p.calls_per_s() for p in closed]
     colors = [
-        {"baseline": "tab:grey", "billed": "tab:blue", "hot": "tab:orange"}[p.kind] for p in closed
+        {"baseline": "tab:grey", "notify": "tab:olive", "billed": "tab:blue", "hot": "tab:orange"}[
+            p.kind
+        ]
+        for p in closed
     ]
     axes[2].barh(names, rates, color=colors)
     for i, rate in enumerate(rates):
@@ -592,7 +612,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     for batched in (False, True):
         cases: dict[str, Phase] = {}
         for _ in range(args.rounds):
-            for kind in ("baseline", "billed", "hot"):
+            for kind in ("baseline", "notify", "billed", "hot"):
                 cases[kind] = await bench.closed_loop(kind, batched, per_round, cases.get(kind))
         phases.extend(cases.values())
     peak = max(p.calls_per_s() for p in phases if p.kind == "billed" and p.batched)
