@@ -77,7 +77,11 @@ class CallActivities:
         finalized = await self._transaction(lambda s: service.finalize_call(s, request))
         if finalized.balance is not None:
             try:
-                await notify_balance_changed(self.deps.client, finalized.balance)
+                await notify_balance_changed(
+                    self.deps.client,
+                    finalized.balance,
+                    task_queue=self.deps.extras.get("task_queue"),
+                )
             except Exception:  # best effort: the charge is committed either way
                 log.exception("balance notification failed for call %s", request.call_id)
         return finalized

@@ -38,8 +38,12 @@ def build_worker(
     extras: dict[str, object] | None = None,
 ) -> Worker:
     """A worker with everything registered; tests use it in-process with their own queue."""
+    # Balance notifications start AccountWorkflow on this worker's own queue.
     deps = WorkerDeps(
-        session_factory=session_factory, policy=policy, client=client, extras=dict(extras or {})
+        session_factory=session_factory,
+        policy=policy,
+        client=client,
+        extras={"task_queue": task_queue, **(extras or {})},
     )
     return Worker(
         client,

@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from db.models import Account, LedgerTransaction
 from db.session import run_in_transaction
+from emailing.sender import RecordingEmailSender
 from ledger import service
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
@@ -106,7 +107,13 @@ async def running_worker(
 ) -> AsyncIterator[BillingClient]:
     """An in-process worker with everything registered, on a fresh task queue."""
     queue = task_queue or uid("billing")
-    worker = build_worker(client, factory, policy or LedgerPolicy(), task_queue=queue)
+    worker = build_worker(
+        client,
+        factory,
+        policy or LedgerPolicy(),
+        task_queue=queue,
+        extras={"email_sender": RecordingEmailSender()},  # never a real email from here
+    )
     async with worker:
         yield BillingClient(client, task_queue=queue)
 

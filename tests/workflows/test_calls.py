@@ -71,6 +71,9 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert attributes.get(CALL_OUTCOME) == "completed"
     memo = await description.memo()
     assert memo["breakdown"]["total_paisa"] == 442
+    # After the commit the finalize activity told the account's workflow (alerts live there).
+    account_workflow = await billing.client.get_workflow_handle(f"account-{account_id}").describe()
+    assert account_workflow.task_queue == billing.task_queue
 
 
 async def test_failed_and_rejected_calls_are_free_and_release_their_hold(
