@@ -1,0 +1,96 @@
+"""Markdown tables from a results JSON: `python -m bench.report docs/benchmarks/results.json`
+(what docs/benchmarks.md quotes, so the figures there are copied by a program, not by hand)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _ms(p: dict[str, Any], *keys: str) -> str:
+    values = [p.get(k) for k in keys]
+    if all(v is None for v in values):
+        return "–"
+    return " / ".join("–" if v is None else f"{v:.0f}" for v in values)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = []
+    m = results["machine"]
+    s = results["settings"]
+    lines.append(
+        f"Run {results['generated_at']} at commit `{m.get('git_commit', '?')}` on "
+        f"{m.get('cpus')} × {m.get('cpu_model', '?')}, {m.get('memory_gb', '?')} GB, "
+        f"{m.get('platform')}, Python {m.get('python')}, temporalio {m.get('temporalio')}, "
+        f"{m.get('temporal_cli', 'temporal CLI ?')}; Temporal dev server on "
+        f"{'a SQLite file' if s['temporal_db'] == 'file' else 'memory'}. "
+        f"Load average at start {m.get('loadavg_at_start')}."
+    )
+    lines.append("")
+    lines.append(f"Command: `{results['command'].strip()}`")
+    lines.append("")
+    lines.append(
+        "| case | calls/s | calls ok / failed | authorize p50 / p95 / p99 ms "
+        "| hangup → result p50 / p95 / p99 ms | hangup → balance p50 / p95 / p99 ms "
+        "| CPU: bench / foreign % |"
+    )
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for p in results["phases"]:
+        name = p["name"]
+        if p["kind"] == "latency":
+            name += " (open loop)"
+        elif p.get("concurrency"):
+            name += f" (c={p['concurrency']})"
+        cpu = p.get("cpu") or {}
+        lines.append(
+            f"| {name} | {p['calls_per_s']:.1f} | {p['calls_ok']} / {p['calls_failed']} "
+            f"| {_ms(p['authorize'], 'p50_ms', 'p95_ms', 'p99_ms')} "
+            f"| {_ms(p['hangup_to_result'], 'p50_ms', 'p95_ms', 'p99_ms')} "
+            f"| {_ms(p['hangup_to_balance'], 'p50_ms', 'p95_ms', 'p99_ms')} "
+            f"| {cpu.get('bench_cpu_pct', '–')} / {cpu.get('foreign_cpu_pct', '–')} |"
+        )
+    lines.append("")
+    summary = results["summary"]
+    lines.append(
+        "| usage signals per call | baseline | baseline+notify | billed | hot account "
+        "| billed ÷ baseline | hot ÷ baseline | baseline+notify ÷ baseline |"
+    )
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode, label in (("unbatched", "10 (unbatched)"), ("batched", "1 (batched)")):
+        x = summary[mode]
+        lines.append(
+            f"| {label} | {x['baseline_calls_per_s']} "
+            f"| {x.get('baseline_notify_calls_per_s', '–')} "
+            f"| {x['billed_calls_per_s']} | {x['hot_account_calls_per_s']} "
+            f"| {x['billed_over_baseline']} | {x['hot_over_baseline']} "
+            f"| {x.get('notify_over_baseline', '–')} |"
+        )
+    lines.append("")
+    lines.append("| target | measured | met? |")
+    lines.append("| --- | ---: | --- |")
+    for name, t in summary["targets"].items():
+        measured = t.get("measured_ms", t.get("measured_ratio", ""))
+        lines.append(f"| `{name}` | {measured} | {'yes' if t['met'] else '**no**'} |")
+    lines.append("")
+    v = results["verification"]
+    lines.append(
+        f"Ledger after the run: {v['invariant_violation_count']} invariant violations, "
+        f"{v['billed_calls_generated']} billed calls generated, "
+        f"{v['calls_with_wrong_charge']} charged differently than the generator priced, "
+        f"{v['active_holds']} active holds; charged {v['ledger_charged_paisa']} paisa, "
+        f"expected {v['expected_charged_paisa']}."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else Path("docs/benchmarks/results.json")
+    print(markdown(json.loads(path.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
