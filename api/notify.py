@@ -16,6 +16,11 @@ async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> Non
     if state.temporal_client is None:
         return
     try:
-        await asyncio.wait_for(notify_balance_changed(state.temporal_client, snapshot), 5.0)
+        await asyncio.wait_for(
+            notify_balance_changed(
+                state.temporal_client, snapshot, task_queue=state.settings.task_queue
+            ),
+            5.0,
+        )
     except Exception:  # the ledger is committed; the account workflow catches up later
         log.warning("balance notification failed for %s", snapshot.account_id, exc_info=True)

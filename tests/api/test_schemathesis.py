@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +39,13 @@ def fuzz_stack(
 ) -> Iterator[RunningStack]:
     url = create_scratch_database(postgres_server_url, prefix="billing_fuzz")
     try:
-        with start_stack(url, temporal_address(workflow_env), with_worker=True) as running:
+        with start_stack(
+            url,
+            temporal_address(workflow_env),
+            with_worker=True,
+            # Its own queue: the other stacks' workers use another database.
+            task_queue=f"billing-fuzz-{uuid.uuid4().hex[:8]}",
+        ) as running:
             yield running
     finally:
         drop_database(postgres_server_url, url)

@@ -19,7 +19,8 @@ Pieces can be used alone:
   startup), `.base_url`.
 - `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess (its log
   in a temporary file, `.log_text()`), stopped with SIGTERM (SIGKILL after 10 s).
-- `start_stack(...)`: both, plus a random `ADMIN_API_KEY`; yields a `RunningStack`.
+- `start_stack(...)`: both, plus a random `ADMIN_API_KEY`; yields a `RunningStack`. A second
+  stack on another database but the same Temporal server needs its own `task_queue=`.
 """
 
 from __future__ import annotations
@@ -192,20 +193,25 @@ def start_stack(
     admin_key: str | None = None,
     settings: Mapping[str, Any] | None = None,
     worker_env: Mapping[str, str] | None = None,
+    task_queue: str = "billing",
 ) -> Iterator[RunningStack]:
-    """Start the API (and the worker) and yield a `RunningStack`; stop them on exit."""
+    """Start the API (and the worker) and yield a `RunningStack`; stop them on exit.
+
+    Stacks on another database but the same Temporal server must use their own `task_queue`,
+    or one stack's worker would run the other's workflows against the wrong database."""
     admin_key = admin_key or "osk_admin_" + secrets.token_urlsafe(24)
     api_settings = Settings(
         database_url=database_url,
         temporal_address=temporal_address,
         admin_api_key=admin_key,
+        task_queue=task_queue,
         **dict(settings or {}),
     )
     worker: WorkerProcess | None = None
     with contextlib.ExitStack() as stack:
         api = stack.enter_context(ApiServer(api_settings))
         if with_worker:
-            env = {"ADMIN_API_KEY": admin_key, **(worker_env or {})}
+            env = {"ADMIN_API_KEY": admin_key, "TASK_QUEUE": task_queue, **(worker_env or {})}
             worker = stack.enter_context(WorkerProcess(database_url, temporal_address, env=env))
         yield RunningStack(
             base_url=api.base_url,
