@@ -321,15 +321,37 @@ def check_ledger(session: Session, account_ids: Sequence[str] | None = None) -> 
     return violations
 
 
+def _database_url() -> str:
+    """DATABASE_URL, else the `billing` database of the embedded server `make serve` runs
+    (RUN_DIR/pgdata, RUN_DIR defaulting to .run)."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from devstack.postgres import embedded_server_uri
+
+    server = embedded_server_uri(Path(os.environ.get("RUN_DIR") or ".run") / "pgdata")
+    return make_url(server).set(database="billing").render_as_string(hide_password=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m ledger.invariants [account_id ...]`: print violations, exit 1 if any."""
+    from sqlalchemy.exc import DBAPIError
+
     from db.session import get_sessionmaker
-    from devstack.postgres import resolve_database_url
 
     args = list(sys.argv[1:] if argv is None else argv)
-    url = os.environ.get("DATABASE_URL") or resolve_database_url()
+    url = _database_url()
     accounts = args or None
-    with get_sessionmaker(url)() as session:
-        violations = check_ledger(session, accounts)
+    try:
+        with get_sessionmaker(url)() as session:
+            violations = check_ledger(session, accounts)
+    except DBAPIError as exc:
+        print(f"cannot check the ledger at {url}: {exc.orig}", file=sys.stderr)
+        return 2
     for violation in violations:
         print(violation)
     scope = f"{len(accounts)} account(s)" if accounts else "all accounts"

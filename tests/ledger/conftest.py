@@ -167,3 +167,12 @@ def isolated_database_url(postgres_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def isolated_ledger(isolated_database_url: str, policy: LedgerPolicy) -> Ledger:
     return Ledger(get_sessionmaker(isolated_database_url), policy)
+
+
+@pytest.fixture(scope="module")
+def property_coupon(session_factory: sessionmaker[Session]) -> str:
+    code = "Prop" + uuid.uuid4().hex[:10]
+    run_in_transaction(
+        session_factory, lambda s: service.create_coupon(s, code=code, bonus_paisa=777)
+    )
+    return code
