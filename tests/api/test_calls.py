@@ -6,6 +6,7 @@ shows up in the customer's balance, transactions and calls list."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -253,3 +254,49 @@ def test_idempotent_authorize_and_usage_replay(
     # 550 characters of TTS: 220 + margin 66.
     assert call["breakdown"]["tts_paisa"] == 220 and call["breakdown"]["total_paisa"] == 286
     assert ledger_state(call_stack, account)[0]["available_paisa"] == 15000 - 286
+
+
+def test_concurrent_authorizations_never_overspend(
+    call_stack: RunningStack, orchestrator_key: str
+) -> None:
+    """₹50 promo, ₹10 minimum, ₹10 hold per call: exactly 5 of 10 simultaneous calls pass."""
+    account = create_account(call_stack)
+    call_ids = [unique("burst") for _ in range(10)]
+
+    def attempt(call_id: str) -> int:
+        with call_stack.client(orchestrator_key) as http:
+            body = {"call_id": call_id, "account_id": account.id, "channel": "chat"}
+            return http.post("/v1/calls", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(attempt, call_ids))
+    assert sorted(statuses) == [200] * 5 + [402] * 5
+    balance = ledger_state(call_stack, account)[0]
+    assert balance["reserved_paisa"] == 5000 and balance["available_paisa"] == 5000
+    with call_stack.client(orchestrator_key) as http:
+        for call_id, status in zip(call_ids, statuses, strict=True):
+            if status == 200:
+                hangup = http.post(f"/v1/calls/{call_id}/hangup", json={"outcome": "no_answer"})
+                assert hangup.status_code == 202
+        for call_id in call_ids:
+            wait_finalized(http, call_id)
+    assert ledger_state(call_stack, account)[0]["reserved_paisa"] == 0
+
+
+def test_concurrent_requests_with_one_idempotency_key_post_once(
+    call_stack: RunningStack,
+) -> None:
+    account = create_account(call_stack)
+    key = {"Idempotency-Key": unique("race")}
+    body = {"amount_paisa": 1234, "payment_reference": unique("pay")}
+
+    def attempt(_: int) -> int:
+        with call_stack.client(call_stack.admin_key) as http:
+            response = http.post(f"/v1/accounts/{account.id}/topups", json=body, headers=key)
+            return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(attempt, range(8)))
+    assert set(statuses) <= {201, 409} and 201 in statuses
+    balance, transactions = ledger_state(call_stack, account)
+    assert balance["paid_paisa"] == 1234 and len(transactions) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import time
 from typing import Any
 
@@ -13,9 +14,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import Settings
 from db.models import ApiKey
 from tests.api.conftest import Account, create_account, unique
-from tests.support.stack import RunningStack
+from tests.support.stack import ApiServer, RunningStack
 
 BALANCE_FIELDS = {
     "available_paisa",
@@ -499,3 +501,25 @@ def test_openapi_describes_every_endpoint_with_examples(stack: RunningStack) -> 
     topup = schema["paths"]["/v1/accounts/{account_id}/topups"]["post"]
     assert {"400", "401", "403", "404", "409", "422"} <= topup["responses"].keys()
     assert any(p["name"] == "Idempotency-Key" for p in topup["parameters"])
+
+
+def test_healthz_is_503_when_temporal_is_down_and_the_ledger_still_answers(
+    stack: RunningStack,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings = Settings(
+        database_url=stack.database_url,
+        temporal_address=f"127.0.0.1:{closed_port}",
+        admin_api_key=stack.admin_key,
+    )
+    with ApiServer(settings) as server, httpx.Client(base_url=server.base_url) as http:
+        health = http.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["postgres"] == "ok"
+        assert health.json()["temporal"].startswith("error")
+        rate_card = http.get(
+            "/v1/rate-cards/current", headers={"Authorization": f"Bearer {stack.admin_key}"}
+        )
+        assert rate_card.status_code == 200
