@@ -172,6 +172,7 @@ class BillingClient:
                 id_conflict_policy=temporalio.common.WorkflowIDConflictPolicy.USE_EXISTING,
                 # A finished call is never started again: its decision is read from its result.
                 id_reuse_policy=temporalio.common.WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"{channel} call {call_id} · account {account_id}",
             )
         )
         try:

@@ -165,6 +165,10 @@ class CallBillingWorkflow:
         decision = self._authorization.decision
         if not decision.authorized:
             return await self._end_refused()
+        workflow.set_current_details(
+            f"**active** · hold {decision.hold_paisa} paisa"
+            f" · rate card v{decision.rate_card_version}"
+        )
         for raw in self._pending_usage:
             self._ingest(raw)
         self._pending_usage.clear()
