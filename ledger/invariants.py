@@ -329,12 +329,13 @@ def _database_url() -> str:
         return url
     from pathlib import Path
 
-    from sqlalchemy.engine import make_url
+    import pgserver
 
-    from devstack.postgres import embedded_server_uri
-
-    server = embedded_server_uri(Path(os.environ.get("RUN_DIR") or ".run") / "pgdata")
-    return make_url(server).set(database="billing").render_as_string(hide_password=False)
+    data_dir = (Path(os.environ.get("RUN_DIR") or ".run") / "pgdata").absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # 'stop': joins a running stack's server, and stops one it had to start when done.
+    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    return str(server.get_uri("billing"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
