@@ -121,6 +121,7 @@ def accounts_with_stale_holds(session: Session, now: datetime, limit: int) -> Se
         select(Hold.account_id)
         .where(Hold.status == "active", Hold.expires_at <= now)
         .distinct()
+        .order_by(Hold.account_id)  # one lock order for concurrent sweepers
         .limit(limit)
     ).all()
 
