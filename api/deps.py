@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from api.auth import Principal, get_principal
 from api.errors import ApiError
+from api.metrics import LedgerCollector
 from core.config import Settings
 from db.session import run_in_transaction
 from ledger.service import LedgerPolicy
@@ -34,6 +35,7 @@ class BillingState:
     policy: LedgerPolicy
     temporal_client: Client | None = None
     temporal_error: str | None = None
+    ledger_metrics: LedgerCollector | None = None
 
     def billing_client(self) -> BillingClient:
         if self.temporal_client is None:

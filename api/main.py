@@ -25,7 +25,7 @@ from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
 from api.keys.endpoints import router as keys_router
-from api.metrics import MetricsMiddleware
+from api.metrics import LedgerCollector, MetricsMiddleware
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             session_factory=get_sessionmaker(url),
             policy=_policy(settings),
         )
+        state.ledger_metrics = LedgerCollector(state.session_factory)
         address = settings.temporal_address or "127.0.0.1:7233"
         try:
             state.temporal_client = await Client.connect(

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -29,14 +34,14 @@ AUTHORIZATIONS = Counter(
     registry=REGISTRY,
 )
 CHARGES_POSTED = Counter(
-    "billing_charges_posted",
-    "Charges posted to the ledger through the API, by kind",
+    "billing_api_process_charges_posted",
+    "Charges this API process posted to the ledger, by kind",
     ["kind"],
     registry=REGISTRY,
 )
 PAISA_CHARGED = Counter(
-    "billing_paisa_charged",
-    "Paisa charged to customers through the API, by kind",
+    "billing_api_process_paisa_charged",
+    "Paisa this API process charged to customers, by kind",
     ["kind"],
     registry=REGISTRY,
 )
@@ -55,6 +60,70 @@ def record_authorization(kind: str, granted: bool) -> None:
 def record_charge(kind: str, paisa: int) -> None:
     CHARGES_POSTED.labels(kind=kind).inc()
     PAISA_CHARGED.labels(kind=kind).inc(paisa)
+
+
+# Ledger-wide figures, read from PostgreSQL at each scrape (two aggregate queries): call charges are
+# posted by the worker, so only the ledger knows every charge, whichever process posted it.
+_LEDGER_QUERY = text(
+    "SELECT kind, count(*), COALESCE(-SUM(amount_paisa), 0) FROM ledger_transactions"
+    " WHERE kind IN ('call_charge', 'api_charge') GROUP BY kind"
+)
+_HOLDS_QUERY = text(
+    "SELECT count(*), COALESCE(SUM(amount_paisa), 0) FROM holds WHERE status = 'active'"
+)
+_LEDGER_KINDS = {"call_charge": "call", "api_charge": "api"}
+
+
+class LedgerCollector(Collector):
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def collect(self) -> Iterable[Metric]:
+        charges = CounterMetricFamily(
+            "billing_charges_posted",
+            "Charges posted to the ledger (calls by the worker, osmAPI by the API), by kind",
+            labels=["kind"],
+        )
+        paisa = CounterMetricFamily(
+            "billing_paisa_charged", "Paisa charged to customers, by kind", labels=["kind"]
+        )
+        with self.factory() as session:
+            rows = {kind: (int(n), int(total)) for kind, n, total in session.execute(_LEDGER_QUERY)}
+            holds, reserved = session.execute(_HOLDS_QUERY).one()
+        for kind, label in _LEDGER_KINDS.items():
+            n, total = rows.get(kind, (0, 0))
+            charges.add_metric([label], n)
+            paisa.add_metric([label], total)
+        active = GaugeMetricFamily(
+            "billing_active_holds", "Calls in progress holding credit (active holds)"
+        )
+        active.add_metric([], int(holds))
+        reserved_paisa = GaugeMetricFamily(
+            "billing_reserved_paisa", "Σ active holds over all accounts, in paisa"
+        )
+        reserved_paisa.add_metric([], int(reserved))
+        return [charges, paisa, active, reserved_paisa]
+
+
+def render(ledger: LedgerCollector | None) -> bytes:
+    """The process metrics and, when the database answers, the ledger-wide ones."""
+    output = generate_latest(REGISTRY)
+    if ledger is not None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ledger)
+        try:
+            output += generate_latest(registry)
+        except Exception:  # a scrape must not fail because PostgreSQL is down
+            LEDGER_SCRAPE_ERRORS.inc()
+            output = generate_latest(REGISTRY)
+    return output
+
+
+LEDGER_SCRAPE_ERRORS = Counter(
+    "billing_ledger_scrape_errors",
+    "Scrapes whose ledger-wide metrics could not be read from PostgreSQL",
+    registry=REGISTRY,
+)
 
 
 class MetricsMiddleware:

@@ -8,12 +8,12 @@ from typing import Literal
 import anyio.to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import StateDep
-from api.metrics import REGISTRY
+from api.metrics import render
 
 router = APIRouter(tags=["operations"])
 
@@ -64,5 +64,6 @@ async def healthz(state: StateDep) -> Health | JSONResponse:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     summary="Prometheus metrics",
 )
-async def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+async def metrics(state: StateDep) -> Response:
+    body = await anyio.to_thread.run_sync(render, state.ledger_metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
