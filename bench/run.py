@@ -657,7 +657,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-rate", type=float, default=None, help="fixed calls/s instead")
     parser.add_argument("--latency-accounts", type=int, default=60)
-    parser.add_argument("--poll-interval", type=float, default=0.01, help="balance poll, seconds")
+    parser.add_argument("--poll-interval", type=float, default=0.02, help="balance poll, seconds")
     parser.add_argument(
         "--temporal-db",
         choices=("file", "memory"),
