@@ -523,3 +523,55 @@ def test_healthz_is_503_when_temporal_is_down_and_the_ledger_still_answers(
             "/v1/rate-cards/current", headers={"Authorization": f"Bearer {stack.admin_key}"}
         )
         assert rate_card.status_code == 200
+
+
+MUTATING_PATHS = [
+    "/v1/accounts",
+    "/v1/api-keys",
+    "/v1/accounts/{id}/topups",
+    "/v1/accounts/{id}/coupons/preview",
+    "/v1/accounts/{id}/coupons/redeem",
+    "/v1/coupons",
+    "/v1/rate-cards",
+    "/v1/accounts/{id}/refunds",
+    "/v1/calls",
+    "/v1/calls/{call}/usage",
+    "/v1/calls/{call}/hangup",
+    "/v1/api-usage/authorize",
+    "/v1/api-usage",
+]
+BAD_BODIES: list[tuple[str, bytes, int]] = [
+    ("malformed", b'{"amount_paisa": ', 400),
+    ("wrong type", b'"just a string"', 422),
+    ("float money", b'{"amount_paisa": 1.5, "bonus_paisa": 0.5, "input_tokens": 0.5}', 422),
+    ("negative", b'{"amount_paisa": -1, "bonus_paisa": -1, "output_tokens": -1}', 422),
+]
+
+
+@pytest.fixture(scope="module")
+def untouched_account(stack: RunningStack) -> Account:
+    return create_account(stack, topup_paisa=5000)
+
+
+@pytest.mark.parametrize("path", MUTATING_PATHS)
+@pytest.mark.parametrize(("case", "body", "status"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_every_mutating_endpoint_refuses_bad_bodies_and_changes_nothing(
+    stack: RunningStack,
+    untouched_account: Account,
+    path: str,
+    case: str,
+    body: bytes,
+    status: int,
+) -> None:
+    account = untouched_account
+    before = ledger_state(stack, account)
+    with stack.client(stack.admin_key) as http:
+        rate_card = http.get("/v1/rate-cards/current").json()["version"]
+        response = http.post(
+            path.format(id=account.id, call="call-unknown-1"),
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert_problem(response, status, "validation_error")
+        assert http.get("/v1/rate-cards/current").json()["version"] == rate_card
+    assert ledger_state(stack, account) == before
