@@ -25,11 +25,13 @@ from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
 from api.keys.endpoints import router as keys_router
+from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import LedgerCollector, MetricsMiddleware
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware
+from core.temporal_metrics import sdk_metrics_runtime
 from db.migrate import upgrade
 from db.session import get_sessionmaker
 from ledger.service import LedgerPolicy
@@ -84,7 +86,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         address = settings.temporal_address or "127.0.0.1:7233"
         try:
             state.temporal_client = await Client.connect(
-                address, namespace=settings.temporal_namespace, lazy=True
+                address,
+                namespace=settings.temporal_namespace,
+                lazy=True,
+                # The SDK's own metrics (RPC counts, latencies) on this process's /metrics.
+                runtime=sdk_metrics_runtime(METRICS_REGISTRY),
             )
         except Exception as exc:  # the API still serves the ledger; /healthz says why
             state.temporal_error = f"{address}: {exc}"

@@ -198,6 +198,8 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
         assert status == 200, f"{name} answered {status}\n{tail}"
     assert "<html" in checks["dashboard"][1].lower()
     assert "temporal_" in checks["worker_metrics"][1], "no Temporal SDK metrics from the worker"
+    assert "temporal_request" in checks["api_metrics"][1], "no Temporal SDK metrics from the API"
+    assert "billing_http_requests_total" in checks["api_metrics"][1]
 
     summary_line = next(line for line in output if line.startswith("DEMO SUMMARY "))
     summary = json.loads(summary_line[len("DEMO SUMMARY ") :])
