@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import temporalio.client
@@ -101,6 +102,15 @@ def _check_call_id(call_id: str) -> None:
         raise InvalidRequest("call_id must be 1 to 200 characters")
 
 
+def _check_iso_time(value: str | None, field: str) -> None:
+    if value is None:
+        return
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{field} must be an ISO 8601 time") from None
+
+
 def validate_usage_shape(events: Mapping[str, Any] | list[Any]) -> list[dict[str, Any]]:
     """The client-side checks: a list (or `{"events": [...]}` or one event) of objects with an
     event_id and a known component. Returns the events as a list."""
@@ -157,6 +167,7 @@ class BillingClient:
             raise InvalidRequest("account_id is required")
         if channel not in CHANNELS:
             raise InvalidRequest(f"channel {channel!r} is unknown", code="invalid_channel")
+        _check_iso_time(started_at, "started_at")
         call_input: dict[str, Any] = {
             "call_id": call_id,
             "account_id": account_id,
@@ -225,6 +236,7 @@ class BillingClient:
                 f"outcome {outcome!r} is not one of {', '.join(sorted(HANGUP_OUTCOMES))}",
                 code="invalid_outcome",
             )
+        _check_iso_time(ended_at, "ended_at")
         handle = self._handle(call_id)
         try:
             await handle.signal(

@@ -35,6 +35,10 @@ async def test_bad_input_is_refused_client_side(billing: BillingClient) -> None:
     assert channel_error.value.code == "invalid_channel"
     with pytest.raises(InvalidRequest):
         await billing.authorize("", "acc_x", "phone")
+    with pytest.raises(InvalidRequest):
+        await billing.authorize(uid("call"), "acc_x", "phone", started_at="yesterday")
+    with pytest.raises(InvalidRequest):
+        await billing.hangup("c", "completed", ended_at="soon")
     with pytest.raises(UsageRejected):
         await billing.report_usage("c", {"component": "llm", "sku": "x", "input_tokens": 1})
     with pytest.raises(UsageRejected) as component_error:
