@@ -39,7 +39,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for p in results["phases"]:
         name = p["name"]
-        if p["kind"] == "latency":
+        if "latency" in p["kind"]:
             name += " (open loop)"
         elif p.get("concurrency"):
             name += f" (c={p['concurrency']})"

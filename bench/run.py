@@ -278,13 +278,18 @@ class Bench:
         progress.render(final=True)
         return phase
 
-    async def open_loop(self, rate: float, duration: float, batched: bool) -> Phase:
+    async def open_loop(
+        self, rate: float, duration: float, batched: bool, kind: str = "billed"
+    ) -> Phase:
         """Calls arrive at a fixed rate; each takes an idle account, so its expected balance
-        after hangup is exact, and polls the balance endpoint until it shows."""
-        assert self.billed is not None
-        client = self.billed
-        name = f"latency @{rate:.1f}/s"
-        phase = Phase(name, "latency", batched, None, round(rate, 2))
+        after hangup is exact, and (billed) polls the balance endpoint until it shows. The
+        baseline variant gives the platform's floor at the same rate (it has no balance)."""
+        client = self.billed if kind == "billed" else self.baseline
+        assert client is not None
+        billed = kind == "billed"
+        name = f"{'latency' if billed else 'baseline latency'} @{rate:.1f}/s"
+        kind_name = "latency" if billed else "baseline-latency"
+        phase = Phase(name, kind_name, batched, None, round(rate, 2))
         progress = Progress(name, duration)
         idle: asyncio.Queue[str] = asyncio.Queue()
         expected: dict[str, int] = {}
@@ -312,14 +317,14 @@ class Bench:
                 account = idle.get_nowait()
                 sample: CallSample | None = None
                 try:
-                    plan = self._plan("lat", account)
+                    plan = self._plan("lat" if billed else "baseline", account)
                     want = expected[account] - plan.expected_total_paisa
                     sample = await drive_call(
                         client,
                         plan,
                         batched=batched,
                         timeout=60,
-                        balance_visible=probe(account, want),
+                        balance_visible=probe(account, want) if billed else None,
                         poll_interval=self.args.poll_interval,
                     )
                     if sample.ok:
@@ -471,11 +476,15 @@ def summarize(phases: list[Phase], verification: dict[str, Any]) -> dict[str, An
             "hot_over_baseline": ratio(hot, base),
         }
     latency = next(p for p in phases if p.kind == "latency").public()
+    floor = next(p for p in phases if p.kind == "baseline-latency").public()
     summary["latency_phase"] = {
         "target_rate_calls_per_s": latency["target_rate_calls_per_s"],
         "achieved_calls_per_s": latency["calls_per_s"],
         "authorize": latency["authorize"],
         "hangup_to_balance": latency["hangup_to_balance"],
+        "hangup_to_result": latency["hangup_to_result"],
+        "baseline_authorize": floor["authorize"],
+        "baseline_hangup_to_result": floor["hangup_to_result"],
     }
     auth_p99 = latency["authorize"]["p99_ms"]
     bal_p99 = latency["hangup_to_balance"]["p99_ms"]
@@ -556,29 +565,45 @@ def plot(phases: list[Phase], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5))
     latency = next(p for p in phases if p.kind == "latency")
-    for ax, attr, title in (
-        (axes[0], "authorize_s", f"authorize latency ({latency.name})"),
-        (axes[1], "hangup_to_balance_s", f"hangup → balance visible ({latency.name})"),
-    ):
-        values = percentiles([getattr(s, attr) for s in latency.ok if getattr(s, attr)])
-        if values.values_ms:
-            n = len(values.values_ms)
-            ax.plot(values.values_ms, [(i + 1) / n for i in range(n)], color="tab:blue")
-            marks = ((values.p50_ms, "p50"), (values.p95_ms, "p95"), (values.p99_ms, "p99"))
-            for q, label in marks:
+    floor = next(p for p in phases if p.kind == "baseline-latency")
+
+    def cdf(ax: Any, phase: Phase, attr: str, label: str, color: str, marks: bool) -> None:
+        values = percentiles([getattr(s, attr) for s in phase.ok if getattr(s, attr)])
+        if not values.values_ms:
+            return
+        n = len(values.values_ms)
+        p99 = values.p99_ms or 0.0
+        ax.plot(
+            values.values_ms,
+            [(i + 1) / n for i in range(n)],
+            color=color,
+            label=f"{label} (p99 {p99:.0f} ms)",
+        )
+        if marks:
+            for q, name in ((values.p50_ms, "p50"), (values.p95_ms, "p95"), (values.p99_ms, "p99")):
                 if q is not None:
                     ax.axvline(q, linestyle="--", linewidth=0.8, color="grey")
-                    ax.text(q, 0.02, f" {label} {q:.0f}", rotation=90, fontsize=8)
-        target = 100 if attr == "authorize_s" else 250
-        ax.axvline(target, color="tab:red", linewidth=1.2, label=f"target p99 ≤ {target} ms")
-        ax.set_title(title)
+                    ax.text(q, 0.02, f" {name} {q:.0f}", rotation=90, fontsize=8)
+
+    ax = axes[0]
+    cdf(ax, latency, "authorize_s", "billed", "tab:blue", True)
+    cdf(ax, floor, "authorize_s", "baseline (no billing)", "tab:grey", False)
+    ax.axvline(100, color="tab:red", linewidth=1.2, label="target p99 ≤ 100 ms")
+    ax.set_title(f"authorize latency, open loop @{latency.target_rate} calls/s")
+    ax = axes[1]
+    cdf(ax, latency, "hangup_to_balance_s", "billed: balance visible", "tab:blue", True)
+    cdf(ax, latency, "hangup_to_result_s", "billed: workflow result", "tab:cyan", False)
+    cdf(ax, floor, "hangup_to_result_s", "baseline: workflow result", "tab:grey", False)
+    ax.axvline(250, color="tab:red", linewidth=1.2, label="target p99 ≤ 250 ms")
+    ax.set_title(f"after hangup, open loop @{latency.target_rate} calls/s")
+    for ax in axes[:2]:
         ax.set_xlabel("ms")
         ax.set_ylabel("fraction of calls")
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
-    closed = [p for p in phases if p.kind != "latency"]
+    closed = [p for p in phases if "latency" not in p.kind]
     names = [p.name for p in closed]
     rates = [p.calls_per_s() for p in closed]
     colors = [
@@ -617,6 +642,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         phases.extend(cases.values())
     peak = max(p.calls_per_s() for p in phases if p.kind == "billed" and p.batched)
     rate = args.latency_rate or max(0.5, peak * args.latency_load)
+    phases.append(await bench.open_loop(rate, args.latency_duration, batched=True, kind="baseline"))
     phases.append(await bench.open_loop(rate, args.latency_duration, batched=True))
     await asyncio.sleep(1.0)
     verification = bench.verify()
