@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
+from orchestrator_client import BillingClient
 from tests.api.conftest import create_account, unique
 from tests.api.test_endpoints import assert_problem, ledger_state, metric_value
 from tests.support.stack import RunningStack
@@ -312,3 +314,33 @@ def test_concurrent_requests_with_one_idempotency_key_post_once(
     assert set(statuses) <= {201, 409} and 201 in statuses
     balance, transactions = ledger_state(call_stack, account)
     assert balance["paid_paisa"] == 1234 and len(transactions) == 2
+
+
+async def test_python_client_and_http_api_drive_the_same_workflow(
+    call_stack: RunningStack, orchestrator_key: str, workflow_env: WorkflowEnvironment
+) -> None:
+    """Half of a call through orchestrator_client, half over HTTP: one workflow, one decision,
+    events deduplicated across both paths, one charge of 442."""
+    account = create_account(call_stack, topup_paisa=10000)
+    billing = BillingClient(workflow_env.client, task_queue="billing")
+    call_id = unique("mixed")
+    decision = await billing.authorize(call_id, account.id, "phone")
+    assert decision.authorized
+    with call_stack.client(orchestrator_key) as http:
+        body = {"call_id": call_id, "account_id": account.id, "channel": "phone"}
+        over_http = http.post("/v1/calls", json=body)
+        assert over_http.status_code == 200
+        assert over_http.json() == {"call_id": call_id, **decision.to_dict()}
+        await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[:2])
+        rest = http.post(f"/v1/calls/{call_id}/usage", json=TYPICAL_PHONE_CALL_USAGE[1:])
+        assert rest.status_code == 202  # stt-1 again: counted once
+        status = await billing.status(call_id)
+        live = http.get(f"/v1/calls/{call_id}").json()
+        running = {k: v for k, v in status["breakdown"].items() if k in live["breakdown"]}
+        assert live["breakdown"] == running
+        assert live["breakdown"]["total_paisa"] == 442
+        await billing.hangup(call_id, "completed")
+        call = wait_finalized(http, call_id)
+    assert call["breakdown"]["total_paisa"] == 442
+    balance, _ = ledger_state(call_stack, account)
+    assert balance["available_paisa"] == 15000 - 442
