@@ -258,6 +258,8 @@ class Demo:
         if long is None:
             long = rng.random() < 0.3
         call_seconds = rng.randint(120, 600) if long else rng.randint(10, 75)
+        if account.low:
+            call_seconds = rng.randint(480, 900)  # ₹35-66 each: the ₹50 welcome promo lasts 1-2
         if outcome == "voicemail":
             call_seconds = rng.randint(2, 30)
         self.stats.started += 1
@@ -328,7 +330,13 @@ class Demo:
         account = self.low_account
         if account is None:
             return
-        while not self.stop.is_set():
+        final_attempt = False
+        while True:
+            if self.stop.is_set():
+                # A bounded run ends with one more try, so that it shows the refusal too.
+                if final_attempt or self.args.duration <= 0:
+                    return
+                final_attempt = True
             outcome = await self.one_call(account, long=True)
             if outcome == "refused":
                 balance = await self._get(
