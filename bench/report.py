@@ -52,6 +52,17 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {cpu.get('bench_cpu_pct', '–')} / {cpu.get('foreign_cpu_pct', '–')} |"
         )
     lines.append("")
+    names = ("temporal", "worker", "baseline_worker", "postgres", "api", "load_generator")
+    lines.append("CPU by process of the stack, in % of the whole machine (100 % = all cores busy):")
+    lines.append("")
+    lines.append("| case | " + " | ".join(n.replace("_", " ") for n in names) + " |")
+    lines.append("| --- |" + " ---: |" * len(names))
+    for p in results["phases"]:
+        per = (p.get("cpu") or {}).get("bench_cpu_pct_by_process")
+        if per:
+            cells = " | ".join(f"{per.get(n, 0):.1f}" for n in names)
+            lines.append(f"| {p['name']} | {cells} |")
+    lines.append("")
     summary = results["summary"]
     lines.append(
         "| usage signals per call | baseline | baseline+notify | billed | hot account "

@@ -54,67 +54,70 @@ TOP_UP_PAISA = 50_000_000  # ₹5 lakh per account: no call is ever refused duri
 MAX_CALLS_PER_PHASE = 20_000
 
 
+COMPONENTS = ("load_generator", "worker", "api", "baseline_worker", "temporal", "postgres")
+
+
 class CpuMeter:
     """How busy the machine was, and how much of that was this benchmark's own processes (the
-    stack's servers, their children, this process); the rest is foreign load that skews it."""
+    stack's servers with their children, and this process, each counted apart); the rest is
+    foreign load that skews the figures."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def _own_pids(self) -> set[int]:
-        import psutil
-
-        roots = [os.getpid()]
-        for proc in (self.stack.worker, self.stack.api, self.stack.baseline):
+    def _roots(self) -> dict[str, int]:
+        roots = {"load_generator": os.getpid()}
+        for name, proc in (
+            ("worker", self.stack.worker),
+            ("api", self.stack.api),
+            ("baseline_worker", self.stack.baseline),
+        ):
             if proc is not None and proc.pid:
-                roots.append(proc.pid)
-        temporal_pid = self.stack.temporal.pid
-        if temporal_pid:
-            roots.append(temporal_pid)
+                roots[name] = proc.pid
+        if self.stack.temporal.pid:
+            roots["temporal"] = self.stack.temporal.pid
         if self.stack.postgres is not None:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 pid_file = self.stack.postgres.data_dir / "postmaster.pid"
-                roots.append(int(pid_file.read_text().splitlines()[0]))
-        pids: set[int] = set()
-        for pid in roots:
-            with contextlib.suppress(psutil.Error):
-                root = psutil.Process(pid)
-                pids.add(pid)
-                pids.update(child.pid for child in root.children(recursive=True))
-        return pids
+                roots["postgres"] = int(pid_file.read_text().splitlines()[0])
+        return roots
 
-    def sample(self) -> tuple[float, float, float]:
-        """(wall seconds, busy CPU seconds of the machine, CPU seconds of our processes)."""
+    def sample(self) -> list[float]:
+        """[wall s, machine busy CPU s, our CPU s, then our CPU s per component]."""
         import psutil
 
         times = psutil.cpu_times()
         busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
-        own = 0.0
-        for pid in self._own_pids():
+        per = dict.fromkeys(COMPONENTS, 0.0)
+        for name, pid in self._roots().items():
             with contextlib.suppress(psutil.Error):
-                t = psutil.Process(pid).cpu_times()
-                own += t.user + t.system
-        return time.monotonic(), busy, own
+                root = psutil.Process(pid)
+                # The load generator's children are the servers themselves: counted apart.
+                children = [] if name == "load_generator" else root.children(recursive=True)
+                for proc in [root, *children]:
+                    with contextlib.suppress(psutil.Error):
+                        t = proc.cpu_times()
+                        per[name] += t.user + t.system
+        return [time.monotonic(), busy, sum(per.values()), *per.values()]
 
     @staticmethod
-    def add(
-        acc: list[float], before: tuple[float, float, float], after: tuple[float, float, float]
-    ) -> None:
-        for i in range(3):
-            acc[i] += after[i] - before[i]
+    def add(acc: list[float], before: list[float], after: list[float]) -> None:
+        for i, (a, b) in enumerate(zip(before, after, strict=True)):
+            acc[i] += b - a
 
     @staticmethod
-    def report(acc: list[float]) -> dict[str, float]:
-        wall = max(1e-6, acc[0])
-        cores = os.cpu_count() or 1
-        busy = acc[1]
-        own = max(0.0, acc[2])
+    def report(acc: list[float]) -> dict[str, Any]:
         if not acc[0]:
             return {}
+        scale = 100 / (acc[0] * (os.cpu_count() or 1))  # % of the whole machine
         return {
-            "machine_cpu_busy_pct": round(100 * busy / (wall * cores), 1),
-            "bench_cpu_pct": round(100 * own / (wall * cores), 1),
-            "foreign_cpu_pct": round(100 * max(0.0, busy - own) / (wall * cores), 1),
+            "machine_cpu_busy_pct": round(acc[1] * scale, 1),
+            "bench_cpu_pct": round(acc[2] * scale, 1),
+            "foreign_cpu_pct": round(max(0.0, acc[1] - acc[2]) * scale, 1),
+            "bench_cpu_pct_by_process": {
+                name: round(max(0.0, value) * scale, 1)
+                for name, value in zip(COMPONENTS, acc[3:], strict=True)
+            },
         }
 
 
@@ -164,7 +167,7 @@ class Phase:
     target_rate: float | None
     elapsed_s: float = 0.0
     samples: list[CallSample] = field(default_factory=list)
-    cpu_acc: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    cpu_acc: list[float] = field(default_factory=lambda: [0.0] * (3 + len(COMPONENTS)))
     rounds: int = 0
 
     @property
