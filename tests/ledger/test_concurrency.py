@@ -402,3 +402,63 @@ def test_repeating_any_operation_with_its_key_changes_nothing(ledger: Ledger) ->
                 assert name == "redeem_coupon"  # once per account: the repeat is refused
             assert fingerprint(ledger, account_id) == after_first, name
     ledger.assert_consistent(account_id)
+
+
+def test_mixed_concurrent_workload_keeps_the_books(ledger: Ledger) -> None:
+    """Top-ups, authorizations, captures, voids, API charges and refunds racing on two
+    accounts; each balance ends at what the operations reported, and every invariant holds."""
+    accounts = [ledger.account(paid=20_000, promo=3000) for _ in range(2)]
+    usage = typical_request(ledger, "").usage
+    expected = {a: 23_000 for a in accounts}
+    lock = threading.Lock()
+
+    def book(account_id: str, delta: int) -> None:
+        with lock:
+            expected[account_id] += delta
+
+    def finalize(s: Session, call_id: str, outcome: str) -> Any:
+        return service.finalize_call(s, FinalizeCallRequest(call_id, outcome, usage=usage))
+
+    def api_charge(s: Session, account_id: str) -> Any:
+        return service.charge_api_usage(
+            s,
+            request_id=uid("req"),
+            account_id=account_id,
+            sku="openai/gpt-4o-mini",
+            input_tokens=24000,
+            output_tokens=2000,
+        )
+
+    def refund(s: Session, account_id: str) -> Any:
+        return service.start_refund(s, refund_id=uid("r"), account_id=account_id, amount_paisa=300)
+
+    def worker(seed: int) -> None:
+        for i in range(12):
+            account_id = accounts[(seed + i) % 2]
+            step = (seed * 7 + i) % 5
+            if step == 0:
+                ledger.top_up(account_id, 500)
+                book(account_id, 500)
+            elif step in (1, 2):
+                call_id = uid("call")
+                if ledger.authorize(account_id, call_id).authorized:
+                    outcome = "completed" if step == 1 else "busy"
+                    result = ledger.tx(partial(finalize, call_id=call_id, outcome=outcome))
+                    book(account_id, -result.breakdown.total_paisa)
+            elif step == 3:
+                record, _ = ledger.tx(partial(api_charge, account_id=account_id))
+                book(account_id, -record.total_paisa)
+            else:
+                try:
+                    started, _ = ledger.tx(partial(refund, account_id=account_id))
+                    book(account_id, -started.amount_paisa)
+                except RefundNotAllowed:
+                    pass
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(worker, range(8)))
+    for account_id in accounts:
+        row = ledger.account_row(account_id)
+        assert row.paid_paisa + row.promo_paisa == expected[account_id]
+        assert row.reserved_paisa == 0 and ledger.active_holds(account_id) == 0
+    ledger.assert_consistent(*accounts)
