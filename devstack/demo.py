@@ -333,8 +333,8 @@ class Demo:
         extra_tries = 0
         while True:
             if self.stop.is_set():
-                # A bounded run goes on a little (each call overdraws the ₹50 promo by itself,
-                # so the third call at the latest is refused): the run shows the refusal too.
+                # A bounded run goes on a little (two calls of ₹35+ use up the ₹50 promo, so
+                # the third is refused at the latest): the run shows the refusal too.
                 if extra_tries >= 3 or self.args.duration <= 0:
                     return
                 extra_tries += 1
