@@ -486,7 +486,10 @@ def grant_promo(
 ) -> tuple[LedgerTransaction, BalanceSnapshot]:
     _check_amount(amount_paisa)
     key = f"promo:{grant_key}"
-    payload_hash = request_hash({"account_id": account_id, "amount_paisa": amount_paisa})
+    payload: dict[str, Any] = {"account_id": account_id, "amount_paisa": amount_paisa}
+    if expires_at is not None:  # (kept out when None: hashes of earlier grants stay valid)
+        payload["expires_at"] = expires_at.astimezone(UTC).isoformat()
+    payload_hash = request_hash(payload)
     account = _require_account(session, account_id)
     existing = _replay(session, key, payload_hash)
     if existing is not None:
@@ -705,7 +708,8 @@ def authorize_call(
         return _decision_from_call(session, existing, account)
     _housekeeping(session, account, now)
     card = current_rate_card(session, now)
-    margin_rate = _margin_rate(account)
+    # As stored (NUMERIC(8,4)), so a replayed decision is identical to the first one.
+    margin_rate = _margin_rate(account).quantize(Decimal("0.0001"))
     available = account.paid_paisa + account.promo_paisa
     authorized = available - account.reserved_paisa >= account.min_balance_paisa
     hold = (policy.call_hold_paisa or account.min_balance_paisa) if authorized else 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,6 +86,42 @@ def test_authorization_refused_below_min_balance(ledger: Ledger) -> None:
     ledger.top_up(poor, 100_000)
     assert not ledger.authorize(poor, call_id=call_id).authorized
     ledger.assert_consistent(poor)
+
+
+def test_authorization_replay_with_other_terms_is_a_conflict(ledger: Ledger) -> None:
+    account_id = ledger.account(promo=5000)
+    other = ledger.account(promo=5000)
+    call_id = uid("call")
+    first = ledger.authorize(account_id, call_id)
+    assert ledger.authorize(account_id, call_id) == first
+    with pytest.raises(Conflict):
+        ledger.authorize(account_id, call_id, channel="web")
+    with pytest.raises(Conflict):
+        ledger.authorize(other, call_id)
+    assert ledger.active_holds(account_id) == 1 and ledger.active_holds(other) == 0
+    unknown = ledger.authorize(uid("nobody"))
+    assert (unknown.authorized, unknown.reason) == (False, "account_not_found")
+
+
+def test_promo_grant_replay_with_other_terms_is_a_conflict(ledger: Ledger) -> None:
+    account_id = ledger.account(promo=0)
+    key = uid("grant")
+    expires = datetime(2031, 1, 1, tzinfo=UTC)
+
+    def grant(amount: int, at: datetime | None) -> Any:
+        return ledger.tx(
+            lambda s: service.grant_promo(
+                s, account_id=account_id, amount_paisa=amount, grant_key=key, expires_at=at
+            )
+        )
+
+    grant(700, expires)
+    grant(700, expires.astimezone(IST))  # the same instant
+    for amount, at in ((701, expires), (700, None), (700, expires + timedelta(days=1))):
+        with pytest.raises(Conflict):
+            grant(amount, at)
+    assert ledger.account_row(account_id).promo_paisa == 700
+    ledger.assert_consistent(account_id)
 
 
 def test_authorization_counts_holds_of_calls_in_progress(ledger: Ledger) -> None:
