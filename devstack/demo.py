@@ -395,7 +395,9 @@ class Demo:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop.set)
         try:
-            self.billing = await BillingClient.connect(self.args.temporal_address)
+            self.billing = await BillingClient.connect(
+                self.args.temporal_address, namespace=self.args.temporal_namespace
+            )
             await self.setup()
         except Exception as exc:
             print(f"[demo] setup failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -466,6 +468,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--admin-key", default=env("ADMIN_API_KEY"))
     parser.add_argument("--temporal-address", default=env("TEMPORAL_ADDRESS") or "127.0.0.1:7233")
+    parser.add_argument("--temporal-namespace", default=env("TEMPORAL_NAMESPACE") or "default")
     parser.add_argument("--rate", type=float, default=2.0, help="calls started per second")
     parser.add_argument(
         "--duration", type=float, default=0, help="seconds of traffic (0: until Ctrl-C)"

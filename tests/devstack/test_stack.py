@@ -6,6 +6,7 @@ makes it stop the rest and exit non-zero with the end of that child's log."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -26,6 +27,8 @@ from temporalio.api.workflowservice.v1 import (
     RegisterNamespaceRequest,
 )
 from temporalio.client import Client
+
+from devstack.temporal import register_search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,6 +69,11 @@ async def _namespace(client: Client) -> str:
             await client.workflow_service.describe_namespace(
                 DescribeNamespaceRequest(namespace=name)
             )
+            try:
+                await register_search_attributes(client, name)  # AccountId, CallChannel, ...
+            except Exception as exc:
+                if "already" not in str(exc).lower():
+                    raise
             return name
         except Exception:
             await asyncio.sleep(0.2)
@@ -109,7 +117,7 @@ class Running:
 
 async def _start(
     database_url: str, client: Client, tmp_path: Path, **extra: str
-) -> tuple[Running, dict[str, int]]:
+) -> tuple[Running, dict[str, int], str]:
     namespace = await _namespace(client)
     names = ["API_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
     ports = dict(zip(names, _free_ports(len(names)), strict=True))
@@ -132,7 +140,7 @@ async def _start(
         text=True,
         start_new_session=True,
     )
-    return Running(process), ports
+    return Running(process), ports, namespace
 
 
 def _cleanup(running: Running) -> None:
@@ -144,7 +152,7 @@ def _cleanup(running: Running) -> None:
 async def test_ctrl_c_stops_every_child_in_reverse_order(
     database_url: str, client: Client, tmp_path: Path
 ) -> None:
-    running, ports = await _start(database_url, client, tmp_path)
+    running, ports, namespace = await _start(database_url, client, tmp_path)
     try:
         await asyncio.to_thread(running.wait_for, "Press Ctrl-C to stop.")
         text = running.text
@@ -161,6 +169,42 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
             assert response.status == 200
         assert _listening(ports["WORKER_METRICS_PORT"])
         assert _listening(ports["EMAIL_CAPTURE_PORT"])
+
+        # The traffic generator alone, against this running stack.
+        demo = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "devstack.demo",
+                "--api-url",
+                api,
+                "--admin-key",
+                key.group(1),
+                "--temporal-address",
+                client.service_client.config.target_host,
+                "--temporal-namespace",
+                namespace,
+                "--rate",
+                "3",
+                "--duration",
+                "4",
+                "--accounts",
+                "1",
+                "--no-low-account",
+                "--summary-interval",
+                "2",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        summary = json.loads(demo.stdout.split("DEMO SUMMARY ", 1)[1])
+        assert summary["calls_billed"] > 0 and summary["errors"] == 0, summary
+        assert "low_account" not in summary
+        assert re.search(r"\[demo\]\s+\d+s  calls started \d+", demo.stdout)
 
         running.process.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(running.process.wait, 60)
@@ -187,7 +231,7 @@ async def test_a_child_that_dies_stops_the_stack_with_an_error(
     blocker.listen()
     taken = blocker.getsockname()[1]
     try:
-        running, ports = await _start(database_url, client, tmp_path, API_PORT=str(taken))
+        running, ports, _ = await _start(database_url, client, tmp_path, API_PORT=str(taken))
         try:
             code = await asyncio.to_thread(running.process.wait, 120)
             running.reader.join(5)
