@@ -72,9 +72,9 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
     from worker.registry import WORKFLOWS, WorkerDeps, build_activities
 
     pg = PostgresProcess(Path(work_dir) / "pg")
-    pg.start()
+    await asyncio.to_thread(pg.start)
     temporal = TemporalDevServer(Path(work_dir) / "temporal.log")
-    temporal.start()
+    await asyncio.to_thread(temporal.start)
     try:
         url = create_scratch_database(pg.url, prefix="cpu")
         upgrade(url)
