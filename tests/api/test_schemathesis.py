@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -51,22 +52,22 @@ def fuzz_stack(
         drop_database(postgres_server_url, url)
 
 
-def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
-    fuzz_stack: RunningStack, tmp_path: Path
+def run_schemathesis(
+    stack: RunningStack, key: str, phases: str, max_examples: int, tmp_path: Path
 ) -> None:
     st = Path(sys.executable).parent / "st"
     command = [
         str(st),
         "run",
-        f"{fuzz_stack.base_url}/openapi.json",
+        f"{stack.base_url}/openapi.json",
         "--header",
-        f"Authorization: Bearer {fuzz_stack.admin_key}",
+        f"Authorization: Bearer {key}",
         "--checks",
         CHECKS,
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(max_examples),
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--include-path-regex",
         "^/(v1/|healthz|metrics)",
         # One worker: CPython 3.11's ast.parse is not thread-safe under hypothesis (a
@@ -93,3 +94,25 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
     (Path(os.environ.get("SCHEMATHESIS_LOG_DIR", tmp_path)) / "schemathesis.log").write_text(output)
     assert result.returncode == 0, output[-20000:]
     assert "No issues found" in output or "passed" in output, output[-5000:]
+
+
+def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
+    fuzz_stack: RunningStack, tmp_path: Path
+) -> None:
+    """As admin (every operation reachable): examples, coverage and fuzzing."""
+    run_schemathesis(
+        fuzz_stack, fuzz_stack.admin_key, "examples,coverage,fuzzing", MAX_EXAMPLES, tmp_path
+    )
+
+
+def test_schemathesis_as_a_customer_gets_documented_refusals(
+    fuzz_stack: RunningStack, tmp_path: Path
+) -> None:
+    """As a customer key: its 403/404 problem answers are documented and well-formed too."""
+    created = httpx.post(
+        f"{fuzz_stack.base_url}/v1/accounts",
+        json={"name": "Fuzz customer", "email": "fuzz@x.example"},
+        headers={"Authorization": f"Bearer {fuzz_stack.admin_key}"},
+    )
+    assert created.status_code == 201, created.text
+    run_schemathesis(fuzz_stack, created.json()["api_key"]["key"], "examples,fuzzing", 15, tmp_path)
