@@ -25,7 +25,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m.get('cpus')} × {m.get('cpu_model', '?')}, {m.get('memory_gb', '?')} GB, "
         f"{m.get('platform')}, Python {m.get('python')}, temporalio {m.get('temporalio')}, "
         f"{m.get('temporal_cli', 'temporal CLI ?')}; Temporal dev server on "
-        f"{'a SQLite file' if s['temporal_db'] == 'file' else 'memory'}. "
+        f"{'a SQLite file' if s['temporal_db'] == 'file' else 'memory'}, "
+        f"{s.get('billing_workers', 1)} billing worker process(es). "
         f"Load average at start {m.get('loadavg_at_start')}."
     )
     lines.append("")

@@ -65,21 +65,21 @@ class CpuMeter:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def _roots(self) -> dict[str, int]:
-        roots = {"load_generator": os.getpid()}
+    def _roots(self) -> list[tuple[str, int]]:
+        roots = [("load_generator", os.getpid())]
         for name, proc in (
-            ("worker", self.stack.worker),
+            *(("worker", w) for w in self.stack.workers),
             ("api", self.stack.api),
             ("baseline_worker", self.stack.baseline),
         ):
             if proc is not None and proc.pid:
-                roots[name] = proc.pid
+                roots.append((name, proc.pid))
         if self.stack.temporal.pid:
-            roots["temporal"] = self.stack.temporal.pid
+            roots.append(("temporal", self.stack.temporal.pid))
         if self.stack.postgres is not None:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 pid_file = self.stack.postgres.data_dir / "postmaster.pid"
-                roots["postgres"] = int(pid_file.read_text().splitlines()[0])
+                roots.append(("postgres", int(pid_file.read_text().splitlines()[0])))
         return roots
 
     def sample(self) -> list[float]:
@@ -89,7 +89,7 @@ class CpuMeter:
         times = psutil.cpu_times()
         busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         per = dict.fromkeys(COMPONENTS, 0.0)
-        for name, pid in self._roots().items():
+        for name, pid in self._roots():
             with contextlib.suppress(psutil.Error):
                 root = psutil.Process(pid)
                 # The load generator's children are the servers themselves: counted apart.
@@ -663,6 +663,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "latency_rate_calls_per_s": round(rate, 2),
             "poll_interval_s": args.poll_interval,
             "temporal_db": args.temporal_db,
+            "billing_workers": args.workers,
             "usage_events_per_call": 10,
             "seed": args.seed,
         },
@@ -694,12 +695,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="dev server on a SQLite file (persistent, as `make serve`) or in memory",
     )
     parser.add_argument("--database-url", default=None, help="a PostgreSQL server to use")
+    parser.add_argument("--workers", type=int, default=1, help="billing worker processes")
     parser.add_argument("--output", default=str(REPO_ROOT / "docs" / "benchmarks"))
     parser.add_argument("--name", default="results", help="file stem for the JSON and PNG")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600 or not 1 <= args.concurrency <= 200:
         parser.error("--duration must be in (0, 600] and --concurrency in [1, 200]")
+    if not 1 <= args.workers <= 8:
+        parser.error("--workers must be in [1, 8]")
     if not 1 <= args.rounds <= 10 or not 0 < args.latency_duration <= 600:
         parser.error("--rounds must be in [1, 10] and --latency-duration in (0, 600]")
     return args
@@ -715,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
             with_api=True,
             with_baseline=True,
             database_url=args.database_url,
+            workers=args.workers,
         )
         print(f"starting the stack in {work_dir} …", file=sys.stderr)
         with stack:

@@ -33,6 +33,7 @@ class Stack:
         with_api: bool = True,
         with_baseline: bool = False,
         database_url: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.dir = Path(work_dir).absolute()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,9 @@ class Stack:
         self.database_url = ""
         self.admin_api_key = "adm_" + secrets.token_urlsafe(24)
         self.api_port = free_port()
-        self.worker: ManagedProcess | None = None
+        self.worker: ManagedProcess | None = None  # the most recently started one
+        self.workers: list[ManagedProcess] = []
+        self.worker_count = workers
         self.api: ManagedProcess | None = None
         self.baseline: ManagedProcess | None = None
         self._worker_generation = 0
@@ -87,7 +90,8 @@ class Stack:
         self.database_url = create_scratch_database(server_url, prefix="bench")
         upgrade(self.database_url)
         self.temporal.start()
-        self.start_worker()
+        for _ in range(self.worker_count):
+            self.start_worker()
         if self.with_baseline:
             self.baseline = ManagedProcess(
                 "baseline",
@@ -128,6 +132,7 @@ class Stack:
             cwd=REPO_ROOT,
         )
         self.worker.start()
+        self.workers.append(self.worker)
 
     def kill_worker(self) -> None:
         assert self.worker is not None
@@ -153,7 +158,7 @@ class Stack:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        for proc in (self.api, self.baseline, self.worker):
+        for proc in (self.api, self.baseline, *self.workers):
             if proc is not None:
                 with contextlib.suppress(Exception):
                     proc.stop()
