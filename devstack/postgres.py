@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -12,13 +14,29 @@ from sqlalchemy.engine import make_url
 
 
 def embedded_server_uri(data_dir: str | os.PathLike[str]) -> str:
-    """Start (or join) a private PostgreSQL from the pgserver wheel; ~0.5 s, works as root."""
+    """Start (or join) a private PostgreSQL from the pgserver wheel; ~0.5 s, works as root.
+    It keeps running after this process exits (a dev stack's database outlives commands)."""
     import pgserver  # only needed when no DATABASE_URL is given
 
     path = Path(data_dir).absolute()
     path.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(path), cleanup_mode=None)
     return str(server.get_uri())
+
+
+@contextmanager
+def embedded_server(data_dir: str | os.PathLike[str]) -> Iterator[str]:
+    """A private PostgreSQL that is stopped on leaving the block (tests: nothing left behind,
+    even when the process later leaves through os._exit and skips atexit)."""
+    import pgserver
+
+    path = Path(data_dir).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(path), cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
 
 
 def resolve_database_url(run_dir: str | os.PathLike[str] = ".run") -> str:

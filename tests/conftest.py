@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
-from devstack.postgres import create_scratch_database, drop_database, embedded_server_uri
+from devstack.postgres import create_scratch_database, drop_database, embedded_server
 from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
 from ledger.service import LedgerPolicy
 
@@ -35,8 +35,11 @@ def postgres_server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    with tempfile.TemporaryDirectory(prefix="billing-pg-") as data_dir:
-        yield embedded_server_uri(data_dir)
+    with (
+        tempfile.TemporaryDirectory(prefix="billing-pg-") as data_dir,
+        embedded_server(data_dir) as server_url,
+    ):
+        yield server_url
 
 
 @pytest.fixture(scope="session")
