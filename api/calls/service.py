@@ -50,15 +50,7 @@ def call_out(call: Call) -> CallOut:
         finalized_at=call.finalized_at,
         usage=usage_lines(call.usage),
         usage_event_count=call.usage_event_count,
-        breakdown=BreakdownOut(
-            llm_paisa=call.llm_paisa or 0,
-            stt_paisa=call.stt_paisa or 0,
-            tts_paisa=call.tts_paisa or 0,
-            sip_paisa=call.sip_paisa or 0,
-            provider_total_paisa=call.provider_total_paisa or 0,
-            margin_paisa=call.margin_paisa or 0,
-            total_paisa=call.total_paisa or 0,
-        ),
+        breakdown=BreakdownOut.model_validate(service.call_breakdown(call), from_attributes=True),
     )
 
 
