@@ -75,7 +75,14 @@ class CallActivities:
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(lambda s: service.finalize_call(s, request))
-        if finalized.balance is not None:
+        # A call only ever lowers the balance, so the account workflow (which alerts on a drop
+        # below the threshold and re-arms on credits) needs to hear of it only when it ends
+        # below: this saves a signal-with-start on almost every call.
+        if (
+            finalized.balance is not None
+            and finalized.charged
+            and finalized.balance.below_alert_threshold
+        ):
             try:
                 await notify_balance_changed(
                     self.deps.client,

@@ -24,6 +24,10 @@ class BalanceSnapshot:
     def available_paisa(self) -> int:
         return self.paid_paisa + self.promo_paisa
 
+    @property
+    def below_alert_threshold(self) -> bool:
+        return self.available_paisa < self.alert_threshold_paisa
+
 
 @dataclass(frozen=True)
 class AuthorizeDecision:

@@ -6,7 +6,9 @@ import copy
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from devstack.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
@@ -71,7 +73,23 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert attributes.get(CALL_OUTCOME) == "completed"
     memo = await description.memo()
     assert memo["breakdown"]["total_paisa"] == 442
-    # After the commit the finalize activity told the account's workflow (alerts live there).
+    # ₹545.58 left is far above the ₹10 alert threshold: a charge can only lower the balance,
+    # so the account's workflow (alerts live there) is not bothered with it.
+    with pytest.raises(RPCError, match="not found"):
+        await billing.client.get_workflow_handle(f"account-{account_id}").describe()
+
+
+async def test_a_call_ending_below_the_alert_threshold_tells_the_account_workflow(
+    billing: BillingClient, ledger: Ledger
+) -> None:
+    account_id = ledger.account(paid=1200, promo=0)
+    call_id = uid("low")
+    decision = await billing.authorize(call_id, account_id, "phone")
+    assert decision.authorized
+    await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE})
+    await billing.hangup(call_id, "completed")
+    result = await billing.result(call_id)
+    assert result["breakdown"]["total_paisa"] == 442  # 1200 - 442 = 758 < 1000
     account_workflow = await billing.client.get_workflow_handle(f"account-{account_id}").describe()
     assert account_workflow.task_queue == billing.task_queue
 
