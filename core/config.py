@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     call_hold_paisa: int | None = None  # unset: equal to the account's minimum balance
     max_call_duration_seconds: int = 4 * 3600
     hold_grace_seconds: int = 15 * 60
+    # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
+    # The test suite and the replay test run the workflows sandboxed; production may turn it off.
+    workflow_sandbox: bool = False
     session_secret: str = "dev-only-change-me"
     run_dir: str = ".run"
     log_level: str = "INFO"

@@ -20,6 +20,10 @@ from devstack.postgres import create_scratch_database, drop_database, embedded_s
 from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
 from ledger.service import LedgerPolicy
 
+# Every worker the tests start (in-process or `python -m worker`) runs the workflows in the
+# sandbox, so CI catches non-determinism that production, running unsandboxed, would not.
+os.environ.setdefault("WORKFLOW_SANDBOX", "1")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

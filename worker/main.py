@@ -17,7 +17,8 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor
@@ -51,6 +52,11 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_runner=(
+            SandboxedWorkflowRunner()
+            if get_settings().workflow_sandbox
+            else UnsandboxedWorkflowRunner()
+        ),
         # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
         interceptors=[activity_log_interceptor()],
     )
