@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,35 +26,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_ports, port_in_use
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DURATION = 25
 TOTAL_TIMEOUT = 660
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TOTAL_TIMEOUT + 60)]
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _port_free(port: int) -> bool:
-    """Nothing listens there any more (connections in TIME_WAIT don't count)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def _get(url: str, timeout: float = 5) -> tuple[int, str]:
@@ -134,7 +111,7 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
     assert not (checkout / ".venv").exists() and not (checkout / ".run").exists()
 
     names = ["API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "WORKER_METRICS_PORT"]
-    ports = dict(zip([*names, "EMAIL_CAPTURE_PORT"], _free_ports(5), strict=True))
+    ports = dict(zip([*names, "EMAIL_CAPTURE_PORT"], free_ports(5), strict=True))
     base_python = getattr(sys, "_base_executable", None) or shutil.which("python3") or "python3"
     env = _clean_env(ports, base_python)
 
@@ -221,7 +198,7 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
     time.sleep(1)
     assert _processes_under(checkout) == []
     for name, port in ports.items():
-        assert _port_free(port), f"{name} {port} still bound"
+        assert not port_in_use(port), f"{name} {port} still bound"
     assert not (checkout / ".run" / "pgdata" / "postmaster.pid").exists()
 
     # Structured logs: every line of the worker and API logs is JSON with both ids.

@@ -29,31 +29,11 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from devstack.temporal import register_search_attributes
+from tests.support.ports import free_ports, port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-        return False
 
 
 async def _namespace(client: Client) -> str:
@@ -120,7 +100,7 @@ async def _start(
 ) -> tuple[Running, dict[str, int], str]:
     namespace = await _namespace(client)
     names = ["API_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_API_KEY", "SENDGRID_API_KEY")}
     env.update({name: str(port) for name, port in ports.items()})
     env.update(
@@ -167,8 +147,8 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
-        assert _listening(ports["WORKER_METRICS_PORT"])
-        assert _listening(ports["EMAIL_CAPTURE_PORT"])
+        assert port_in_use(ports["WORKER_METRICS_PORT"])
+        assert port_in_use(ports["EMAIL_CAPTURE_PORT"])
 
         # The traffic generator alone, against this running stack.
         demo = await asyncio.to_thread(
@@ -217,7 +197,7 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
     assert order == ["api", "worker", "email-capture"], text
     assert text.rstrip().endswith("[stack] stopped")
     for name, port in ports.items():
-        assert not _listening(port), f"{name} still listening"
+        assert not port_in_use(port), f"{name} still listening"
     log_dir = tmp_path / "run" / "logs"
     assert {p.name for p in log_dir.iterdir()} >= {"api.log", "worker.log", "email-capture.log"}
 
@@ -244,4 +224,4 @@ async def test_a_child_that_dies_stops_the_stack_with_an_error(
     assert "ERROR: api exited with code" in text, text
     assert "--- last lines of api ---" in text
     assert "[stack] stopping worker" in text and text.rstrip().endswith("[stack] stopped")
-    assert not _listening(ports["WORKER_METRICS_PORT"])
+    assert not port_in_use(ports["WORKER_METRICS_PORT"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from emailing.sender import RecordingEmailSender
 from ledger import service
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
+from tests.support.ports import free_port
 from worker.main import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,6 @@ T = TypeVar("T")
 
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def temporal_address(client: Client) -> str:
