@@ -122,6 +122,31 @@ async def send_once(
     return SENT
 
 
+async def send_rendered_once(
+    factory: sessionmaker[Session],
+    sender: EmailSender,
+    rendered: templates.RenderedEmail,
+    *,
+    to: str,
+    from_email: str,
+    dedupe_key: str,
+    account_id: str,
+) -> str:
+    """`send_once` for a rendered template: the one way account and refund emails go out."""
+    message = EmailMessage(
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        dedupe_key=dedupe_key,
+        category=rendered.template,
+        from_email=from_email,
+    )
+    return await send_once(
+        factory, sender, message, account_id=account_id, template=rendered.template
+    )
+
+
 class AccountActivities:
     def __init__(
         self,
@@ -149,21 +174,14 @@ class AccountActivities:
             threshold_paisa=alert.threshold_paisa,
             topup_url=f"{self.dashboard_url}/billing",
         )
-        message = EmailMessage(
-            to=recipient.email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            dedupe_key=alert.dedupe_key,
-            category=rendered.template,
-            from_email=self.email_from,
-        )
-        return await send_once(
+        return await send_rendered_once(
             self.session_factory,
             self.email_sender,
-            message,
+            rendered,
+            to=recipient.email,
+            from_email=self.email_from,
+            dedupe_key=alert.dedupe_key,
             account_id=alert.account_id,
-            template=rendered.template,
         )
 
     def activities(self) -> list[Callable[..., Any]]:

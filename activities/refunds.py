@@ -11,12 +11,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.accounts import AccountActivities, load_recipient, send_once
+from activities.accounts import AccountActivities, load_recipient, send_rendered_once
 from db.models import Refund
 from db.session import run_in_transaction
 from domain.ledger_types import BalanceSnapshot
 from emailing import templates
-from emailing.sender import EmailMessage, EmailSender
+from emailing.sender import EmailSender
 from ledger import service
 from ledger.errors import BillingError
 from notifications.balance import notify_balance_changed
@@ -152,21 +152,14 @@ class RefundActivities:
                 balance_paisa=available,
                 reason=record.failure_reason or "refused by the payment provider",
             )
-        message = EmailMessage(
-            to=recipient.email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            dedupe_key=f"refund-{record.status}:{refund_id}",
-            category=rendered.template,
-            from_email=self.email_from,
-        )
-        return await send_once(
+        return await send_rendered_once(
             self.session_factory,
             self.email_sender,
-            message,
+            rendered,
+            to=recipient.email,
+            from_email=self.email_from,
+            dedupe_key=f"refund-{record.status}:{refund_id}",
             account_id=record.account_id,
-            template=rendered.template,
         )
 
     def activities(self) -> list[Callable[..., Any]]:
