@@ -1,1 +1,0 @@
-"""Telling the per-account workflow about balance changes."""
