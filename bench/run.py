@@ -435,7 +435,7 @@ def machine_info() -> dict[str, Any]:
     except Exception:
         pass
     try:
-        from devstack.temporal import temporal_cli_path
+        from dev.temporal import temporal_cli_path
 
         version = subprocess.run(
             [temporal_cli_path(), "--version"], capture_output=True, text=True, timeout=10

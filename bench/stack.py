@@ -7,19 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import time
 from pathlib import Path
 
-import httpx
-
-from bench.procs import (
-    ManagedProcess,
-    PostgresProcess,
-    TemporalDevServer,
-    free_port,
-    python_command,
-    wait_for_port,
-)
+from dev.postgres import PostgresProcess
+from dev.procs import ChildProcess, free_port, python_command, wait_for_http
+from dev.temporal import TemporalDevServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,11 +41,11 @@ class Stack:
         self.database_url = ""
         self.admin_api_key = "adm_" + secrets.token_urlsafe(24)
         self.api_port = free_port()
-        self.worker: ManagedProcess | None = None  # the most recently started one
-        self.workers: list[ManagedProcess] = []
+        self.worker: ChildProcess | None = None  # the most recently started one
+        self.workers: list[ChildProcess] = []
         self.worker_count = workers
-        self.api: ManagedProcess | None = None
-        self.baseline: ManagedProcess | None = None
+        self.api: ChildProcess | None = None
+        self.baseline: ChildProcess | None = None
         self._worker_generation = 0
         self._capture: object | None = None
 
@@ -74,8 +66,8 @@ class Stack:
 
     def start(self) -> None:
         from db.migrate import upgrade
-        from devstack.postgres import create_scratch_database
-        from emailing.capture_server import CaptureServer
+        from dev.email_capture import CaptureServer
+        from dev.postgres import create_scratch_database
 
         capture = CaptureServer(port=0)
         capture.start()
@@ -93,16 +85,17 @@ class Stack:
         for _ in range(self.worker_count):
             self.start_worker()
         if self.with_baseline:
-            self.baseline = ManagedProcess(
+            self.baseline = ChildProcess(
                 "baseline",
                 python_command("bench.baseline", "--address", self.temporal.address),
                 env=self._env(),
                 log_path=self.dir / "baseline.log",
                 cwd=REPO_ROOT,
+                stop_timeout=15,
             )
             self.baseline.start()
         if self.with_api:
-            self.api = ManagedProcess(
+            self.api = ChildProcess(
                 "api",
                 python_command(
                     "uvicorn",
@@ -118,18 +111,20 @@ class Stack:
                 env=self._env(),
                 log_path=self.dir / "api.log",
                 cwd=REPO_ROOT,
+                stop_timeout=15,
             )
             self.api.start()
-            self._wait_http(f"{self.api_url}/healthz")
+            wait_for_http(f"{self.api_url}/healthz")
 
     def start_worker(self) -> None:
         self._worker_generation += 1
-        self.worker = ManagedProcess(
+        self.worker = ChildProcess(
             f"worker-{self._worker_generation}",
             python_command("worker"),
             env={**self._env(), "WORKER_METRICS_PORT": str(free_port())},
             log_path=self.dir / f"worker-{self._worker_generation}.log",
             cwd=REPO_ROOT,
+            stop_timeout=15,
         )
         self.worker.start()
         self.workers.append(self.worker)
@@ -137,17 +132,6 @@ class Stack:
     def kill_worker(self) -> None:
         assert self.worker is not None
         self.worker.kill()
-
-    def _wait_http(self, url: str, timeout: float = 60.0) -> None:
-        port = int(url.split(":")[2].split("/")[0])
-        wait_for_port(port, timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=2).status_code < 500:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"{url} not healthy after {timeout:.0f}s")
 
     def logs(self, lines: int = 30) -> str:
         parts = []

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import DEFAULT_CARD, drive_call, make_plan, seed_accounts
-from bench.procs import PostgresProcess, TemporalDevServer
 from bench.stack import REPO_ROOT
+from dev.postgres import PostgresProcess
+from dev.temporal import TemporalDevServer
 
 
 async def _measure(label: str, calls: int, concurrency: int, run_one: Any) -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
     from bench.baseline import BaselineCallWorkflow, noop_authorize, noop_finalize
     from db.migrate import upgrade
     from db.session import get_sessionmaker, run_in_transaction
-    from devstack.postgres import create_scratch_database
+    from dev.postgres import create_scratch_database
     from domain.ledger_types import FinalizeCallRequest
     from domain.rating import UsageTotals, validate_usage_event
     from ledger import service

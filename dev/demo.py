@@ -1,7 +1,7 @@
 """Demo traffic against a running stack: accounts through the HTTP API, calls through the
 orchestrator client (`orchestrator_client.BillingClient`, i.e. straight to Temporal).
 
-    python -m devstack.demo --api-url http://127.0.0.1:8000 --admin-key KEY \\
+    python -m dev.demo --api-url http://127.0.0.1:8000 --admin-key KEY \\
         --temporal-address 127.0.0.1:7233 --rate 2 --duration 60 --accounts 3
 
 What it does:

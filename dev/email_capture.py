@@ -1,6 +1,6 @@
 """A small local stand-in for SendGrid's v3 mail API, for development and tests.
 
-    python -m emailing.capture_server --port 8025
+    python -m dev.email_capture --port 8025
 
 - `POST /v3/mail/send`: SendGrid's endpoint. Needs `Authorization: Bearer <anything>`, checks the
   body's shape (personalizations with a recipient, from, subject, content), stores the message in

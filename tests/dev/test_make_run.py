@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import free_ports, port_in_use
+from dev.procs import free_ports, port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DURATION = 25

@@ -1,4 +1,4 @@
-"""The stack supervisor (`python -m devstack.stack`, behind `make serve`) against the test run's
+"""The stack supervisor (`python -m dev.stack`, behind `make serve`) against the test run's
 PostgreSQL and Temporal dev server, in a namespace of its own so that its worker never takes
 tasks of other tests: Ctrl-C stops every child in reverse order and exits 0; a child that dies
 makes it stop the rest and exit non-zero with the end of that child's log."""
@@ -28,8 +28,8 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 
-from devstack.temporal import register_search_attributes
-from tests.support.ports import free_ports, port_in_use
+from dev.procs import free_ports, port_in_use
+from dev.temporal import register_search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,7 +111,7 @@ async def _start(
         **extra,
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.stack"],
+        [sys.executable, "-m", "dev.stack"],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -156,7 +156,7 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
             [
                 sys.executable,
                 "-m",
-                "devstack.demo",
+                "dev.demo",
                 "--api-url",
                 api,
                 "--admin-key",

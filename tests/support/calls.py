@@ -6,30 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from adapters.email.sender import RecordingEmailSender
 from db.models import Account, LedgerTransaction
 from db.session import run_in_transaction
-from emailing.sender import RecordingEmailSender
+from dev.procs import free_port
 from ledger import service
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
-from tests.support.ports import free_port
+from tests.support.stack import WorkerProcess
 from worker.main import build_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -112,58 +107,12 @@ async def running_worker(
         yield BillingClient(client, task_queue=queue)
 
 
-class WorkerSubprocess:
-    """`python -m worker` as the stack runs it, killable."""
-
-    def __init__(self, database_url: str, address: str, task_queue: str) -> None:
-        self.metrics_port = free_port()
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "TEMPORAL_ADDRESS": address,
-            "TASK_QUEUE": task_queue,
-            "WORKER_METRICS_PORT": str(self.metrics_port),
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="call-worker-", suffix=".log", delete=False
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerSubprocess:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def terminate(self, timeout: float = 20) -> int:
-        assert self.process is not None
-        self.process.terminate()
-        return self.process.wait(timeout=timeout)
-
-    def cleanup(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log.name)
-
-
 @contextlib.contextmanager
-def worker_subprocess(database_url: str, address: str, task_queue: str) -> Iterator[Any]:
-    worker = WorkerSubprocess(database_url, address, task_queue).start()
-    try:
+def worker_subprocess(database_url: str, address: str, task_queue: str) -> Iterator[WorkerProcess]:
+    """`python -m worker` as the stack runs it, on `task_queue`, with its metrics on a free port;
+    killable (`.kill()`)."""
+    worker = WorkerProcess(
+        database_url, address, env={"TASK_QUEUE": task_queue}, metrics_port=free_port()
+    )
+    with worker:
         yield worker
-    finally:
-        worker.cleanup()

@@ -17,8 +17,9 @@ In pytest (see tests/api/conftest.py)::
 Pieces can be used alone:
 - `ApiServer(settings)`: `api.main.create_app(settings)` in a uvicorn thread (migrations run on
   startup), `.base_url`.
-- `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess (its log
-  in a temporary file, `.log_text()`), stopped with SIGTERM (SIGKILL after 10 s).
+- `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess
+  (`dev.procs.ChildProcess`; its log in a temporary file, `.log_text()`), stopped with SIGTERM
+  (SIGKILL after 10 s) or killed (`.kill()`).
 - `start_stack(...)`: both, plus a random `ADMIN_API_KEY`; yields a `RunningStack`. A second
   stack on another database but the same Temporal server needs its own `task_queue=`.
 """
@@ -31,7 +32,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,6 +44,7 @@ import httpx
 import uvicorn
 
 from core.config import Settings
+from dev.procs import ChildProcess, python_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +108,8 @@ def worker_available() -> bool:
 
 
 class WorkerProcess:
-    """`python -m worker` against the given database and Temporal server."""
+    """`python -m worker` against the given database and Temporal server. `metrics_port` 0
+    (the default) turns the worker's metrics off: several stacks may run at once."""
 
     def __init__(
         self,
@@ -115,47 +117,50 @@ class WorkerProcess:
         temporal_address: str,
         *,
         env: Mapping[str, str] | None = None,
+        metrics_port: int = 0,
     ) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "TEMPORAL_ADDRESS": temporal_address,
-            "PYTHONPATH": str(ROOT),
-            "WORKER_METRICS_PORT": "0",  # no fixed port: several stacks may run at once
-            **(env or {}),
-        }
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="billing-worker-", suffix=".log", delete=False
+        self.metrics_port = metrics_port
+        handle, log_path = tempfile.mkstemp(prefix="billing-worker-", suffix=".log")
+        os.close(handle)
+        self.child = ChildProcess(
+            "worker",
+            python_command("worker"),
+            log_path=log_path,
+            env={
+                "DATABASE_URL": database_url,
+                "TEMPORAL_ADDRESS": temporal_address,
+                "PYTHONPATH": str(ROOT),
+                "WORKER_METRICS_PORT": str(metrics_port),
+                **(env or {}),
+            },
+            cwd=ROOT,
         )
-        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.child.process
 
     def start(self) -> WorkerProcess:
         if not worker_available():
             raise RuntimeError("worker/__main__.py does not exist yet: no billing worker")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.child.start()
         time.sleep(0.5)
-        if self.process.poll() is not None:
+        if not self.child.alive():
             raise RuntimeError(f"the worker exited at once:\n{self.log_text()}")
         return self
 
     def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+        return self.child.tail(None)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.child.kill()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
+        self.child.stop()
+        if self.child.log_path is not None:
+            with contextlib.suppress(OSError):
+                self.child.log_path.unlink()
 
     def __enter__(self) -> WorkerProcess:
         return self.start()
