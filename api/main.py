@@ -61,11 +61,11 @@ def _policy(settings: Settings) -> LedgerPolicy:
 
 
 def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    from devstack.postgres import resolve_database_url
-
-    return resolve_database_url(settings.run_dir)
+    # Required: `make serve`/`make run` (dev.stack) and the tests pass one; production never
+    # starts a database of its own.
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is required for the API")
+    return settings.database_url
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = await anyio.to_thread.run_sync(_database_url, settings)
+        url = _database_url(settings)
         if run_migrations:
             await anyio.to_thread.run_sync(upgrade, url)
         state = BillingState(

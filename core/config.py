@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    database_url: str | None = None  # unset: an embedded PostgreSQL (pgserver) under run_dir
-    temporal_address: str | None = None  # unset: an embedded dev server on 127.0.0.1:7233
+    database_url: str | None = None  # required by the API and the worker (dev.stack passes one)
+    temporal_address: str | None = None  # unset: 127.0.0.1:7233 (the dev server's address)
     temporal_namespace: str = "default"
     task_queue: str = "billing"
     api_host: str = "127.0.0.1"
@@ -31,7 +31,6 @@ class Settings(BaseSettings):
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False
     session_secret: str = "dev-only-change-me"
-    run_dir: str = ".run"
     log_level: str = "INFO"
 
 

@@ -23,6 +23,7 @@ def upgrade(url: str) -> None:
 
 
 if __name__ == "__main__":
-    from devstack.postgres import resolve_database_url
-
-    upgrade(os.environ.get("DATABASE_URL") or resolve_database_url())
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        raise SystemExit("DATABASE_URL is required (make serve / make run pass the dev stack's)")
+    upgrade(url)
