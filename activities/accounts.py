@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.email import templates
+from adapters.email.sender import EmailMessage, EmailSender, EmailSendError
 from db.models import Account, EmailLog
 from db.session import run_in_transaction
-from emailing import templates
-from emailing.sender import EmailMessage, EmailSender, EmailSendError
 from workflows.accounts import SEND_LOW_BALANCE_ALERT, LowBalanceAlert
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from ledger import service
 from ledger.errors import BillingError
-from notifications.balance import notify_balance_changed
 from workflows.calls import (
     AUTHORIZE_ACTIVITY,
     FINALIZE_ACTIVITY,

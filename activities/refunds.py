@@ -12,15 +12,15 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import AccountActivities, load_recipient, send_rendered_once
+from adapters.balance_events import notify_balance_changed
+from adapters.email import templates
+from adapters.email.sender import EmailSender
+from adapters.payments.gateway import GatewayUnavailable, PaymentGateway
 from db.models import Refund
 from db.session import run_in_transaction
 from domain.ledger_types import BalanceSnapshot
-from emailing import templates
-from emailing.sender import EmailSender
 from ledger import service
 from ledger.errors import BillingError
-from notifications.balance import notify_balance_changed
-from payments.gateway import GatewayUnavailable, PaymentGateway
 from workflows.refunds import (
     COMPLETED,
     REFUND_COMPLETE,
@@ -175,9 +175,9 @@ class RefundActivities:
 def build_account_and_refund_activities(deps: Any) -> list[Callable[..., Any]]:
     """For worker.registry: deps is a `WorkerDeps`; `deps.extras` may carry "email_sender",
     "payment_gateway" and "task_queue" (for notify); defaults come from settings/env."""
+    from adapters.email.sender import email_sender_from_settings
+    from adapters.payments.gateway import payment_gateway_from_env
     from core.config import get_settings
-    from emailing.sender import email_sender_from_settings
-    from payments.gateway import payment_gateway_from_env
 
     settings = get_settings()
     extras: dict[str, Any] = deps.extras or {}

@@ -1,5 +1,6 @@
-"""Every balance change (call finalization, API charge, top-up, coupon, refund) is reported
-here after its ledger transaction commits. The account workflow decides on alerts.
+"""The one publisher of balance changes: every balance change (call finalization, API charge,
+top-up, coupon, refund) is reported here after its ledger transaction commits. The account
+workflow decides on alerts.
 
 `notify_balance_changed` signal-with-starts `AccountWorkflow` (`account-<account_id>`) with the
 signal `balance_changed` carrying the snapshot's fields. Signals are not deduplicated, but the
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 ACCOUNT_WORKFLOW_TYPE = "AccountWorkflow"
 SIGNAL_BALANCE_CHANGED = "balance_changed"
 ATTEMPTS = 3
+TIMEOUT_SECONDS = 5.0
 
 
 def _default_task_queue() -> str:
@@ -30,12 +32,31 @@ def _default_task_queue() -> str:
 
 
 async def notify_balance_changed(
-    client: Client, snapshot: BalanceSnapshot, *, task_queue: str | None = None
+    client: Client | None,
+    snapshot: BalanceSnapshot,
+    *,
+    task_queue: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
 ) -> None:
-    """Best effort for the caller: the ledger is already committed. Never raises for a
-    missing account workflow; it is started on demand. A failure after a few tries is logged,
-    not raised: the next balance change carries the full snapshot again."""
+    """Best effort for the caller, whose ledger change is already committed: never raises and
+    gives up after `timeout` seconds (a few tries); a failure is logged, and the next balance
+    change carries the full snapshot again. A missing account workflow is started on demand.
+    No client (an API that could not connect to Temporal): nothing to do."""
+    if client is None:
+        return
     queue = task_queue or _default_task_queue()
+    try:
+        await asyncio.wait_for(_signal_with_start(client, snapshot, queue), timeout)
+    except Exception as exc:  # the ledger is committed: never fail the caller
+        log.warning(
+            "balance_changed for %s (version %s) not delivered: %s",
+            snapshot.account_id,
+            snapshot.version,
+            str(exc) or type(exc).__name__,
+        )
+
+
+async def _signal_with_start(client: Client, snapshot: BalanceSnapshot, task_queue: str) -> None:
     payload = {
         "account_id": snapshot.account_id,
         "paid_paisa": snapshot.paid_paisa,
@@ -51,18 +72,12 @@ async def notify_balance_changed(
                 ACCOUNT_WORKFLOW_TYPE,
                 {"account_id": snapshot.account_id},
                 id=f"account-{snapshot.account_id}",
-                task_queue=queue,
+                task_queue=task_queue,
                 start_signal=SIGNAL_BALANCE_CHANGED,
                 start_signal_args=[payload],
             )
             return
-        except Exception as exc:  # the ledger is committed: never fail the caller
+        except Exception:
             if attempt == ATTEMPTS:
-                log.warning(
-                    "balance_changed for %s (version %s) not delivered: %s",
-                    snapshot.account_id,
-                    snapshot.version,
-                    exc,
-                )
-                return
+                raise
             await asyncio.sleep(0.1 * attempt)

@@ -1,26 +1,14 @@
-"""Best-effort balance-change notification after a committed ledger change."""
+"""The API's call into the one balance-change publisher, `adapters.balance_events`, with this
+app's Temporal client and task queue (best effort; it never raises)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
+from adapters.balance_events import notify_balance_changed
 from api.deps import BillingState
 from domain.ledger_types import BalanceSnapshot
-from notifications.balance import notify_balance_changed
-
-log = logging.getLogger("api.notify")
 
 
 async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> None:
-    if state.temporal_client is None:
-        return
-    try:
-        await asyncio.wait_for(
-            notify_balance_changed(
-                state.temporal_client, snapshot, task_queue=state.settings.task_queue
-            ),
-            5.0,
-        )
-    except Exception:  # the ledger is committed; the account workflow catches up later
-        log.warning("balance notification failed for %s", snapshot.account_id, exc_info=True)
+    await notify_balance_changed(
+        state.temporal_client, snapshot, task_queue=state.settings.task_queue
+    )

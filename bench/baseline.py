@@ -50,7 +50,7 @@ async def noop_finalize(request: dict[str, Any]) -> dict[str, Any]:
 
 class NotifyingFinalize:
     """The finalize of the notify variant: one signal-with-start per call, like
-    notifications.balance.notify_balance_changed after a committed charge."""
+    adapters.balance_events.notify_balance_changed after a committed charge."""
 
     def __init__(self, client: Client, task_queue: str) -> None:
         self.client = client

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
-from devstack.postgres import create_scratch_database, drop_database, embedded_server
-from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
+from dev.postgres import create_scratch_database, drop_database, embedded_server
+from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
 from ledger.service import LedgerPolicy
 
 # Every worker the tests start (in-process or `python -m worker`) runs the workflows in the
@@ -88,7 +88,7 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Always the time-skipping server, for timers measured in hours (max call duration)."""
-    from devstack.temporal import register_search_attributes
+    from dev.temporal import register_search_attributes
 
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path()

@@ -1,7 +1,7 @@
 """`AccountWorkflow` (`account-<account_id>`): one long-running workflow per account that hears
 of every committed balance change (signal `balance_changed` carrying a `BalanceSnapshot`, sent by
-`notifications.balance.notify_balance_changed` with signal-with-start) and sends the low-balance
-email once per crossing.
+`adapters.balance_events.notify_balance_changed` with signal-with-start) and sends the
+low-balance email once per crossing.
 
 - Armed while `available >= threshold`. A snapshot with `available < threshold` while armed is a
   crossing: disarm and send one alert. A snapshot back at or above the threshold re-arms.

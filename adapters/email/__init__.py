@@ -1,2 +1,2 @@
-"""Outgoing email: the `EmailSender` interface, SendGrid and dev senders, templates, and a local
-SendGrid-compatible capture server for development and tests."""
+"""Outgoing email: the `EmailSender` interface, the SendGrid and dev senders, and the templates.
+(The SendGrid stand-in for development and tests is dev tooling: `dev.email_capture`.)"""

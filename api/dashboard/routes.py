@@ -4,8 +4,8 @@ a server-sent event stream that pushes changed calls and balances while a page i
 Data comes straight from `ledger.service` through the app's session factory
 (`app.state.billing.session_factory` from api.deps, else `app.state.session_factory`, else
 `DATABASE_URL`). A coupon redeemed here is committed by `ledger.service.redeem_coupon`, then
-reported to `notifications.notify_balance_changed` when the app has a Temporal client
-(`app.state.billing.temporal_client`; best effort, as the API does).
+reported to `adapters.balance_events.notify_balance_changed` when the app has a Temporal
+client (`app.state.billing.temporal_client`; best effort, as the API does).
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ async def coupon_redeem(request: Request) -> Response:
     client = _app_state(request, "temporal_client")
     if client is not None:
         try:
-            from notifications.balance import notify_balance_changed
+            from adapters.balance_events import notify_balance_changed
 
             await asyncio.wait_for(notify_balance_changed(client, snapshot), timeout=5.0)
         except Exception:  # best effort: the ledger is committed; alerts re-check later

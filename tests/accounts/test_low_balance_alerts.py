@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Replayer
 
-from tests.emailing.support import Harness, eventually, fail_next, messages_to
+from tests.support.email import Harness, eventually, fail_next, messages_to
 from workflows.accounts import (
     AccountStatus,
     AccountWorkflow,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.postgres import create_scratch_database, drop_database
+from dev.postgres import create_scratch_database, drop_database
 from tests.support.stack import RunningStack, start_stack, temporal_address
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "60"))

@@ -117,7 +117,7 @@ async def test_activity_interceptor_logs_each_activity_with_its_ids(client: obje
     from temporalio.worker import Worker
 
     from core.logging import activity_log_interceptor
-    from tests.devstack import log_workflows
+    from tests.core import log_workflows
 
     assert isinstance(client, Client)
     stream = io.StringIO()
@@ -161,7 +161,7 @@ async def test_activity_interceptor_exports_business_metrics(client: object) -> 
     from temporalio.worker import Worker
 
     from core.logging import activity_log_interceptor
-    from tests.devstack import log_workflows
+    from tests.core import log_workflows
 
     assert isinstance(client, Client)
     with socket.socket() as sock:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.migrate import upgrade
 from db.models import Account, Hold, LedgerTransaction
 from db.session import get_engine, get_sessionmaker, run_in_transaction
-from devstack.postgres import create_scratch_database, drop_database
+from dev.postgres import create_scratch_database, drop_database
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import AuthorizeDecision, FinalizeCallRequest, FinalizedCall
 from domain.rating import UsageTotals, validate_usage_event

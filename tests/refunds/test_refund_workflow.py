@@ -8,10 +8,10 @@ import asyncio
 from sqlalchemy import func, select
 from temporalio.worker import Replayer
 
+from adapters.payments.gateway import SandboxBehavior
 from db.models import LedgerTransaction, Refund
 from ledger import service
-from payments.gateway import SandboxBehavior
-from tests.emailing.support import Harness, eventually, messages_to, uid
+from tests.support.email import Harness, eventually, messages_to, uid
 from workflows.refunds import RefundInput, RefundStatus, RefundWorkflow
 
 

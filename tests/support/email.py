@@ -1,6 +1,6 @@
-"""Shared by the emailing, accounts and refunds tests: the SendGrid capture server on a free
-port (the real `sendgrid` client talks HTTP to it) and a worker on a private task queue running
-the account and refund workflows with their real activities."""
+"""Shared by the email adapter, accounts, refunds and dev tests: the SendGrid capture server
+(`dev.email_capture`) on a free port (the real `sendgrid` client talks HTTP to it) and a worker
+on a private task queue running the account and refund workflows with their real activities."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
 from activities.refunds import RefundActivities
+from adapters.balance_events import notify_balance_changed
+from adapters.email.sender import SendGridEmailSender
+from adapters.payments.gateway import SandboxPaymentGateway
 from db.session import run_in_transaction
+from dev.email_capture import CaptureServer
 from domain.ledger_types import BalanceSnapshot
-from emailing.capture_server import CaptureServer
-from emailing.sender import SendGridEmailSender
 from ledger import service
 from ledger.service import LedgerPolicy
-from notifications.balance import notify_balance_changed
-from payments.gateway import SandboxPaymentGateway
 from workflows.accounts import AccountWorkflow
 from workflows.refunds import RefundWorkflow
 

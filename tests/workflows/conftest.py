@@ -11,7 +11,7 @@ import pytest_asyncio
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.temporal import register_search_attributes
+from dev.temporal import register_search_attributes
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, running_worker

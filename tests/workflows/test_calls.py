@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from devstack.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
+from dev.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from orchestrator_client import BillingClient, workflow_id
 from tests.support.calls import Ledger, uid

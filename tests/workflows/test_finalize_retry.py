@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calls import CallActivities
+from adapters.email.sender import RecordingEmailSender
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
-from emailing.sender import RecordingEmailSender
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid

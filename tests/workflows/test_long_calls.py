@@ -10,7 +10,7 @@ import pytest_asyncio
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.service import LedgerPolicy
 from orchestrator_client import workflow_id

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
-from devstack.postgres import create_scratch_database, drop_database
+from dev.postgres import create_scratch_database, drop_database
 from domain.default_rate_card import DEFAULT_PRICES, TYPICAL_PHONE_CALL_USAGE
 from ledger import service
 from ledger.service import LedgerPolicy
