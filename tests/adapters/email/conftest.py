@@ -1,3 +1,3 @@
-from tests.emailing.support import capture_server, harness
+from tests.support.email import capture_server, harness
 
 __all__ = ["capture_server", "harness"]

@@ -3,22 +3,17 @@ reservation in email_log on the real database."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import DUPLICATE, SENT, send_once
+from adapters.email import templates
+from adapters.email.sender import EmailMessage, EmailSendError, SendGridEmailSender
 from db.models import EmailLog
-from emailing import templates
-from emailing.capture_server import CaptureServer
-from emailing.sender import EmailMessage, EmailSendError, SendGridEmailSender
-from tests.emailing.support import fail_next, messages_to, uid
+from dev.email_capture import CaptureServer
+from tests.support.email import fail_next, messages_to, uid
 
 
 def message(to: str, key: str | None = None) -> EmailMessage:
@@ -71,13 +66,6 @@ async def test_sendgrid_client_talks_to_capture_server(capture_server: CaptureSe
     assert got["custom_args"] == {"dedupe_key": msg.dedupe_key}
     assert got["headers"]["X-Osmtalk-Dedupe-Key"] == msg.dedupe_key
     assert got["categories"] == ["low_balance"]
-
-
-async def test_capture_server_requires_auth_and_valid_body(capture_server: CaptureServer) -> None:
-    url = f"{capture_server.url}/v3/mail/send"
-    assert httpx.post(url, json={}).status_code == 401
-    bad = httpx.post(url, json={"subject": "x"}, headers={"Authorization": "Bearer k"})
-    assert bad.status_code == 400 and bad.json()["errors"]
 
 
 async def test_retries_5xx_then_gives_up(capture_server: CaptureServer) -> None:
@@ -157,28 +145,3 @@ async def test_crash_between_send_and_record_never_sends_twice(
     )
     assert retry == DUPLICATE
     assert len(messages_to(capture_server, to)) == 1
-
-
-async def test_capture_server_command_line() -> None:
-    """`python -m emailing.capture_server --port N`, as `make serve` starts it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emailing.capture_server", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert "capture server" in process.stdout.readline()
-        url = f"http://127.0.0.1:{port}"
-        to = f"{uid('g')}@example.com"
-        await SendGridEmailSender("SG.key", url).send(message(to))
-        listed = httpx.get(f"{url}/messages").json()["messages"]
-        assert [m["to"] for m in listed] == [[to]]
-        assert httpx.delete(f"{url}/messages").status_code == 204
-        assert httpx.get(f"{url}/messages").json()["messages"] == []
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
