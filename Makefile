@@ -37,10 +37,10 @@ test: install browser lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 serve: $(RUN_STAMP)
-	$(PY) -m devstack.stack
+	$(PY) -m dev.stack
 
 run: $(RUN_STAMP)
-	$(PY) -m devstack.stack --demo
+	$(PY) -m dev.stack --demo
 
 check-ledger: install
 	$(PY) -m ledger.invariants

@@ -154,6 +154,6 @@ def test_dockerfile_installs_the_project_without_embedded_extras() -> None:
 
 
 def test_the_modules_the_compose_file_runs_exist() -> None:
-    for module in ("db/migrate.py", "emailing/capture_server.py", "api/main.py"):
+    for module in ("db/migrate.py", "dev/email_capture.py", "api/main.py"):
         assert (ROOT / module).is_file(), module
     assert (ROOT / "worker" / "__main__.py").is_file()
