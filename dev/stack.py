@@ -342,7 +342,9 @@ async def _worker_polling(address: str) -> bool:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m dev.stack", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     parser.add_argument("--demo", action="store_true", help="also send demo traffic (make run)")
     parser.add_argument("--demo-duration", help="seconds of demo traffic, then stop the stack")
     parser.add_argument("--demo-rate", help="demo calls started per second")
