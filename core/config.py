@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False
+    # Payments (contract §6). No key: the dev stack runs the local Razorpay stand-in.
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: str | None = None
+    razorpay_webhook_secret: str | None = None
+    razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
     session_secret: str = "dev-only-change-me"
     log_level: str = "INFO"
 
