@@ -1,0 +1,3 @@
+from dev.razorpay.standin import main
+
+main()
