@@ -253,8 +253,9 @@ class StandInServer:
 
     def start(self) -> None:
         self.app.webhooks.start()
+        # A short poll interval: stop() (shutdown) waits up to one interval.
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="razorpay-standin", daemon=True
+            target=self.httpd.serve_forever, args=(0.05,), name="razorpay-standin", daemon=True
         )
         self._thread.start()
 
