@@ -32,6 +32,8 @@ from dev.procs import free_port
 from dev.razorpay.standin import RazorpayStandIn
 
 ACCOUNT_ID = "3f1c0a52-8d7e-4f7a-9a53-1b2c3d4e5f60"
+# One client for the file: a new httpx client per request costs ~0.2 s of CPU (TLS setup).
+http = httpx.Client(timeout=10)
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def gateway(standin: RazorpayStandIn) -> RazorpayGateway:
 
 
 def control(standin: RazorpayStandIn, path: str, body: dict[str, object]) -> dict[str, object]:
-    response = httpx.post(f"{standin.url}/_standin/{path}", json=body)
+    response = http.post(f"{standin.url}/_standin/{path}", json=body)
     response.raise_for_status()
     result: dict[str, object] = response.json()
     return result
@@ -84,7 +86,7 @@ def charge_saved_token(
 
 
 def refunds_of(standin: RazorpayStandIn, payment_id: str) -> list[dict[str, object]]:
-    return standin.store.payment_refunds(payment_id)["items"]  # type: ignore[no-any-return]
+    return list(standin.store.payment_refunds(payment_id)["items"])
 
 
 # Orders and payments ------------------------------------------------------------------------
