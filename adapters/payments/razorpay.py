@@ -54,7 +54,6 @@ class RazorpayGateway:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self._transport = RazorpayTransport(key_id, key_secret, api_url, timeout_seconds)
-        self._client = self._transport.client
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> RazorpayGateway:
@@ -64,6 +63,10 @@ class RazorpayGateway:
             api_url=settings.razorpay_api_url,
             **kwargs,
         )
+
+    @property
+    def _sdk(self) -> Any:
+        return self._transport.client  # this thread's SDK client
 
     @property
     def key_id(self) -> str:
@@ -90,17 +93,17 @@ class RazorpayGateway:
         }
         if customer_id:
             body["customer_id"] = customer_id
-        entity = self._transport.call("create order", self._client.order.create, body)
+        entity = self._transport.call("create order", self._sdk.order.create, body)
         return RazorpayOrder.from_api(entity)
 
     def fetch_order(self, order_id: str) -> RazorpayOrder:
         return RazorpayOrder.from_api(
-            self._transport.call("fetch order", self._client.order.fetch, require_id(order_id))
+            self._transport.call("fetch order", self._sdk.order.fetch, require_id(order_id))
         )
 
     def order_payments(self, order_id: str) -> list[RazorpayPayment]:
         collection = self._transport.call(
-            "fetch order payments", self._client.order.payments, require_id(order_id)
+            "fetch order payments", self._sdk.order.payments, require_id(order_id)
         )
         items = collection.get("items")
         return [RazorpayPayment.from_api(item) for item in items or []]
@@ -108,7 +111,7 @@ class RazorpayGateway:
     # Payments -----------------------------------------------------------------------------
     def fetch_payment(self, payment_id: str) -> RazorpayPayment:
         entity = self._transport.call(
-            "fetch payment", self._client.payment.fetch, require_id(payment_id)
+            "fetch payment", self._sdk.payment.fetch, require_id(payment_id)
         )
         return RazorpayPayment.from_api(entity)
 
@@ -129,7 +132,7 @@ class RazorpayGateway:
         }
         if contact:
             body["contact"] = contact
-        entity = self._transport.call("create customer", self._client.customer.create, body)
+        entity = self._transport.call("create customer", self._sdk.customer.create, body)
         return RazorpayCustomer.from_api(entity)
 
     def charge_recurring(
@@ -168,7 +171,7 @@ class RazorpayGateway:
         if description:
             body["description"] = description
         answer = self._transport.call(
-            "create recurring payment", self._client.payment.createRecurring, body
+            "create recurring payment", self._sdk.payment.createRecurring, body
         )
         payment_id = answer.get("razorpay_payment_id")
         if not isinstance(payment_id, str) or not payment_id:
@@ -198,7 +201,7 @@ class RazorpayGateway:
         }
         entity = self._transport.call(
             "refund payment",
-            self._client.payment.refund,
+            self._sdk.payment.refund,
             require_id(payment_id),
             body,
             headers={"X-Refund-Idempotency": idempotency_key},
@@ -207,5 +210,5 @@ class RazorpayGateway:
 
     def fetch_refund(self, refund_id: str) -> RazorpayRefund:
         return RazorpayRefund.from_api(
-            self._transport.call("fetch refund", self._client.refund.fetch, require_id(refund_id))
+            self._transport.call("fetch refund", self._sdk.refund.fetch, require_id(refund_id))
         )

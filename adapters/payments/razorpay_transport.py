@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,24 +95,36 @@ def _error_from_response(operation: str, response: requests.Response) -> Razorpa
 
 
 class RazorpayTransport:
-    """One SDK client and the one place that turns its outcomes into our results and errors."""
+    """SDK clients and the one place that turns their outcomes into our results and errors.
+
+    One SDK client (and `requests` session) per thread: sessions are not documented as
+    thread-safe, and activities may call the adapter from a thread pool.
+    """
 
     def __init__(
         self, key_id: str, key_secret: str, api_url: str | None, timeout_seconds: float
     ) -> None:
         if not key_id or not key_secret:
             raise RazorpayNotConfiguredError("RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are required")
-        session = requests.Session()
-        session.hooks["response"].append(_raise_for_status)
         self.key_id = key_id
-        self.client = razorpay.Client(
-            session=session,
-            auth=(key_id, key_secret),
-            base_url=(api_url or RAZORPAY_API_URL).rstrip("/"),
-        )
-        self.client.set_app_details({"title": "osmtalk-billing", "version": "0.1"})
+        self._key_secret = key_secret
+        self._base_url = (api_url or RAZORPAY_API_URL).rstrip("/")
         # (connect, read): a dead host fails fast, a slow answer gets the whole budget.
         self._timeout = (min(3.0, timeout_seconds), timeout_seconds)
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            session = requests.Session()
+            session.hooks["response"].append(_raise_for_status)
+            client = razorpay.Client(
+                session=session, auth=(self.key_id, self._key_secret), base_url=self._base_url
+            )
+            client.set_app_details({"title": "osmtalk-billing", "version": "0.1"})
+            self._local.client = client
+        return client
 
     def call(
         self,

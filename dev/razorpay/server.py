@@ -237,11 +237,16 @@ def make_handler(app: StandInApp) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The stdlib's backlog of 5 drops connections when a test sends a burst of requests.
+    request_queue_size = 128
+
+
 class StandInServer:
     def __init__(self, app: StandInApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(app))
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((host, port), make_handler(app))
         self._thread: threading.Thread | None = None
 
     @property

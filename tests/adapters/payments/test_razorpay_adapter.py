@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -44,6 +45,11 @@ def standin() -> Iterator[RazorpayStandIn]:
 
 @pytest.fixture
 def gateway(standin: RazorpayStandIn) -> RazorpayGateway:
+    return RazorpayGateway(standin.key_id, standin.key_secret, api_url=standin.url)
+
+
+def impatient(standin: RazorpayStandIn) -> RazorpayGateway:
+    """A gateway that gives up after 0.5 s (the faults below hang for 1.5 s)."""
     return RazorpayGateway(
         standin.key_id, standin.key_secret, api_url=standin.url, timeout_seconds=0.5
     )
@@ -187,18 +193,41 @@ def test_refund_that_times_out_is_retried_once(
 ) -> None:
     payment_id = paid_order(standin, gateway, 40_000)["payment_id"]
     path = f"/v1/payments/{payment_id}/refund"
-    control(standin, "faults", {"path": path, "status": None, "delay_seconds": 1.0})
+    control(standin, "faults", {"path": path, "status": None, "delay_seconds": 1.5})
     key = idempotency_key("refund-8", "part", "1")
 
     with pytest.raises(RazorpayRetryableError, match="timed out"):
-        gateway.refund_payment(payment_id=payment_id, amount_paisa=10_000, idempotency_key=key)
+        impatient(standin).refund_payment(
+            payment_id=payment_id, amount_paisa=10_000, idempotency_key=key
+        )
     # The retry races the hung first request, which the stand-in still processes afterwards.
     retried = gateway.refund_payment(
         payment_id=payment_id, amount_paisa=10_000, idempotency_key=key
     )
-    time.sleep(1.0)
+    deadline = time.monotonic() + 10
+    while len([r for r in standin.app.requests if r["path"] == path]) < 2:
+        assert time.monotonic() < deadline, "the hung request never finished"
+        time.sleep(0.02)
     assert [r["id"] for r in refunds_of(standin, payment_id)] == [retried.id]
     assert gateway.fetch_payment(payment_id).amount_refunded_paisa == 10_000
+
+
+def test_the_same_refund_part_sent_from_many_threads_at_once_pays_once(
+    standin: RazorpayStandIn, gateway: RazorpayGateway
+) -> None:
+    payment_id = paid_order(standin, gateway, 40_000)["payment_id"]
+    key = idempotency_key("refund-13", "part", "1")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        refunds = list(
+            pool.map(
+                lambda _: gateway.refund_payment(
+                    payment_id=payment_id, amount_paisa=5_000, idempotency_key=key
+                ),
+                range(16),
+            )
+        )
+    assert len({refund.id for refund in refunds}) == 1
+    assert gateway.fetch_payment(payment_id).amount_refunded_paisa == 5_000
 
 
 def test_same_refund_key_with_another_amount_is_rejected(
@@ -345,12 +374,10 @@ def test_client_errors_are_final(standin: RazorpayStandIn, gateway: RazorpayGate
     assert too_small.value.field == "amount"
 
 
-def test_timeouts_and_refused_connections_are_retryable(
-    standin: RazorpayStandIn, gateway: RazorpayGateway
-) -> None:
-    control(standin, "faults", {"path": "/v1/orders/*", "status": None, "delay_seconds": 1.0})
+def test_timeouts_and_refused_connections_are_retryable(standin: RazorpayStandIn) -> None:
+    control(standin, "faults", {"path": "/v1/orders/*", "status": None, "delay_seconds": 1.5})
     with pytest.raises(RazorpayRetryableError, match="timed out"):
-        gateway.fetch_order("order_DoesNotExist01")
+        impatient(standin).fetch_order("order_DoesNotExist01")
 
     nowhere = RazorpayGateway("rzp_test_x", "secret", api_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(RazorpayRetryableError, match="could not connect"):
