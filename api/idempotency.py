@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import problem
 from db.models import IdempotencyRecord
-from ledger.service import API_KEY_PREFIX
+from ledger.api_keys import API_KEY_PREFIX
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

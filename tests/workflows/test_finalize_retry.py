@@ -13,7 +13,7 @@ from activities.calls import CallActivities
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from emailing.sender import RecordingEmailSender
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
 from worker.registry import WORKFLOWS, WorkerDeps
