@@ -95,7 +95,7 @@ def fresh_account(session: Session, account_id: str, now: datetime) -> Account:
     account = account_rows.get_account(session, account_id)
     if account is None:
         raise NotFound(f"account {account_id} not found")
-    if account_rows.needs_housekeeping(session, account_id, now):
+    if journal.needs_housekeeping(session, account_id, now):
         account = require_account(session, account_id)
         housekeeping(session, account, now)
     return account

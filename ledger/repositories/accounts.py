@@ -1,13 +1,11 @@
-"""Accounts, and what an account needs settled before it is read or changed."""
+"""Accounts."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from db.models import Account, CreditLot, Hold
+from db.models import Account
 
 
 def ping(session: Session) -> None:
@@ -38,24 +36,3 @@ def contact(session: Session, account_id: str) -> tuple[str, str] | None:
         select(Account.name, Account.email).where(Account.id == account_id)
     ).first()
     return (row[0], row[1]) if row is not None else None
-
-
-def needs_housekeeping(session: Session, account_id: str, now: datetime) -> bool:
-    """Is there an expired promo lot or a stale hold to settle? (a plain read, no locks)"""
-    expired_lot = (
-        select(CreditLot.id)
-        .where(
-            CreditLot.account_id == account_id,
-            CreditLot.kind == "promo",
-            CreditLot.remaining_paisa > 0,
-            CreditLot.expires_at.is_not(None),
-            CreditLot.expires_at <= now,
-        )
-        .exists()
-    )
-    stale_hold = (
-        select(Hold.id)
-        .where(Hold.account_id == account_id, Hold.status == "active", Hold.expires_at <= now)
-        .exists()
-    )
-    return bool(session.scalar(select(expired_lot | stale_hold)))

@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Hold
 
 
+def stale_hold_filter(account_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """An account's holds still active past their expiry (calls lost for good)."""
+    return (Hold.account_id == account_id, Hold.status == "active", Hold.expires_at <= now)
+
+
 def stale_active_holds(session: Session, account_id: str, now: datetime) -> Sequence[Hold]:
     return session.scalars(
         select(Hold)
-        .where(Hold.account_id == account_id, Hold.status == "active", Hold.expires_at <= now)
+        .where(*stale_hold_filter(account_id, now))
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()

@@ -1,14 +1,16 @@
-"""Ledger transactions, credit lots and their allocations."""
+"""Ledger transactions, credit lots and their allocations, and what an account needs settled
+(expired promo, stale holds) before it is read or changed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from db.models import CreditLot, LedgerTransaction, LotAllocation
+from db.models import CreditLot, Hold, LedgerTransaction, LotAllocation
+from ledger.repositories.holds import stale_hold_filter
 
 CHARGE_KINDS = ("call_charge", "api_charge")
 
@@ -34,20 +36,31 @@ def open_lots(session: Session, account_id: str, kind: str) -> Sequence[CreditLo
     ).all()
 
 
+def _expired_promo(account_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        CreditLot.account_id == account_id,
+        CreditLot.kind == "promo",
+        CreditLot.remaining_paisa > 0,
+        CreditLot.expires_at.is_not(None),
+        CreditLot.expires_at <= now,
+    )
+
+
 def expired_promo_lots(session: Session, account_id: str, now: datetime) -> Sequence[CreditLot]:
     return session.scalars(
         select(CreditLot)
-        .where(
-            CreditLot.account_id == account_id,
-            CreditLot.kind == "promo",
-            CreditLot.remaining_paisa > 0,
-            CreditLot.expires_at.is_not(None),
-            CreditLot.expires_at <= now,
-        )
+        .where(*_expired_promo(account_id, now))
         .order_by(CreditLot.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
+
+
+def needs_housekeeping(session: Session, account_id: str, now: datetime) -> bool:
+    """Is there an expired promo lot or a stale hold to settle? (a plain read, no locks)"""
+    expired_lot = select(CreditLot.id).where(*_expired_promo(account_id, now)).exists()
+    stale_hold = select(Hold.id).where(*stale_hold_filter(account_id, now)).exists()
+    return bool(session.scalar(select(expired_lot | stale_hold)))
 
 
 def allocations_for(session: Session, transaction_id: int) -> Sequence[LotAllocation]:
