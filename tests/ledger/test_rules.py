@@ -3,6 +3,7 @@ the invariant checker over the accounts it touched."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Call, CreditLot, Hold, LedgerTransaction, LotAllocation
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
-from domain.ledger_types import FinalizeCallRequest
+from domain.ledger_types import BalanceSnapshot, FinalizeCallRequest
 from ledger import accounts as ledger_accounts
 from ledger import api_requests, balances, coupons, holds, rate_cards, refunds
 from ledger import calls as ledger_calls
@@ -279,6 +280,54 @@ def test_expired_promo_is_neither_authorized_on_nor_charged(ledger: Ledger) -> N
     row = ledger.account_row(account2)
     assert (row.promo_paisa, row.paid_paisa) == (0, -442)
     ledger.assert_consistent(account_id, account2)
+
+
+def _expired_promo_account(ledger: Ledger, paid: int = 0) -> str:
+    """An account holding 700 paisa of promo that expired a minute ago, not yet settled."""
+    account_id = ledger.account(paid=paid, promo=0)
+    ledger.tx(
+        lambda s: ledger_accounts.grant_promo(
+            s,
+            account_id=account_id,
+            amount_paisa=700,
+            grant_key=uid("g"),
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        )
+    )
+    assert ledger.account_row(account_id).promo_paisa == 700
+    return account_id
+
+
+def test_credits_and_charges_return_the_settled_snapshot(ledger: Ledger) -> None:
+    """The snapshot an operation returns is what a balance read would show afterwards: expired
+    promo is settled first, so callers need not read the balance again."""
+    code = _coupon(ledger)
+    operations: dict[str, Callable[..., tuple[object, BalanceSnapshot]]] = {
+        "topup": lambda s, a: ledger_accounts.top_up(
+            s, account_id=a, amount_paisa=1000, payment_reference=uid("pay")
+        ),
+        "promo_grant": lambda s, a: ledger_accounts.grant_promo(
+            s, account_id=a, amount_paisa=1000, grant_key=uid("g")
+        ),
+        "coupon": lambda s, a: coupons.redeem_coupon(s, account_id=a, code=code),
+        "api_charge": lambda s, a: api_requests.charge_api_usage(
+            s,
+            request_id=uid("req"),
+            account_id=a,
+            sku="openai/gpt-4o",
+            input_tokens=1000,
+            output_tokens=100,
+        ),
+    }
+    promo_after = {"topup": 0, "promo_grant": 1000, "coupon": 2500, "api_charge": 0}
+    for kind, operation in operations.items():
+        account_id = _expired_promo_account(ledger, paid=5000)
+        _, returned = ledger.tx(partial(operation, a=account_id))
+        assert returned.promo_paisa == promo_after[kind], kind  # the expired 700 are gone
+        assert returned == ledger.balance(account_id).balance, kind
+        kinds = [t.kind for t in ledger.transactions(account_id)]
+        assert kinds[-2:] == ["promo_expiry", kind], kinds
+        ledger.assert_consistent(account_id)
 
 
 def test_void_outcomes_release_the_hold_and_charge_nothing(ledger: Ledger) -> None:
