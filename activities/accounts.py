@@ -1,8 +1,8 @@
 """Activities of `AccountWorkflow`: the low-balance email, and `send_once`, the at-most-once
 email path shared with refunds.
 
-`send_once` reserves the message's dedupe key in `email_log` (primary key) before calling the
-sender:
+`send_once` reserves the message's dedupe key in `email_log` (ledger.email_log) before calling
+the sender:
 - inserted (or re-claimed from `failed`): we own it, send, then mark it `sent`;
 - the provider refused it (`EmailSendError`, a definite "not accepted"): mark `failed` so a later
   attempt may claim it again; retryable errors re-raise for the activity retry, others end as a
@@ -19,19 +19,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.email import templates
 from adapters.email.sender import EmailMessage, EmailSender, EmailSendError
-from db.models import Account, EmailLog
 from db.session import run_in_transaction
+from ledger import accounts, email_log
 from workflows.accounts import SEND_LOW_BALANCE_ALERT, LowBalanceAlert
 
 log = logging.getLogger(__name__)
@@ -49,51 +46,29 @@ class Recipient:
 
 def load_recipient(factory: sessionmaker[Session], account_id: str) -> Recipient | None:
     with factory() as session:
-        row = session.execute(
-            select(Account.name, Account.email).where(Account.id == account_id)
-        ).first()
+        row = accounts.contact(session, account_id)
     return Recipient(row[0], row[1]) if row is not None else None
 
 
 def _claim(
     factory: sessionmaker[Session], message: EmailMessage, account_id: str | None, template: str
 ) -> bool:
-    def work(session: Session) -> bool:
-        inserted = session.execute(
-            pg_insert(EmailLog)
-            .values(
-                dedupe_key=message.dedupe_key,
-                account_id=account_id,
-                to_email=message.to,
-                template=template,
-                status="sending",
-            )
-            .on_conflict_do_nothing(index_elements=[EmailLog.dedupe_key])
-            .returning(EmailLog.dedupe_key)
-        ).first()
-        if inserted is not None:
-            return True
-        reclaimed = session.execute(
-            update(EmailLog)
-            .where(EmailLog.dedupe_key == message.dedupe_key, EmailLog.status == "failed")
-            .values(status="sending", to_email=message.to)
-            .returning(EmailLog.dedupe_key)
-        ).first()
-        return reclaimed is not None
-
-    return run_in_transaction(factory, work)
+    return run_in_transaction(
+        factory,
+        lambda s: email_log.claim_email(
+            s,
+            dedupe_key=message.dedupe_key,
+            account_id=account_id,
+            to_email=message.to,
+            template=template,
+        ),
+    )
 
 
 def _finish(
     factory: sessionmaker[Session], key: str, status: str, message_id: str | None = None
 ) -> None:
-    def work(session: Session) -> None:
-        values: dict[str, object] = {"status": status}
-        if status == SENT:
-            values.update(provider_message_id=message_id, sent_at=datetime.now(UTC))
-        session.execute(update(EmailLog).where(EmailLog.dedupe_key == key).values(**values))
-
-    run_in_transaction(factory, work)
+    run_in_transaction(factory, lambda s: email_log.record_email_result(s, key, status, message_id))
 
 
 async def send_once(
@@ -112,13 +87,13 @@ async def send_once(
     try:
         message_id = await sender.send(message)
     except EmailSendError as exc:
-        await asyncio.to_thread(_finish, factory, message.dedupe_key, "failed")
+        await asyncio.to_thread(_finish, factory, message.dedupe_key, email_log.FAILED)
         if exc.retryable:
             raise
         raise ApplicationError(
             f"email {message.dedupe_key} rejected: {exc}", type="EmailRejected", non_retryable=True
         ) from exc
-    await asyncio.to_thread(_finish, factory, message.dedupe_key, SENT, message_id)
+    await asyncio.to_thread(_finish, factory, message.dedupe_key, email_log.SENT, message_id)
     return SENT
 
 

@@ -18,7 +18,7 @@ from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
-from ledger import service
+from ledger import calls as ledger_calls
 from ledger.errors import BillingError
 from workflows.calls import (
     AUTHORIZE_ACTIVITY,
@@ -57,7 +57,7 @@ class CallActivities:
     async def authorize(self, request: AuthorizeCallInput) -> CallAuthorization:
         set_log_context(call_id=request.call_id, account_id=request.account_id)
         decision = await self._transaction(
-            lambda s: service.authorize_call(
+            lambda s: ledger_calls.authorize_call(
                 s,
                 self.deps.policy,
                 call_id=request.call_id,
@@ -74,7 +74,7 @@ class CallActivities:
     @activity.defn(name=FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
-        finalized = await self._transaction(lambda s: service.finalize_call(s, request))
+        finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
         # A call only ever lowers the balance, so the account workflow (which alerts on a drop
         # below the threshold and re-arms on credits) needs to hear of it only when it ends
         # below: this saves a signal-with-start on almost every call.

@@ -19,7 +19,8 @@ from adapters.payments.gateway import GatewayUnavailable, PaymentGateway
 from db.models import Refund
 from db.session import run_in_transaction
 from domain.ledger_types import BalanceSnapshot
-from ledger import service
+from ledger import balances
+from ledger import refunds as ledger_refunds
 from ledger.errors import BillingError
 from workflows.refunds import (
     COMPLETED,
@@ -86,7 +87,7 @@ class RefundActivities:
     @activity.defn(name=REFUND_START)
     async def refund_start(self, request: RefundInput) -> RefundRecord:
         return await self._ledger(
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s,
                 refund_id=request.refund_id,
                 account_id=request.account_id,
@@ -109,7 +110,7 @@ class RefundActivities:
     @activity.defn(name=REFUND_COMPLETE)
     async def refund_complete(self, request: RefundCompletion) -> RefundRecord:
         return await self._ledger(
-            lambda s: service.complete_refund(
+            lambda s: ledger_refunds.complete_refund(
                 s, refund_id=request.refund_id, gateway_reference=request.gateway_reference
             )
         )
@@ -117,15 +118,17 @@ class RefundActivities:
     @activity.defn(name=REFUND_FAIL)
     async def refund_fail(self, request: RefundFailure) -> RefundRecord:
         return await self._ledger(
-            lambda s: service.fail_refund(s, refund_id=request.refund_id, reason=request.reason)
+            lambda s: ledger_refunds.fail_refund(
+                s, refund_id=request.refund_id, reason=request.reason
+            )
         )
 
     @activity.defn(name=REFUND_EMAIL)
     async def refund_email(self, refund_id: str) -> str:
         def load() -> tuple[RefundRecord, int]:
             with self.session_factory() as session:
-                refund = service.get_refund(session, refund_id)
-                summary = service.balance_summary(session, refund.account_id)
+                refund = ledger_refunds.get_refund(session, refund_id)
+                summary = balances.balance_summary(session, refund.account_id)
                 session.commit()
                 return _record(refund), summary.balance.available_paisa
 

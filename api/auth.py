@@ -1,7 +1,8 @@
-"""API keys: `Authorization: Bearer <key>`, stored as SHA-256 hashes (ledger.service).
+"""API keys: `Authorization: Bearer <key>`, stored as SHA-256 hashes (ledger.api_keys).
 
-Roles: `customer` (bound to one account), `orchestrator`, `support`, `admin`. `admin` may do
-everything. `ADMIN_API_KEY` from the environment is an admin key accepted from the start.
+Roles (`ledger.api_keys.ROLES`): `customer` (bound to one account), `orchestrator`, `support`,
+`admin`. `admin` may do everything. `ADMIN_API_KEY` from the environment is an admin key
+accepted from the start.
 No or bad key: 401 `unauthorized`; a role that may not call the endpoint: 403 `forbidden`; a
 customer asking about another account: 404 `not_found` (its existence is not revealed).
 """
@@ -18,11 +19,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from ledger import service
+from ledger import api_keys
 from ledger.errors import NotFound
 
 ENV_ADMIN_KEY_ID = "admin-env"
-ROLES = ("customer", "orchestrator", "support", "admin")
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -49,7 +49,7 @@ def _unauthorized(detail: str) -> ApiError:
 def _lookup(request: Request, secret: str) -> Principal | None:
     state = request.app.state.billing
     with state.session_factory() as session:
-        key = service.resolve_api_key(session, secret)
+        key = api_keys.resolve_api_key(session, secret)
         if key is None:
             return None
         return Principal(key_id=key.id, role=key.role, account_id=key.account_id)

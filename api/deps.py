@@ -1,8 +1,8 @@
 """Request dependencies: the app's state, database, Temporal, and the caller's principal.
 
 `SessionDep` is the app's `sessionmaker`: every ledger operation runs in one transaction through
-`run_db(factory, lambda s: service.op(s, ...))`, which retries conflicts (db.session) on a worker
-thread so the event loop never blocks on PostgreSQL.
+`run_db(factory, lambda s: coupons.redeem_coupon(s, ...))`, which retries conflicts (db.session)
+on a worker thread so the event loop never blocks on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.metrics import LedgerCollector
 from core.config import Settings
 from db.session import run_in_transaction
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 
 T = TypeVar("T")

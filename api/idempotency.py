@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on mutating endpoints (the `idempotency_records` table).
+"""`Idempotency-Key` on mutating endpoints (records kept by ledger.idempotency).
 
 The same key with the same method, path and JSON body replays the first successful answer (with
 `Idempotent-Replayed: true`); the same key with anything else is 409 `conflict`; a twin still in
@@ -18,13 +18,13 @@ import anyio.to_thread
 from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import problem
 from db.models import IdempotencyRecord
-from ledger.service import API_KEY_PREFIX
+from db.session import run_in_transaction
+from ledger import idempotency
+from ledger.api_keys import API_KEY_PREFIX
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -60,46 +60,18 @@ def _request_hash(method: str, path: str, body: bytes) -> str:
 def _claim(
     factory: sessionmaker[Session], scope: str, key: str, method: str, path: str, digest: str
 ) -> IdempotencyRecord | None:
-    """Insert a placeholder; None when we own the key now, else the existing record."""
-    with factory() as session:
-        inserted = session.execute(
-            insert(IdempotencyRecord)
-            .values(principal=scope, key=key, method=method, path=path, request_hash=digest)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.key)
-        ).first()
-        session.commit()
-        if inserted is not None:
-            return None
-        record = session.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.principal == scope, IdempotencyRecord.key == key
-            )
-        ).one()
-        session.expunge(record)
-        return record
+    """None when we own the key now, else the existing record."""
+    return run_in_transaction(
+        factory, lambda s: idempotency.claim_key(s, scope, key, method, path, digest)
+    )
 
 
 def _store(factory: sessionmaker[Session], scope: str, key: str, status: int, body: Any) -> None:
-    with factory() as session:
-        session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.principal == scope, IdempotencyRecord.key == key)
-            .values(status_code=status, response_body=body)
-        )
-        session.commit()
+    run_in_transaction(factory, lambda s: idempotency.store_answer(s, scope, key, status, body))
 
 
 def _release(factory: sessionmaker[Session], scope: str, key: str) -> None:
-    with factory() as session:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.principal == scope,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.status_code.is_(None),
-            )
-        )
-        session.commit()
+    run_in_transaction(factory, lambda s: idempotency.release_key(s, scope, key))
 
 
 def redact_secrets(value: Any) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -34,7 +33,7 @@ from core.logging import LogContextMiddleware
 from core.temporal_metrics import sdk_metrics_runtime
 from db.migrate import upgrade
 from db.session import get_sessionmaker
-from ledger.service import LedgerPolicy
+from ledger.policy import policy_from_settings
 
 log = logging.getLogger("api")
 
@@ -48,16 +47,6 @@ Prepaid INR billing for osmTalk voice calls and osmAPI LLM requests.
 * Mutating endpoints accept `Idempotency-Key`: the same key and body replay the first answer,
   the same key with another body is 409 `conflict`.
 """
-
-
-def _policy(settings: Settings) -> LedgerPolicy:
-    return LedgerPolicy(
-        min_balance_paisa=settings.min_balance_paisa,
-        welcome_promo_paisa=settings.welcome_promo_paisa,
-        call_hold_paisa=settings.call_hold_paisa,
-        max_call_duration=timedelta(seconds=settings.max_call_duration_seconds),
-        hold_grace=timedelta(seconds=settings.hold_grace_seconds),
-    )
 
 
 def _database_url(settings: Settings) -> str:
@@ -80,7 +69,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             settings=settings,
             database_url=url,
             session_factory=get_sessionmaker(url),
-            policy=_policy(settings),
+            policy=policy_from_settings(settings),
         )
         state.ledger_metrics = LedgerCollector(state.session_factory)
         address = settings.temporal_address or "127.0.0.1:7233"

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.reports import ledger_totals
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -64,13 +65,6 @@ def record_charge(kind: str, paisa: int) -> None:
 
 # Ledger-wide figures, read from PostgreSQL at each scrape (two aggregate queries): call charges are
 # posted by the worker, so only the ledger knows every charge, whichever process posted it.
-_LEDGER_QUERY = text(
-    "SELECT kind, count(*), COALESCE(-SUM(amount_paisa), 0) FROM ledger_transactions"
-    " WHERE kind IN ('call_charge', 'api_charge') GROUP BY kind"
-)
-_HOLDS_QUERY = text(
-    "SELECT count(*), COALESCE(SUM(amount_paisa), 0) FROM holds WHERE status = 'active'"
-)
 _LEDGER_KINDS = {"call_charge": "call", "api_charge": "api"}
 
 
@@ -88,20 +82,19 @@ class LedgerCollector(Collector):
             "billing_paisa_charged", "Paisa charged to customers, by kind", labels=["kind"]
         )
         with self.factory() as session:
-            rows = {kind: (int(n), int(total)) for kind, n, total in session.execute(_LEDGER_QUERY)}
-            holds, reserved = session.execute(_HOLDS_QUERY).one()
+            totals = ledger_totals(session)
         for kind, label in _LEDGER_KINDS.items():
-            n, total = rows.get(kind, (0, 0))
+            n, total = totals.charges.get(kind, (0, 0))
             charges.add_metric([label], n)
             paisa.add_metric([label], total)
         active = GaugeMetricFamily(
             "billing_active_holds", "Calls in progress holding credit (active holds)"
         )
-        active.add_metric([], int(holds))
+        active.add_metric([], totals.active_holds)
         reserved_paisa = GaugeMetricFamily(
             "billing_reserved_paisa", "Σ active holds over all accounts, in paisa"
         )
-        reserved_paisa.add_metric([], int(reserved))
+        reserved_paisa.add_metric([], totals.reserved_paisa)
         return [charges, paisa, active, reserved_paisa]
 
 

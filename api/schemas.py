@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.service import MAX_AMOUNT_PAISA, BalanceSummary
+from ledger.balances import BalanceSummary
+from ledger.posting import MAX_AMOUNT_PAISA
 
 # Amounts are integers of paisa: strict (no floats, no numeric strings), positive, bounded.
 AmountPaisa = Annotated[

@@ -239,9 +239,10 @@ def seed_accounts(
     top_up_paisa: int,
     prefix: str,
 ) -> list[str]:
-    """Create `count` accounts with ledger.service directly (no API needed) and top them up."""
+    """Create `count` accounts with the ledger directly (no API needed) and top them up."""
     from db.session import run_in_transaction
-    from ledger.service import LedgerPolicy, create_account, top_up
+    from ledger.accounts import create_account, top_up
+    from ledger.policy import LedgerPolicy
 
     policy = LedgerPolicy()
     ids: list[str] = []

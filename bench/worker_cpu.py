@@ -7,7 +7,7 @@ call (worker + ledger + the client driving it) for several variants, each on its
 - `sandboxed`: the worker as `python -m worker` builds it (default sandboxed workflow runner);
 - `unsandboxed`: the same with `UnsandboxedWorkflowRunner` (PLATFORM.md: trade only with a
   replay test in CI);
-- `ledger-only`: no Temporal at all, just `ledger.service.authorize_call` + `finalize_call`,
+- `ledger-only`: no Temporal at all, just `ledger.calls.authorize_call` + `finalize_call`,
   each in its own transaction, as the two activities run them;
 - `baseline`: the same client load against the no-billing baseline workflow (sandboxed, no-op
   local activities), run by a worker in this process too: `sandboxed` − `baseline` is what the
@@ -67,8 +67,8 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
     from dev.postgres import create_scratch_database
     from domain.ledger_types import FinalizeCallRequest
     from domain.rating import UsageTotals, validate_usage_event
-    from ledger import service
-    from ledger.service import LedgerPolicy
+    from ledger import calls as ledger_calls
+    from ledger.policy import LedgerPolicy
     from orchestrator_client import BillingClient
     from worker.registry import WORKFLOWS, WorkerDeps, build_activities
 
@@ -119,7 +119,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
             def authorize() -> Any:
                 return run_in_transaction(
                     factory,
-                    lambda s: service.authorize_call(
+                    lambda s: ledger_calls.authorize_call(
                         s,
                         policy,
                         call_id=plan.call_id,
@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
                 request = FinalizeCallRequest(
                     call_id=plan.call_id, outcome=plan.outcome, usage=totals.lines
                 )
-                return run_in_transaction(factory, lambda s: service.finalize_call(s, request))
+                return run_in_transaction(factory, lambda s: ledger_calls.finalize_call(s, request))
 
             await asyncio.to_thread(authorize)
             await asyncio.to_thread(finalize)

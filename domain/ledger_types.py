@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.balance_rules import below_alert_threshold
 from domain.rating import Breakdown, RateCard, UsageLine
 
 REASON_INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -26,7 +27,9 @@ class BalanceSnapshot:
 
     @property
     def below_alert_threshold(self) -> bool:
-        return self.available_paisa < self.alert_threshold_paisa
+        return below_alert_threshold(
+            available_paisa=self.available_paisa, alert_threshold_paisa=self.alert_threshold_paisa
+        )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
 from dev.postgres import create_scratch_database, drop_database, embedded_server
 from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 
 # Every worker the tests start (in-process or `python -m worker`) runs the workflows in the
 # sandbox, so CI catches non-determinism that production, running unsandboxed, would not.

@@ -22,7 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor
-from ledger.service import LedgerPolicy, policy_from_settings
+from ledger.policy import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, WorkerDeps, build_activities
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     worker = build_worker(
         client,
         get_sessionmaker(settings.database_url),
-        policy_from_settings(),
+        policy_from_settings(settings),
         task_queue=settings.task_queue,
         extras=_extras(settings),
     )

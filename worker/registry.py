@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from activities.calls import CallActivities
 from activities.refunds import build_account_and_refund_activities
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from workflows.accounts import AccountWorkflow
 from workflows.calls import CallBillingWorkflow
 from workflows.refunds import RefundWorkflow

@@ -2,7 +2,7 @@
 
 Input: one JSON object `{"refund_id", "account_id", "amount_paisa"}` (`amount_paisa` may be
 omitted/null when started directly: all refundable paid balance). Steps, each an activity:
-1. `refund_start`: `ledger.service.start_refund` (validation + pending debit of the paid balance;
+1. `refund_start`: `ledger.refunds.start_refund` (validation + pending debit of the paid balance;
    idempotent on refund_id, so a no-op when the API already ran it). A refusal (more than the
    refundable amount, nothing refundable, unknown account) ends the workflow with status `failed`
    and nothing changed.

@@ -15,7 +15,7 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import CREDITS_POSTED
 from api.notify import balance_changed
 from api.schemas import AccountIdPath, BalanceOut, Limit, TransactionOut, TransactionPage
-from ledger import service
+from ledger import balances
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -33,12 +33,9 @@ Reader = Annotated[Principal, Depends(require_roles("customer", "support"))]
 async def create_account(
     body: AccountCreate, _: Admin, factory: SessionDep, policy: PolicyDep, state: StateDep
 ) -> AccountCreated:
-    created = await run_db(factory, lambda s: accounts.create_account(s, policy, body))
+    created, snapshot = await run_db(factory, lambda s: accounts.create_account(s, policy, body))
     if created.balance.promo_paisa:
         CREDITS_POSTED.labels(kind="welcome").inc()
-    snapshot = await run_db(
-        factory, lambda s: service.balance_summary(s, created.account.id).balance
-    )
     await balance_changed(state, snapshot)
     return created
 
@@ -62,7 +59,7 @@ async def get_account(account_id: AccountIdPath, who: Reader, factory: SessionDe
 )
 async def get_balance(account_id: AccountIdPath, who: Reader, factory: SessionDep) -> BalanceOut:
     ensure_account_access(who, account_id)
-    summary = await run_db(factory, lambda s: service.balance_summary(s, account_id))
+    summary = await run_db(factory, lambda s: balances.balance_summary(s, account_id))
     return BalanceOut.of(summary)
 
 
@@ -88,7 +85,7 @@ async def list_transactions(
         factory,
         lambda s: [
             TransactionOut.model_validate(t)
-            for t in service.list_transactions(s, account_id, before_id=before, limit=limit + 1)
+            for t in balances.list_transactions(s, account_id, before_id=before, limit=limit + 1)
         ],
     )
     more = len(rows) > limit
@@ -107,11 +104,10 @@ async def list_transactions(
 async def create_topup(
     account_id: AccountIdPath, body: TopUpCreate, _: Admin, factory: SessionDep, state: StateDep
 ) -> TopUpOut:
-    result = await run_db(
+    result, snapshot = await run_db(
         factory,
         lambda s: accounts.top_up(s, account_id, body.amount_paisa, body.payment_reference),
     )
     CREDITS_POSTED.labels(kind="topup").inc()
-    snapshot = await run_db(factory, lambda s: service.balance_summary(s, account_id).balance)
     await balance_changed(state, snapshot)
     return result

@@ -8,10 +8,10 @@ from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopU
 from api.keys.service import create_key
 from api.schemas import BalanceOut, TransactionOut
 from db.models import Account
+from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
-from ledger import service
-from ledger.errors import NotFound
-from ledger.service import LedgerPolicy
+from ledger import accounts, balances
+from ledger.policy import LedgerPolicy
 
 
 def format_rate(rate: Decimal) -> str:
@@ -36,8 +36,10 @@ def account_out(account: Account) -> AccountOut:
     )
 
 
-def create_account(session: Session, policy: LedgerPolicy, body: AccountCreate) -> AccountCreated:
-    account = service.create_account(
+def create_account(
+    session: Session, policy: LedgerPolicy, body: AccountCreate
+) -> tuple[AccountCreated, BalanceSnapshot]:
+    account, balance = accounts.create_account(
         session,
         policy,
         name=body.name,
@@ -48,27 +50,28 @@ def create_account(session: Session, policy: LedgerPolicy, body: AccountCreate) 
     session.flush()
     session.refresh(account)
     key = create_key(session, "customer", account.id)
-    return AccountCreated(
+    created = AccountCreated(
         account=account_out(account),
-        balance=BalanceOut.of(service.balance_summary(session, account.id)),
+        balance=BalanceOut.of(balances.summary_of(session, balance)),
         api_key=key,
     )
+    return created, balance
 
 
 def get_account(session: Session, account_id: str) -> AccountOut:
-    account = session.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id} not found")
-    return account_out(account)
+    return account_out(accounts.get_account(session, account_id))
 
 
-def top_up(session: Session, account_id: str, amount: int, reference: str) -> TopUpOut:
-    transaction, _ = service.top_up(
+def top_up(
+    session: Session, account_id: str, amount: int, reference: str
+) -> tuple[TopUpOut, BalanceSnapshot]:
+    transaction, balance = accounts.top_up(
         session, account_id=account_id, amount_paisa=amount, payment_reference=reference
     )
     session.flush()
     session.refresh(transaction)
-    return TopUpOut(
+    out = TopUpOut(
         transaction=TransactionOut.model_validate(transaction),
-        balance=BalanceOut.of(service.balance_summary(session, account_id)),
+        balance=BalanceOut.of(balances.summary_of(session, balance)),
     )
+    return out, balance

@@ -16,7 +16,8 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import record_authorization, record_charge
 from api.notify import balance_changed
 from api.schemas import BalanceOut
-from ledger import repository, service
+from domain.ledger_types import BalanceSnapshot
+from ledger import api_requests, balances
 
 router = APIRouter(prefix="/v1/api-usage", tags=["osmAPI usage"], route_class=IdempotentRoute)
 Gateway = Annotated[Principal, Depends(require_roles("orchestrator"))]
@@ -32,7 +33,7 @@ async def authorize_api_request(
     body: ApiAuthorizeIn, _: Gateway, factory: SessionDep
 ) -> ApiAuthorizeOut | JSONResponse:
     decision = await run_db(
-        factory, lambda s: service.authorize_api_request(s, account_id=body.account_id)
+        factory, lambda s: api_requests.authorize_api_request(s, account_id=body.account_id)
     )
     record_authorization("api", decision.authorized)
     out = ApiAuthorizeOut(
@@ -62,9 +63,9 @@ async def authorize_api_request(
 async def charge_api_usage(
     body: ApiUsageIn, _: Gateway, factory: SessionDep, state: StateDep
 ) -> ApiUsageOut:
-    def work(session: Session) -> tuple[ApiUsageOut, bool]:
-        existed = repository.api_request(session, body.request_id) is not None
-        record, _ = service.charge_api_usage(
+    def work(session: Session) -> tuple[ApiUsageOut, BalanceSnapshot, bool]:
+        existed = api_requests.find_api_request(session, body.request_id) is not None
+        record, balance = api_requests.charge_api_usage(
             session,
             request_id=body.request_id,
             account_id=body.account_id,
@@ -84,15 +85,12 @@ async def charge_api_usage(
             margin_paisa=record.margin_paisa,
             total_paisa=record.total_paisa,
             transaction_id=record.transaction_id,
-            balance=BalanceOut.of(service.balance_summary(session, body.account_id)),
+            balance=BalanceOut.of(balances.summary_of(session, balance)),
         )
-        return out, not existed
+        return out, balance, not existed
 
-    out, new = await run_db(factory, work)
+    out, snapshot, new = await run_db(factory, work)
     if new and out.total_paisa > 0:
         record_charge("api", out.total_paisa)
-        snapshot = await run_db(
-            factory, lambda s: service.balance_summary(s, body.account_id).balance
-        )
         await balance_changed(state, snapshot)
     return out

@@ -31,7 +31,7 @@ from api.errors import COMMON, MUTATING, R402, R503, problem
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import record_authorization
 from api.schemas import AccountIdPath, Limit
-from ledger import service
+from ledger import calls as ledger_calls
 from ledger.errors import NotFound
 from orchestrator_client import CallNotFound
 
@@ -149,7 +149,7 @@ async def hangup(
 async def get_call(
     call_id: CallIdPath, who: CallReader, factory: SessionDep, state: StateDep
 ) -> CallOut:
-    call = await run_db(factory, lambda s: calls.call_out(service.get_call(s, call_id)))
+    call = await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
     if who.role == "customer" and who.account_id != call.account_id:
         raise NotFound(f"call {call_id} not found")
     if call.status == "active":
@@ -165,7 +165,9 @@ async def get_call(
         call = calls.merge_status(call, status)
         # The workflow may have finalized between the two reads: prefer the ledger's row.
         if status.get("state") in {"finalized", "completed"}:
-            call = await run_db(factory, lambda s: calls.call_out(service.get_call(s, call_id)))
+            call = await run_db(
+                factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id))
+            )
     return call
 
 

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, usage_lines
-from db.models import Account, Call
+from db.models import Call
 from domain.rating import RateCard, validate_usage_event
-from ledger import service
-from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger import accounts, rate_cards
+from ledger import calls as ledger_calls
+from ledger.errors import Conflict, ValidationFailed
 
 log = logging.getLogger("api.calls")
 
@@ -50,25 +51,24 @@ def call_out(call: Call) -> CallOut:
         finalized_at=call.finalized_at,
         usage=usage_lines(call.usage),
         usage_event_count=call.usage_event_count,
-        breakdown=BreakdownOut.model_validate(service.call_breakdown(call), from_attributes=True),
+        breakdown=BreakdownOut.model_validate(
+            ledger_calls.call_breakdown(call), from_attributes=True
+        ),
     )
 
 
 def precheck_authorize(session: Session, call_id: str, account_id: str, channel: str) -> None:
     """Unknown accounts are 404 and a reused call_id with other terms is 409, before Temporal."""
-    if session.get(Account, account_id) is None:
-        raise NotFound(f"account {account_id} not found")
-    existing = session.get(Call, call_id)
+    accounts.get_account(session, account_id)  # NotFound for an unknown account
+    existing = ledger_calls.find_call(session, call_id)
     if existing is not None and (existing.account_id != account_id or existing.channel != channel):
         raise Conflict(f"call {call_id} was authorized for another account or channel")
 
 
 def call_context(session: Session, call_id: str) -> CallContext:
-    call = session.get(Call, call_id)
-    if call is None:
-        raise NotFound(f"call {call_id} not found")
+    call = ledger_calls.get_call(session, call_id)
     card = (
-        service.load_rate_card(session, call.rate_card_version)
+        rate_cards.load_rate_card(session, call.rate_card_version)
         if call.rate_card_version is not None
         else None
     )
@@ -140,7 +140,7 @@ def list_calls(
     session: Session, account_id: str, cursor: str | None, limit: int
 ) -> tuple[list[CallOut], str | None]:
     before = decode_call_cursor(cursor) if cursor else None
-    rows = service.list_calls(session, account_id, before=before, limit=limit + 1)
+    rows = ledger_calls.list_calls(session, account_id, before=before, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_call_cursor(rows[-1].created_at, rows[-1].call_id) if more else None

@@ -15,7 +15,8 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import CREDITS_POSTED
 from api.notify import balance_changed
 from api.schemas import AccountIdPath, BalanceOut, as_utc
-from ledger import service
+from domain.ledger_types import BalanceSnapshot
+from ledger import balances, coupons
 
 router = APIRouter(tags=["coupons"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -23,7 +24,7 @@ Customer = Annotated[Principal, Depends(require_roles("customer"))]
 
 
 def _create(session: Session, body: CouponCreate) -> CouponOut:
-    coupon = service.create_coupon(
+    coupon = coupons.create_coupon(
         session,
         code=body.code,
         bonus_paisa=body.bonus_paisa,
@@ -60,7 +61,7 @@ async def preview_coupon(
     ensure_account_access(who, account_id)
 
     def work(session: Session) -> CouponPreview:
-        coupon = service.preview_coupon(session, account_id=account_id, code=body.code)
+        coupon = coupons.preview_coupon(session, account_id=account_id, code=body.code)
         return CouponPreview(
             code=coupon.code,
             bonus_paisa=coupon.bonus_paisa,
@@ -86,19 +87,19 @@ async def redeem_coupon(
 ) -> CouponRedeemed:
     ensure_account_access(who, account_id)
 
-    def work(session: Session) -> CouponRedeemed:
-        transaction, _ = service.redeem_coupon(session, account_id=account_id, code=body.code)
+    def work(session: Session) -> tuple[CouponRedeemed, BalanceSnapshot]:
+        transaction, balance = coupons.redeem_coupon(session, account_id=account_id, code=body.code)
         session.flush()
-        return CouponRedeemed(
+        redeemed = CouponRedeemed(
             code=body.code,
             bonus_paisa=transaction.amount_paisa,
             transaction_id=transaction.id,
             promo_expires_at=(transaction.details or {}).get("promo_expires_at"),
-            balance=BalanceOut.of(service.balance_summary(session, account_id)),
+            balance=BalanceOut.of(balances.summary_of(session, balance)),
         )
+        return redeemed, balance
 
-    redeemed = await run_db(factory, work)
+    redeemed, snapshot = await run_db(factory, work)
     CREDITS_POSTED.labels(kind="coupon").inc()
-    snapshot = await run_db(factory, lambda s: service.balance_summary(s, account_id).balance)
     await balance_changed(state, snapshot)
     return redeemed

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from db.models import ApiKey
+from ledger import api_keys
 
 COOKIE_NAME = "osmtalk_dashboard"
 MAX_AGE_SECONDS = 12 * 3600
@@ -72,7 +73,7 @@ def read(request: Request) -> DashboardSession | None:
 
 def still_valid(session: Session, signed_in: DashboardSession) -> bool:
     """The key must still exist, be unrevoked, be a customer key and belong to the account."""
-    key = session.get(ApiKey, signed_in.key_id)
+    key = api_keys.find_api_key(session, signed_in.key_id)
     return (
         key is not None
         and key.revoked_at is None

@@ -1,11 +1,11 @@
 """The customer dashboard: sign-in with an API key, the Billing and Calls pages, their JSON and
 a server-sent event stream that pushes changed calls and balances while a page is open.
 
-Data comes straight from `ledger.service` through the app's session factory
+Data comes straight from the ledger modules through the app's session factory
 (`app.state.billing.session_factory` from api.deps, else `app.state.session_factory`, else
-`DATABASE_URL`). A coupon redeemed here is committed by `ledger.service.redeem_coupon`, then
-reported to `adapters.balance_events.notify_balance_changed` when the app has a Temporal
-client (`app.state.billing.temporal_client`; best effort, as the API does).
+`DATABASE_URL`). A coupon redeemed here is committed by `ledger.coupons.redeem_coupon`, then
+reported to `adapters.balance_events.notify_balance_changed` when the app has a Temporal client
+(`app.state.billing.temporal_client`; best effort, as the API does).
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.dashboard import auth, views
 from core.config import get_settings
-from db.models import Account, Call
+from db.models import Call
 from db.session import get_sessionmaker, run_in_transaction
 from domain.money import format_inr
-from ledger import service
+from ledger import accounts, api_keys, coupons
+from ledger import calls as ledger_calls
 from ledger.errors import BillingError
+from ledger.posting import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -143,7 +144,7 @@ async def login(request: Request) -> Response:
     if not secret:
         error = "Enter your API key."
     else:
-        key = await _in_transaction(request, lambda s: service.resolve_api_key(s, secret))
+        key = await _in_transaction(request, lambda s: api_keys.resolve_api_key(s, secret))
         if key is None:
             error = "That API key is not valid (or has been revoked)."
         elif key.role != "customer" or key.account_id is None:
@@ -183,7 +184,7 @@ async def static_file(name: str) -> Response:
 
 
 def _account_name(session: Session, account_id: str) -> str:
-    account = session.get(Account, account_id)
+    account = accounts.find_account(session, account_id)
     return account.name if account is not None else account_id
 
 
@@ -326,7 +327,7 @@ async def call_detail(request: Request, call_id: str) -> Response:
     signed_in = await _api_session(request)
 
     def load(session: Session) -> Call | None:
-        call = session.get(Call, call_id)
+        call = ledger_calls.find_call(session, call_id)
         return call if call is not None and call.account_id == signed_in.account_id else None
 
     call = await _in_transaction(request, load)
@@ -355,7 +356,7 @@ async def coupon_preview(request: Request) -> Response:
     try:
         coupon = await _in_transaction(
             request,
-            lambda s: service.preview_coupon(s, account_id=signed_in.account_id, code=code),
+            lambda s: coupons.preview_coupon(s, account_id=signed_in.account_id, code=code),
         )
     except BillingError as exc:
         return _problem(exc.status_code, exc.code, exc.message)
@@ -375,10 +376,11 @@ async def coupon_redeem(request: Request) -> Response:
     account_id = signed_in.account_id
 
     def redeem(session: Session) -> Any:
-        return service.redeem_coupon(session, account_id=account_id, code=code)
+        transaction, snapshot = coupons.redeem_coupon(session, account_id=account_id, code=code)
+        return transaction, snapshot, views.summary_payload(session, account_id, balance=snapshot)
 
     try:
-        transaction, snapshot = await _in_transaction(request, redeem)
+        transaction, snapshot, data = await _in_transaction(request, redeem)
     except BillingError as exc:
         return _problem(exc.status_code, exc.code, exc.message)
     client = _app_state(request, "temporal_client")
@@ -389,7 +391,6 @@ async def coupon_redeem(request: Request) -> Response:
             await asyncio.wait_for(notify_balance_changed(client, snapshot), timeout=5.0)
         except Exception:  # best effort: the ledger is committed; alerts re-check later
             log.warning("balance notification after coupon %s failed", code, exc_info=True)
-    data = await _in_transaction(request, lambda s: views.summary_payload(s, account_id))
     return JSONResponse(
         {
             "bonus_paisa": transaction.amount_paisa,
@@ -425,7 +426,7 @@ class _Watcher:
         self.polls += 1
         if self.polls % REVALIDATE_EVERY == 0 and not auth.still_valid(session, self.signed_in):
             raise _SignedOut
-        account = session.get(Account, self.account_id)
+        account = accounts.find_account(session, self.account_id)
         balance = None
         if account is not None:
             key = (account.version, account.reserved_paisa, account.paid_paisa)
@@ -433,26 +434,17 @@ class _Watcher:
                 self.balance_key = key
                 balance = views.summary_payload(session, self.account_id)
         if first:
-            rows = list(service.list_calls(session, self.account_id, before=None, limit=100))
+            rows = ledger_calls.list_calls(session, self.account_id, before=None, limit=100)
         else:
             assert self.cursor is not None
-            rows = list(
-                session.scalars(
-                    select(Call)
-                    .where(
-                        Call.account_id == self.account_id,
-                        (Call.updated_at >= self.cursor - RECENT_WINDOW)
-                        | (Call.status == "active"),
-                    )
-                    .order_by(Call.updated_at)
-                    .limit(500)
-                )
+            rows = ledger_calls.calls_updated_since(
+                session, self.account_id, self.cursor - RECENT_WINDOW, limit=500
             )
         newest = max((c.updated_at for c in rows), default=None)
         if newest is not None and (self.cursor is None or newest > self.cursor):
             self.cursor = newest
         if self.cursor is None:
-            self.cursor = service.utcnow()
+            self.cursor = utcnow()
         return balance, rows
 
 
@@ -507,7 +499,7 @@ async def events(request: Request) -> Response:
                     and (querying is None or querying.done())
                 ):
                     querying = asyncio.create_task(refresh_running(active))
-                now = service.utcnow()
+                now = utcnow()
                 for call in reversed(rows) if first else rows:
                     row = views.call_row(call, now, running.get(call.call_id))
                     fingerprint = (row["status"], row["updated_at"], row["cost_paisa"])

@@ -13,10 +13,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import Call, LedgerTransaction
+from domain.balance_rules import is_refused, spendable_paisa
 from domain.channels import COMPONENT_ORDER
+from domain.ledger_types import BalanceSnapshot
 from domain.money import format_inr
-from ledger import service
-from ledger.service import BILLING_TZ, BalanceSummary
+from ledger import balances, rate_cards
+from ledger import calls as ledger_calls
+from ledger.balances import BILLING_TZ, BalanceSummary
+from ledger.posting import utcnow
 
 COMPONENT_LABELS = {"llm": "LLM", "stt": "STT", "tts": "TTS", "sip": "SIP"}
 COMPONENT_HELP = {
@@ -69,8 +73,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def balance_view(summary: BalanceSummary) -> dict[str, Any]:
     snap = summary.balance
-    available = snap.paid_paisa + snap.promo_paisa
-    spendable = available - snap.reserved_paisa
+    available = snap.available_paisa
     return {
         "available_paisa": available,
         "paid_paisa": snap.paid_paisa,
@@ -78,9 +81,13 @@ def balance_view(summary: BalanceSummary) -> dict[str, Any]:
         "reserved_paisa": snap.reserved_paisa,
         "month_usage_paisa": summary.month_usage_paisa,
         "min_balance_paisa": snap.min_balance_paisa,
-        "spendable_paisa": spendable,
-        # The authorization rule: a new call is refused when available - reserved < minimum.
-        "low_balance": spendable < snap.min_balance_paisa,
+        "spendable_paisa": spendable_paisa(available, snap.reserved_paisa),
+        # A new call would be refused (the refusal rule of domain.balance_rules).
+        "low_balance": is_refused(
+            available_paisa=available,
+            reserved_paisa=snap.reserved_paisa,
+            min_balance_paisa=snap.min_balance_paisa,
+        ),
         "version": snap.version,
     }
 
@@ -97,12 +104,23 @@ def daily_view(days: Sequence[tuple[str, int]], now: datetime) -> dict[str, Any]
     return {"month_label": local.strftime("%B %Y"), "today": local.day, "days": points}
 
 
-def summary_payload(session: Session, account_id: str, now: datetime | None = None) -> dict:
-    now = now or service.utcnow()
-    summary = service.balance_summary(session, account_id, now)
+def summary_payload(
+    session: Session,
+    account_id: str,
+    now: datetime | None = None,
+    *,
+    balance: BalanceSnapshot | None = None,
+) -> dict:
+    """`balance`: the snapshot an operation in this transaction just returned (not re-read)."""
+    now = now or utcnow()
+    summary = (
+        balances.summary_of(session, balance, now)
+        if balance is not None
+        else balances.balance_summary(session, account_id, now)
+    )
     return {
         "balance": balance_view(summary),
-        "daily": daily_view(service.daily_spend_this_month(session, account_id, now), now),
+        "daily": daily_view(balances.daily_spend_this_month(session, account_id, now), now),
     }
 
 
@@ -127,7 +145,7 @@ def transaction_view(tx: LedgerTransaction) -> dict[str, Any]:
 def transactions_page(
     session: Session, account_id: str, before_id: int | None, limit: int
 ) -> dict[str, Any]:
-    rows = service.list_transactions(session, account_id, before_id=before_id, limit=limit + 1)
+    rows = balances.list_transactions(session, account_id, before_id=before_id, limit=limit + 1)
     items = [transaction_view(tx) for tx in rows[:limit]]
     more = len(rows) > limit
     return {"items": items, "next_before": items[-1]["id"] if more and items else None}
@@ -143,7 +161,7 @@ def call_row(
     call: Call, now: datetime | None = None, running: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """One row of the Calls page. `running` is the workflow's running breakdown, if known."""
-    now = now or service.utcnow()
+    now = now or utcnow()
     started = call.started_at or call.created_at
     active = call.status == "active"
     end = call.ended_at or call.finalized_at
@@ -209,10 +227,10 @@ def call_detail(
         breakdown = dict(running.get("breakdown") or {}) if running else {}
         usage_lines = list(running.get("usage") or []) if running else []
     else:
-        breakdown = service.call_breakdown(call).__dict__
+        breakdown = ledger_calls.call_breakdown(call).__dict__
     prices: dict[tuple[str, str], Decimal] = {}
     if call.rate_card_version is not None:
-        prices = service.load_rate_card(session, call.rate_card_version).price_map()
+        prices = rate_cards.load_rate_card(session, call.rate_card_version).price_map()
     margin_rate = Decimal(str(breakdown.get("margin_rate") or call.margin_rate))
     components = []
     for component in COMPONENT_ORDER:
@@ -264,7 +282,7 @@ def calls_page(
     limit: int,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    rows = service.list_calls(session, account_id, before=before, limit=limit + 1)
+    rows = ledger_calls.list_calls(session, account_id, before=before, limit=limit + 1)
     items = [call_row(call, now) for call in rows[:limit]]
     more = len(rows) > limit
     next_before = None

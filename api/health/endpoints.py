@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from api.deps import StateDep
 from api.metrics import render
+from ledger.reports import ping
 
 router = APIRouter(tags=["operations"])
 
@@ -26,7 +26,7 @@ class Health(BaseModel):
 
 def _ping_postgres(state: StateDep) -> None:
     with state.session_factory() as session:
-        session.execute(text("SELECT 1"))
+        ping(session)
 
 
 @router.get(

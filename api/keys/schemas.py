@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import AccountId, RequestModel
-
-Role = Literal["customer", "orchestrator", "support", "admin"]
+from ledger.api_keys import Role
 
 
 class ApiKeyCreate(RequestModel):

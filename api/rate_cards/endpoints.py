@@ -13,7 +13,7 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.rate_cards.schemas import PriceOut, RateCardIn, RateCardOut
 from api.schemas import as_utc
 from domain.rating import RateCard
-from ledger import service
+from ledger import rate_cards
 
 router = APIRouter(prefix="/v1/rate-cards", tags=["rate cards"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -31,7 +31,7 @@ def card_out(card: RateCard) -> RateCardOut:
     "/current", response_model=RateCardOut, responses=COMMON, summary="The rate card in force"
 )
 async def current_rate_card(_: PrincipalDep, factory: SessionDep) -> RateCardOut:
-    return card_out(await run_db(factory, service.current_rate_card))
+    return card_out(await run_db(factory, rate_cards.current_rate_card))
 
 
 @router.post(
@@ -45,7 +45,7 @@ async def current_rate_card(_: PrincipalDep, factory: SessionDep) -> RateCardOut
 async def publish_rate_card(body: RateCardIn, _: Admin, factory: SessionDep) -> RateCardOut:
     card = await run_db(
         factory,
-        lambda s: service.publish_rate_card(
+        lambda s: rate_cards.publish_rate_card(
             s,
             prices=[p.model_dump() for p in body.prices],
             effective_from=as_utc(body.effective_from),

@@ -19,7 +19,9 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.notify import balance_changed
 from api.refunds.schemas import RefundCreate, RefundOut
 from api.schemas import AccountIdPath
-from ledger import service
+from domain.ledger_types import BalanceSnapshot
+from ledger import refunds
+from ledger.posting import new_id
 
 log = logging.getLogger("api.refunds")
 router = APIRouter(tags=["refunds"], route_class=IdempotentRoute)
@@ -48,17 +50,17 @@ async def create_refund(
         from api.errors import ApiError
 
         raise ApiError(503, "temporal_unavailable", "refunds need Temporal")
-    refund_id = service.new_id("ref")
+    refund_id = new_id("ref")
 
-    def work(session: Session) -> RefundOut:
-        refund, _ = service.start_refund(
+    def work(session: Session) -> tuple[RefundOut, BalanceSnapshot]:
+        refund, balance = refunds.start_refund(
             session, refund_id=refund_id, account_id=account_id, amount_paisa=body.amount_paisa
         )
         session.flush()
         session.refresh(refund)
-        return RefundOut.model_validate(refund)
+        return RefundOut.model_validate(refund), balance
 
-    refund = await run_db(factory, work)
+    refund, snapshot = await run_db(factory, work)
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await asyncio.wait_for(
             client.start_workflow(
@@ -73,7 +75,6 @@ async def create_refund(
             ),
             15.0,
         )
-    snapshot = await run_db(factory, lambda s: service.balance_summary(s, account_id).balance)
     await balance_changed(state, snapshot)
     return refund
 
@@ -90,5 +91,5 @@ async def get_refund(
     factory: SessionDep,
 ) -> RefundOut:
     return await run_db(
-        factory, lambda s: RefundOut.model_validate(service.get_refund(s, refund_id))
+        factory, lambda s: RefundOut.model_validate(refunds.get_refund(s, refund_id))
     )

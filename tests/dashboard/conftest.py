@@ -19,8 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 from db.session import run_in_transaction
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import UsageTotals, validate_usage_event
-from ledger import service
-from ledger.service import LedgerPolicy
+from ledger import accounts as ledger_accounts
+from ledger import api_keys, posting, rate_cards
+from ledger import calls as ledger_calls
+from ledger.policy import LedgerPolicy
 from tests.support.stack import RunningStack, start_stack, temporal_address, worker_available
 
 CHROMIUM_ARGS = [
@@ -102,16 +104,16 @@ def make_customer(
     welcome_paisa: int = 5000,
 ) -> Customer:
     policy = LedgerPolicy(welcome_promo_paisa=welcome_paisa)
-    account = run_in_transaction(
+    account, _ = run_in_transaction(
         factory,
-        lambda s: service.create_account(
+        lambda s: ledger_accounts.create_account(
             s, policy, name=name, email=f"{name.split()[0].lower()}@example.com"
         ),
     )
     if top_up_paisa:
         run_in_transaction(
             factory,
-            lambda s: service.top_up(
+            lambda s: ledger_accounts.top_up(
                 s,
                 account_id=account.id,
                 amount_paisa=top_up_paisa,
@@ -119,7 +121,7 @@ def make_customer(
             ),
         )
     _, secret = run_in_transaction(
-        factory, lambda s: service.create_api_key(s, role="customer", account_id=account.id)
+        factory, lambda s: api_keys.create_api_key(s, role="customer", account_id=account.id)
     )
     return Customer(account.id, secret, name)
 
@@ -132,10 +134,10 @@ def start_call(
     *,
     seconds_ago: int = 0,
 ) -> None:
-    started = (service.utcnow() - timedelta(seconds=seconds_ago)).isoformat()
+    started = (posting.utcnow() - timedelta(seconds=seconds_ago)).isoformat()
     decision = run_in_transaction(
         factory,
-        lambda s: service.authorize_call(
+        lambda s: ledger_calls.authorize_call(
             s,
             LedgerPolicy(),
             call_id=call_id,
@@ -155,14 +157,14 @@ def finish_call(
     outcome: str = "completed",
 ) -> int:
     """Finalize through the ledger as the workflow would; returns the total charged."""
-    card = run_in_transaction(factory, lambda s: service.current_rate_card(s))
+    card = run_in_transaction(factory, lambda s: rate_cards.current_rate_card(s))
     totals = UsageTotals()
     for raw in events:
         totals.add(validate_usage_event(raw, channel, card))
     request = FinalizeCallRequest(
         call_id=call_id, outcome=outcome, usage=totals.lines, usage_event_count=len(events)
     )
-    result = run_in_transaction(factory, lambda s: service.finalize_call(s, request))
+    result = run_in_transaction(factory, lambda s: ledger_calls.finalize_call(s, request))
     return result.breakdown.total_paisa
 
 

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.session import run_in_transaction
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.money import format_inr
-from ledger import service
+from ledger import accounts as ledger_accounts
+from ledger import api_keys, balances, coupons
+from ledger import calls as ledger_calls
 from tests.dashboard.conftest import (
     SCREENSHOTS,
     finish_call,
@@ -78,7 +80,7 @@ async def test_sign_in_only_with_a_valid_customer_key(
 ) -> None:
     customer = make_customer(session_factory, "Meera Stores", top_up_paisa=20000)
     _, admin_secret = run_in_transaction(
-        session_factory, lambda s: service.create_api_key(s, role="admin")
+        session_factory, lambda s: api_keys.create_api_key(s, role="admin")
     )
     await page.goto(dashboard_url + "/billing")
     await expect(page).to_have_url(dashboard_url + "/login")  # not signed in: sent to sign-in
@@ -110,7 +112,7 @@ async def test_sign_in_only_with_a_valid_customer_key(
     # Revoking the key ends its dashboard sessions: the open page is sent to sign-in.
     run_in_transaction(
         session_factory,
-        lambda s: service.revoke_api_key(s, service.resolve_api_key(s, customer.api_key).id),  # type: ignore[union-attr]
+        lambda s: api_keys.revoke_api_key(s, api_keys.resolve_api_key(s, customer.api_key).id),  # type: ignore[union-attr]
     )
     await expect(page).to_have_url(dashboard_url + "/login", timeout=15000)
     await page.goto(dashboard_url + "/billing")
@@ -176,7 +178,7 @@ async def test_coupon_is_redeemed_through_preview_then_confirm(
     customer = make_customer(session_factory, "Ravi Kumar", top_up_paisa=50000)
     code = uid("DIWALI").upper()
     run_in_transaction(
-        session_factory, lambda s: service.create_coupon(s, code=code, bonus_paisa=7550)
+        session_factory, lambda s: coupons.create_coupon(s, code=code, bonus_paisa=7550)
     )
     await sign_in(page, dashboard_url, customer.api_key)
     await page.evaluate("window.__noReload = true")
@@ -193,7 +195,7 @@ async def test_coupon_is_redeemed_through_preview_then_confirm(
     await expect(page.get_by_test_id("coupon-bonus")).to_have_text("₹75.50")
     # Previewing changed nothing.
     promo_before = run_in_transaction(
-        session_factory, lambda s: service.balance_summary(s, customer.account_id)
+        session_factory, lambda s: balances.balance_summary(s, customer.account_id)
     ).balance.promo_paisa
     assert promo_before == 5000
     await expect(page.get_by_test_id("promo")).to_have_text("₹50.00")
@@ -203,7 +205,7 @@ async def test_coupon_is_redeemed_through_preview_then_confirm(
     await expect(page.get_by_test_id("promo")).to_have_text("₹125.50")
     await expect(page.get_by_test_id("available")).to_have_text("₹625.50")
     after = run_in_transaction(
-        session_factory, lambda s: service.balance_summary(s, customer.account_id)
+        session_factory, lambda s: balances.balance_summary(s, customer.account_id)
     ).balance
     assert after.promo_paisa == 12550
     await page.get_by_test_id("coupon-cancel").click()
@@ -231,7 +233,7 @@ async def test_low_balance_banner_under_ten_rupees(
     # A top-up lifts it live, without a reload.
     run_in_transaction(
         session_factory,
-        lambda s: service.top_up(
+        lambda s: ledger_accounts.top_up(
             s, account_id=customer.account_id, amount_paisa=10000, payment_reference=uid("p")
         ),
     )
@@ -294,7 +296,7 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await expect(detail.get_by_test_id("usage-tts")).to_contain_text("550 characters × ₹0.004")
 
     # Durations come from the call's own start and end.
-    stored = run_in_transaction(session_factory, lambda s: service.get_call(s, call_id))
+    stored = run_in_transaction(session_factory, lambda s: ledger_calls.get_call(s, call_id))
     assert stored.ended_at is not None and stored.started_at is not None
     seconds = int((stored.ended_at - stored.started_at).total_seconds())
     assert seconds >= 61

@@ -1,4 +1,4 @@
-"""Helpers for the ledger tests: a thin driver over ledger.service on the real database, and an
+"""Helpers for the ledger tests: a thin driver over the ledger modules on the real database, and an
 isolated database for tests that change global state (rate cards) or corrupt rows on purpose."""
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from dev.postgres import create_scratch_database, drop_database
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import AuthorizeDecision, FinalizeCallRequest, FinalizedCall
 from domain.rating import UsageTotals, validate_usage_event
-from ledger import service
+from ledger import accounts as ledger_accounts
+from ledger import balances, coupons, rate_cards
+from ledger import calls as ledger_calls
 from ledger.invariants import Violation, check_ledger
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 
 T = TypeVar("T")
 
@@ -51,8 +53,8 @@ class Ledger:
                 max_call_duration=policy.max_call_duration,
                 hold_grace=policy.hold_grace,
             )
-        account = self.tx(
-            lambda s: service.create_account(
+        account, _ = self.tx(
+            lambda s: ledger_accounts.create_account(
                 s, policy, name="Test", email="test@example.com", **kwargs
             )
         )
@@ -63,7 +65,7 @@ class Ledger:
     def top_up(self, account_id: str, amount: int, reference: str | None = None) -> None:
         ref = reference or uid("pay")
         self.tx(
-            lambda s: service.top_up(
+            lambda s: ledger_accounts.top_up(
                 s, account_id=account_id, amount_paisa=amount, payment_reference=ref
             )
         )
@@ -73,7 +75,7 @@ class Ledger:
     ) -> AuthorizeDecision:
         cid = call_id or uid("call")
         return self.tx(
-            lambda s: service.authorize_call(
+            lambda s: ledger_calls.authorize_call(
                 s, self.policy, call_id=cid, account_id=account_id, channel=channel, **kw
             )
         )
@@ -86,14 +88,14 @@ class Ledger:
         channel: str = "phone",
         now: datetime | None = None,
     ) -> FinalizedCall:
-        card = self.tx(lambda s: service.load_rate_card(s, _card_version(s, call_id)))
+        card = self.tx(lambda s: rate_cards.load_rate_card(s, _card_version(s, call_id)))
         totals = UsageTotals()
         for raw in usage:
             totals.add(validate_usage_event(raw, channel, card))
         request = FinalizeCallRequest(
             call_id=call_id, outcome=outcome, usage=totals.lines, usage_event_count=len(usage)
         )
-        return self.tx(lambda s: service.finalize_call(s, request, now=now))
+        return self.tx(lambda s: ledger_calls.finalize_call(s, request, now=now))
 
     def call(self, account_id: str, outcome: str = "completed", **kw: Any) -> FinalizedCall:
         call_id = uid("call")
@@ -101,8 +103,8 @@ class Ledger:
         assert decision.authorized, decision
         return self.finalize(call_id, outcome, **kw)
 
-    def balance(self, account_id: str, now: datetime | None = None) -> service.BalanceSummary:
-        return self.tx(lambda s: service.balance_summary(s, account_id, now))
+    def balance(self, account_id: str, now: datetime | None = None) -> balances.BalanceSummary:
+        return self.tx(lambda s: balances.balance_summary(s, account_id, now))
 
     def account_row(self, account_id: str) -> Account:
         with self.factory() as s:
@@ -141,7 +143,7 @@ class Ledger:
 
 
 def _card_version(session: Session, call_id: str) -> int:
-    version = service.get_call(session, call_id).rate_card_version
+    version = ledger_calls.get_call(session, call_id).rate_card_version
     assert version is not None
     return version
 
@@ -157,9 +159,9 @@ def isolated_database_url(postgres_server_url: str) -> Iterator[str]:
     rows on purpose; the in-process rate card cache is cleared around it (versions collide)."""
     url = create_scratch_database(postgres_server_url, prefix="billing_iso")
     upgrade(url)
-    service._rate_card_cache.clear()
+    rate_cards.clear_cache()
     yield url
-    service._rate_card_cache.clear()
+    rate_cards.clear_cache()
     get_engine(url).dispose()
     drop_database(postgres_server_url, url)
 
@@ -173,6 +175,6 @@ def isolated_ledger(isolated_database_url: str, policy: LedgerPolicy) -> Ledger:
 def property_coupon(session_factory: sessionmaker[Session]) -> str:
     code = "Prop" + uuid.uuid4().hex[:10]
     run_in_transaction(
-        session_factory, lambda s: service.create_coupon(s, code=code, bonus_paisa=777)
+        session_factory, lambda s: coupons.create_coupon(s, code=code, bonus_paisa=777)
     )
     return code

@@ -27,7 +27,10 @@ from db.models import (
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import UsageTotals, validate_usage_event
-from ledger import service
+from ledger import accounts as ledger_accounts
+from ledger import api_requests, coupons, rate_cards
+from ledger import calls as ledger_calls
+from ledger import refunds as ledger_refunds
 from ledger.errors import BillingError, InvalidCoupon, RefundNotAllowed
 from tests.ledger.conftest import Ledger, uid
 
@@ -51,7 +54,7 @@ def run_together(ledger: Ledger, jobs: Sequence[Callable[[Session], Any]]) -> li
 def typical_request(
     ledger: Ledger, call_id: str, outcome: str = "completed"
 ) -> FinalizeCallRequest:
-    card = ledger.tx(lambda s: service.current_rate_card(s))
+    card = ledger.tx(lambda s: rate_cards.current_rate_card(s))
     totals = UsageTotals()
     for raw in TYPICAL_PHONE_CALL_USAGE:
         totals.add(validate_usage_event(raw, "phone", card))
@@ -103,7 +106,7 @@ def test_twenty_concurrent_authorizations_only_let_through_what_the_rule_allows(
     account_id = ledger.account(promo=5000)  # room for 5 holds of ₹10 with ₹10 left above 0
     jobs = [
         (
-            lambda s, cid=uid("call"): service.authorize_call(
+            lambda s, cid=uid("call"): ledger_calls.authorize_call(
                 s, ledger.policy, call_id=cid, account_id=account_id, channel="phone"
             )
         )
@@ -124,7 +127,7 @@ def test_two_hundred_concurrent_captures_lose_nothing(ledger: Ledger) -> None:
 
     def authorize_all(s: Session) -> None:  # setup: one transaction, not what is under test
         for call_id in call_ids:
-            decision = service.authorize_call(
+            decision = ledger_calls.authorize_call(
                 s, ledger.policy, call_id=call_id, account_id=account_id, channel="phone"
             )
             assert decision.authorized
@@ -138,7 +141,7 @@ def test_two_hundred_concurrent_captures_lose_nothing(ledger: Ledger) -> None:
         if call_ids.index(call_id) < 20:
             barrier.wait()
         result = ledger.tx(
-            lambda s: service.finalize_call(
+            lambda s: ledger_calls.finalize_call(
                 s, FinalizeCallRequest(call_id, "completed", usage=request.usage)
             )
         )
@@ -163,7 +166,7 @@ def test_the_same_key_at_the_same_time_takes_effect_once(ledger: Ledger) -> None
     run_together(
         ledger,
         [
-            lambda s: service.top_up(
+            lambda s: ledger_accounts.top_up(
                 s, account_id=account_id, amount_paisa=700, payment_reference=reference
             )
         ]
@@ -173,7 +176,7 @@ def test_the_same_key_at_the_same_time_takes_effect_once(ledger: Ledger) -> None
     decisions = run_together(
         ledger,
         [
-            lambda s: service.authorize_call(
+            lambda s: ledger_calls.authorize_call(
                 s, ledger.policy, call_id=call_id, account_id=account_id, channel="phone"
             )
         ]
@@ -181,13 +184,13 @@ def test_the_same_key_at_the_same_time_takes_effect_once(ledger: Ledger) -> None
     )
     assert all(d.authorized for d in decisions)
     request = typical_request(ledger, call_id)
-    results = run_together(ledger, [lambda s: service.finalize_call(s, request)] * 10)
+    results = run_together(ledger, [lambda s: ledger_calls.finalize_call(s, request)] * 10)
     assert len({r.transaction_id for r in results}) == 1
     # API charges with one request_id.
     run_together(
         ledger,
         [
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=request_id,
                 account_id=account_id,
@@ -202,7 +205,7 @@ def test_the_same_key_at_the_same_time_takes_effect_once(ledger: Ledger) -> None
     refunds = run_together(
         ledger,
         [
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s, refund_id=refund_id, account_id=account_id, amount_paisa=300
             )
         ]
@@ -227,8 +230,8 @@ def test_concurrent_finalizations_with_different_outcomes_first_wins(
     charged = typical_request(ledger, call_id, "completed")
     voided = typical_request(ledger, call_id, "failed")
     jobs: list[Callable[[Session], Any]] = [
-        lambda s: service.finalize_call(s, charged),
-        lambda s: service.finalize_call(s, voided),
+        lambda s: ledger_calls.finalize_call(s, charged),
+        lambda s: ledger_calls.finalize_call(s, voided),
     ] * 3
     results = run_together(ledger, jobs if round_ % 2 else jobs[::-1])
     assert len({(r.outcome, r.charged) for r in results}) == 1, results
@@ -248,19 +251,19 @@ def test_a_refund_completes_or_fails_never_both(ledger: Ledger, round_: int) -> 
     account_id = ledger.account(paid=5000, promo=0)
     refund_id = uid("r")
     ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: ledger_refunds.start_refund(
             s, refund_id=refund_id, account_id=account_id, amount_paisa=2000
         )
     )
-    complete: Callable[[Session], Any] = lambda s: service.complete_refund(  # noqa: E731
+    complete: Callable[[Session], Any] = lambda s: ledger_refunds.complete_refund(  # noqa: E731
         s, refund_id=refund_id, gateway_reference="gw"
     )
-    fail: Callable[[Session], Any] = lambda s: service.fail_refund(  # noqa: E731
+    fail: Callable[[Session], Any] = lambda s: ledger_refunds.fail_refund(  # noqa: E731
         s, refund_id=refund_id, reason="declined"
     )
     jobs = [complete, fail] * 2
     run_together(ledger, jobs if round_ % 2 else jobs[::-1])
-    refund = ledger.tx(lambda s: service.get_refund(s, refund_id))
+    refund = ledger.tx(lambda s: ledger_refunds.get_refund(s, refund_id))
     paid = ledger.account_row(account_id).paid_paisa
     if refund.status == "completed":
         assert paid == 3000 and refund.reversal_transaction_id is None
@@ -274,10 +277,10 @@ def test_two_concurrent_refunds_cannot_exceed_paid(ledger: Ledger) -> None:
     results = run_together(
         ledger,
         [
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=4000
             ),
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
             ),
         ],
@@ -297,12 +300,12 @@ def test_two_concurrent_refunds_cannot_exceed_paid(ledger: Ledger) -> None:
 
 def test_coupon_max_redemptions_hold_under_concurrency(ledger: Ledger) -> None:
     code = "Rush" + uid("")[1:]
-    ledger.tx(lambda s: service.create_coupon(s, code=code, bonus_paisa=1000, max_redemptions=5))
+    ledger.tx(lambda s: coupons.create_coupon(s, code=code, bonus_paisa=1000, max_redemptions=5))
     accounts = [ledger.account(promo=0) for _ in range(16)]
     results = run_together(
         ledger,
         [
-            partial(service.redeem_coupon, account_id=account_id, code=code)
+            partial(coupons.redeem_coupon, account_id=account_id, code=code)
             for account_id in accounts
         ],
     )
@@ -311,7 +314,7 @@ def test_coupon_max_redemptions_hold_under_concurrency(ledger: Ledger) -> None:
     assert sum(ledger.account_row(a).promo_paisa for a in accounts) == 5000
     same_account = run_together(
         ledger,
-        [lambda s: service.redeem_coupon(s, account_id=accounts[0], code=code)] * 4,
+        [lambda s: coupons.redeem_coupon(s, account_id=accounts[0], code=code)] * 4,
     )
     assert all(isinstance(r, InvalidCoupon) for r in same_account)
     ledger.assert_consistent(*accounts)
@@ -327,41 +330,41 @@ def test_repeating_any_operation_with_its_key_changes_nothing(ledger: Ledger) ->
         uid("r"),
     )
     code = "Again" + uid("")[1:]
-    ledger.tx(lambda s: service.create_coupon(s, code=code, bonus_paisa=1000))
+    ledger.tx(lambda s: coupons.create_coupon(s, code=code, bonus_paisa=1000))
     grant = uid("grant")
     operations: list[tuple[str, Callable[[Session], Any]]] = [
         (
             "top_up",
-            lambda s: service.top_up(
+            lambda s: ledger_accounts.top_up(
                 s, account_id=account_id, amount_paisa=1234, payment_reference=call_id
             ),
         ),
         (
             "grant_promo",
-            lambda s: service.grant_promo(
+            lambda s: ledger_accounts.grant_promo(
                 s, account_id=account_id, amount_paisa=300, grant_key=grant
             ),
         ),
         (
             "authorize",
-            lambda s: service.authorize_call(
+            lambda s: ledger_calls.authorize_call(
                 s, ledger.policy, call_id=call_id, account_id=account_id, channel="phone"
             ),
         ),
         (
             "authorize_void",
-            lambda s: service.authorize_call(
+            lambda s: ledger_calls.authorize_call(
                 s, ledger.policy, call_id=void_id, account_id=account_id, channel="chat"
             ),
         ),
-        ("finalize", lambda s: service.finalize_call(s, typical_request(ledger, call_id))),
+        ("finalize", lambda s: ledger_calls.finalize_call(s, typical_request(ledger, call_id))),
         (
             "finalize_void",
-            lambda s: service.finalize_call(s, FinalizeCallRequest(void_id, "no_answer")),
+            lambda s: ledger_calls.finalize_call(s, FinalizeCallRequest(void_id, "no_answer")),
         ),
         (
             "api_charge",
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=request_id,
                 account_id=account_id,
@@ -372,25 +375,25 @@ def test_repeating_any_operation_with_its_key_changes_nothing(ledger: Ledger) ->
         ),
         (
             "start_refund",
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s, refund_id=refund_id, account_id=account_id, amount_paisa=500
             ),
         ),
         (
             "complete_refund",
-            lambda s: service.complete_refund(s, refund_id=refund_id, gateway_reference="g"),
+            lambda s: ledger_refunds.complete_refund(s, refund_id=refund_id, gateway_reference="g"),
         ),
         (
             "start_refund_2",
-            lambda s: service.start_refund(
+            lambda s: ledger_refunds.start_refund(
                 s, refund_id=failing_refund, account_id=account_id, amount_paisa=600
             ),
         ),
         (
             "fail_refund",
-            lambda s: service.fail_refund(s, refund_id=failing_refund, reason="declined"),
+            lambda s: ledger_refunds.fail_refund(s, refund_id=failing_refund, reason="declined"),
         ),
-        ("redeem_coupon", lambda s: service.redeem_coupon(s, account_id=account_id, code=code)),
+        ("redeem_coupon", lambda s: coupons.redeem_coupon(s, account_id=account_id, code=code)),
     ]
     for name, operation in operations:
         ledger.tx(operation)
@@ -417,10 +420,10 @@ def test_mixed_concurrent_workload_keeps_the_books(ledger: Ledger) -> None:
             expected[account_id] += delta
 
     def finalize(s: Session, call_id: str, outcome: str) -> Any:
-        return service.finalize_call(s, FinalizeCallRequest(call_id, outcome, usage=usage))
+        return ledger_calls.finalize_call(s, FinalizeCallRequest(call_id, outcome, usage=usage))
 
     def api_charge(s: Session, account_id: str) -> Any:
-        return service.charge_api_usage(
+        return api_requests.charge_api_usage(
             s,
             request_id=uid("req"),
             account_id=account_id,
@@ -430,7 +433,9 @@ def test_mixed_concurrent_workload_keeps_the_books(ledger: Ledger) -> None:
         )
 
     def refund(s: Session, account_id: str) -> Any:
-        return service.start_refund(s, refund_id=uid("r"), account_id=account_id, amount_paisa=300)
+        return ledger_refunds.start_refund(
+            s, refund_id=uid("r"), account_id=account_id, amount_paisa=300
+        )
 
     def worker(seed: int) -> None:
         for i in range(12):

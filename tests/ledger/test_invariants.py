@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Account, Call, CreditLot, Hold, JournalEntry, LedgerTransaction
-from ledger import service
+from ledger import refunds
 from ledger.invariants import RULE_NAMES, check_ledger
 from tests.ledger.conftest import Ledger, uid
 
@@ -28,7 +28,7 @@ def busy_account(ledger: Ledger) -> tuple[str, str]:
     ledger.call(account_id, outcome="failed")
     ledger.authorize(account_id)  # one call in progress
     ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=uid("r"), account_id=account_id, amount_paisa=200
         )
     )

@@ -17,9 +17,11 @@ from db.models import Hold, LedgerTransaction
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import UsageTotals, validate_usage_event
-from ledger import service
+from ledger import accounts as ledger_accounts
+from ledger import api_requests, coupons, rate_cards, refunds
+from ledger import calls as ledger_calls
 from ledger.errors import InvalidCoupon, RefundNotAllowed
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from tests.ledger.conftest import Ledger, uid
 
 MIN_BALANCE = 1000
@@ -174,7 +176,7 @@ class Runner:
         elif kind == "promo":
             _, key, amount, expires = op
             ledger.tx(
-                lambda s: service.grant_promo(
+                lambda s: ledger_accounts.grant_promo(
                     s, account_id=account_id, amount_paisa=amount, grant_key=key, expires_at=expires
                 )
             )
@@ -198,12 +200,12 @@ class Runner:
         elif kind == "finalize":
             _, call_id, outcome, repeats, now = op
             channel = self.channels[call_id]
-            card = ledger.tx(lambda s: service.current_rate_card(s))
+            card = ledger.tx(lambda s: rate_cards.current_rate_card(s))
             totals = UsageTotals()
             for raw in _usage(channel, repeats):
                 totals.add(validate_usage_event(raw, channel, card))
             request = FinalizeCallRequest(call_id, outcome, usage=totals.lines)
-            result = ledger.tx(lambda s: service.finalize_call(s, request, now=now))
+            result = ledger.tx(lambda s: ledger_calls.finalize_call(s, request, now=now))
             if first:
                 model.housekeeping(now)
                 model.holds.pop(call_id, None)
@@ -218,7 +220,7 @@ class Runner:
         elif kind == "api":
             _, request_id, tokens, now = op
             record, _ = ledger.tx(
-                lambda s: service.charge_api_usage(
+                lambda s: api_requests.charge_api_usage(
                     s,
                     request_id=request_id,
                     account_id=account_id,
@@ -237,7 +239,7 @@ class Runner:
             wanted = refundable if amount is None else amount
             try:
                 refund, _ = ledger.tx(
-                    lambda s: service.start_refund(
+                    lambda s: refunds.start_refund(
                         s, refund_id=refund_id, account_id=account_id, amount_paisa=amount
                     )
                 )
@@ -253,10 +255,10 @@ class Runner:
             _, refund_id, succeed = op
             if succeed:
                 ledger.tx(
-                    lambda s: service.complete_refund(s, refund_id=refund_id, gateway_reference="g")
+                    lambda s: refunds.complete_refund(s, refund_id=refund_id, gateway_reference="g")
                 )
             else:
-                ledger.tx(lambda s: service.fail_refund(s, refund_id=refund_id, reason="declined"))
+                ledger.tx(lambda s: refunds.fail_refund(s, refund_id=refund_id, reason="declined"))
             if first:
                 amount = model.refunds.pop(refund_id)
                 if not succeed:
@@ -264,7 +266,7 @@ class Runner:
         elif kind == "coupon":
             try:
                 ledger.tx(
-                    lambda s: service.redeem_coupon(
+                    lambda s: coupons.redeem_coupon(
                         s, account_id=account_id, code=self.coupon, now=self.now
                     )
                 )

@@ -3,6 +3,7 @@ the invariant checker over the accounts it touched."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from db.models import Call, CreditLot, Hold, LedgerTransaction, LotAllocation
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
-from domain.ledger_types import FinalizeCallRequest
-from ledger import service
+from domain.ledger_types import BalanceSnapshot, FinalizeCallRequest
+from ledger import accounts as ledger_accounts
+from ledger import api_requests, balances, coupons, holds, rate_cards, refunds
+from ledger import calls as ledger_calls
 from ledger.errors import Conflict, InvalidCoupon, NotFound, RefundNotAllowed, ValidationFailed
 from tests.ledger.conftest import Ledger, uid
 
@@ -32,8 +35,8 @@ def test_new_account_gets_the_welcome_promo_once(ledger: Ledger) -> None:
     account_id = ledger.account(idempotency_key=uid("signup"))
     row = ledger.account_row(account_id)
     assert (row.paid_paisa, row.promo_paisa) == (0, 5000)
-    again = ledger.tx(
-        lambda s: service.create_account(
+    again, _ = ledger.tx(
+        lambda s: ledger_accounts.create_account(
             s, ledger.policy, name="x", email="x@example.com", idempotency_key=row.idempotency_key
         )
     )
@@ -110,7 +113,7 @@ def test_promo_grant_replay_with_other_terms_is_a_conflict(ledger: Ledger) -> No
 
     def grant(amount: int, at: datetime | None) -> Any:
         return ledger.tx(
-            lambda s: service.grant_promo(
+            lambda s: ledger_accounts.grant_promo(
                 s, account_id=account_id, amount_paisa=amount, grant_key=key, expires_at=at
             )
         )
@@ -137,10 +140,10 @@ def test_authorization_counts_holds_of_calls_in_progress(ledger: Ledger) -> None
 
 def test_api_request_authorization_uses_the_same_rule(ledger: Ledger) -> None:
     account_id = ledger.account(promo=1500)
-    ok = ledger.tx(lambda s: service.authorize_api_request(s, account_id=account_id))
+    ok = ledger.tx(lambda s: api_requests.authorize_api_request(s, account_id=account_id))
     assert ok.authorized
     ledger.authorize(account_id)  # a call reserves 1000
-    refused = ledger.tx(lambda s: service.authorize_api_request(s, account_id=account_id))
+    refused = ledger.tx(lambda s: api_requests.authorize_api_request(s, account_id=account_id))
     assert not refused.authorized and refused.reason == "insufficient_balance"
 
 
@@ -156,7 +159,7 @@ def test_in_progress_call_may_take_paid_negative_and_a_top_up_settles_it(ledger:
     assert not ledger.authorize(account_id).authorized
     with pytest.raises(RefundNotAllowed):
         ledger.tx(
-            lambda s: service.start_refund(
+            lambda s: refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
             )
         )
@@ -187,7 +190,7 @@ def test_api_charge_is_never_refused_and_is_idempotent(ledger: Ledger) -> None:
 
     def charge(tokens: int = 24000):
         return ledger.tx(
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=request_id,
                 account_id=account_id,
@@ -207,7 +210,7 @@ def test_api_charge_is_never_refused_and_is_idempotent(ledger: Ledger) -> None:
     other = ledger.account(promo=0)
     with pytest.raises(Conflict):
         ledger.tx(
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=request_id,
                 account_id=other,
@@ -218,7 +221,7 @@ def test_api_charge_is_never_refused_and_is_idempotent(ledger: Ledger) -> None:
         )
     with pytest.raises(ValidationFailed) as err:
         ledger.tx(
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=uid("req"),
                 account_id=account_id,
@@ -236,7 +239,7 @@ def test_promo_expiry(ledger: Ledger) -> None:
     account_id = ledger.account(paid=2000, promo=0)
     expires = datetime(2030, 1, 1, tzinfo=UTC)
     ledger.tx(
-        lambda s: service.grant_promo(
+        lambda s: ledger_accounts.grant_promo(
             s, account_id=account_id, amount_paisa=1000, grant_key=uid("g"), expires_at=expires
         )
     )
@@ -257,7 +260,7 @@ def test_expired_promo_is_neither_authorized_on_nor_charged(ledger: Ledger) -> N
     account_id = ledger.account(promo=0)
     expires = datetime.now(UTC) + timedelta(hours=1)
     ledger.tx(
-        lambda s: service.grant_promo(
+        lambda s: ledger_accounts.grant_promo(
             s, account_id=account_id, amount_paisa=3000, grant_key=uid("g"), expires_at=expires
         )
     )
@@ -267,7 +270,7 @@ def test_expired_promo_is_neither_authorized_on_nor_charged(ledger: Ledger) -> N
     # then, so the charge goes to paid (below zero), not to expired promo.
     account2 = ledger.account(promo=0)
     ledger.tx(
-        lambda s: service.grant_promo(
+        lambda s: ledger_accounts.grant_promo(
             s, account_id=account2, amount_paisa=3000, grant_key=uid("g"), expires_at=expires
         )
     )
@@ -277,6 +280,54 @@ def test_expired_promo_is_neither_authorized_on_nor_charged(ledger: Ledger) -> N
     row = ledger.account_row(account2)
     assert (row.promo_paisa, row.paid_paisa) == (0, -442)
     ledger.assert_consistent(account_id, account2)
+
+
+def _expired_promo_account(ledger: Ledger, paid: int = 0) -> str:
+    """An account holding 700 paisa of promo that expired a minute ago, not yet settled."""
+    account_id = ledger.account(paid=paid, promo=0)
+    ledger.tx(
+        lambda s: ledger_accounts.grant_promo(
+            s,
+            account_id=account_id,
+            amount_paisa=700,
+            grant_key=uid("g"),
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        )
+    )
+    assert ledger.account_row(account_id).promo_paisa == 700
+    return account_id
+
+
+def test_credits_and_charges_return_the_settled_snapshot(ledger: Ledger) -> None:
+    """The snapshot an operation returns is what a balance read would show afterwards: expired
+    promo is settled first, so callers need not read the balance again."""
+    code = _coupon(ledger)
+    operations: dict[str, Callable[..., tuple[object, BalanceSnapshot]]] = {
+        "topup": lambda s, a: ledger_accounts.top_up(
+            s, account_id=a, amount_paisa=1000, payment_reference=uid("pay")
+        ),
+        "promo_grant": lambda s, a: ledger_accounts.grant_promo(
+            s, account_id=a, amount_paisa=1000, grant_key=uid("g")
+        ),
+        "coupon": lambda s, a: coupons.redeem_coupon(s, account_id=a, code=code),
+        "api_charge": lambda s, a: api_requests.charge_api_usage(
+            s,
+            request_id=uid("req"),
+            account_id=a,
+            sku="openai/gpt-4o",
+            input_tokens=1000,
+            output_tokens=100,
+        ),
+    }
+    promo_after = {"topup": 0, "promo_grant": 1000, "coupon": 2500, "api_charge": 0}
+    for kind, operation in operations.items():
+        account_id = _expired_promo_account(ledger, paid=5000)
+        _, returned = ledger.tx(partial(operation, a=account_id))
+        assert returned.promo_paisa == promo_after[kind], kind  # the expired 700 are gone
+        assert returned == ledger.balance(account_id).balance, kind
+        kinds = [t.kind for t in ledger.transactions(account_id)]
+        assert kinds[-2:] == ["promo_expiry", kind], kinds
+        ledger.assert_consistent(account_id)
 
 
 def test_void_outcomes_release_the_hold_and_charge_nothing(ledger: Ledger) -> None:
@@ -303,7 +354,9 @@ def test_first_finalization_wins(ledger: Ledger) -> None:
     assert second.outcome == "failed" and not second.charged
     assert ledger.account_row(account_id).promo_paisa == 5000
     with pytest.raises(NotFound):
-        ledger.tx(lambda s: service.finalize_call(s, FinalizeCallRequest(uid("nope"), "completed")))
+        ledger.tx(
+            lambda s: ledger_calls.finalize_call(s, FinalizeCallRequest(uid("nope"), "completed"))
+        )
     assert first.outcome == "failed"
     ledger.assert_consistent(account_id)
 
@@ -319,7 +372,7 @@ def test_finalize_rejects_a_non_final_outcome(ledger: Ledger) -> None:
 
 
 def _finalize_raw(session: Session, request: FinalizeCallRequest) -> object:
-    return service.finalize_call(session, request)
+    return ledger_calls.finalize_call(session, request)
 
 
 # --- coupons -------------------------------------------------------------------------------
@@ -327,7 +380,7 @@ def _finalize_raw(session: Session, request: FinalizeCallRequest) -> object:
 
 def _coupon(ledger: Ledger, **kw: object) -> str:
     code = kw.pop("code", None) or "Save" + uid("")[1:].upper()
-    ledger.tx(lambda s: service.create_coupon(s, code=str(code), bonus_paisa=2500, **kw))  # type: ignore[arg-type]
+    ledger.tx(lambda s: coupons.create_coupon(s, code=str(code), bonus_paisa=2500, **kw))  # type: ignore[arg-type]
     return str(code)
 
 
@@ -336,19 +389,19 @@ def test_coupon_is_case_sensitive_and_once_per_account(ledger: Ledger) -> None:
     account_id = ledger.account(promo=0)
     for wrong in (code.lower(), code.upper(), code + " "):
         with pytest.raises(InvalidCoupon):
-            ledger.tx(partial(service.preview_coupon, account_id=account_id, code=wrong))
+            ledger.tx(partial(coupons.preview_coupon, account_id=account_id, code=wrong))
         with pytest.raises(InvalidCoupon):
-            ledger.tx(partial(service.redeem_coupon, account_id=account_id, code=wrong))
-    preview = ledger.tx(lambda s: service.preview_coupon(s, account_id=account_id, code=code))
+            ledger.tx(partial(coupons.redeem_coupon, account_id=account_id, code=wrong))
+    preview = ledger.tx(lambda s: coupons.preview_coupon(s, account_id=account_id, code=code))
     assert preview.bonus_paisa == 2500
     assert ledger.account_row(account_id).promo_paisa == 0  # preview changes nothing
-    _, balance = ledger.tx(lambda s: service.redeem_coupon(s, account_id=account_id, code=code))
+    _, balance = ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=account_id, code=code))
     assert balance.promo_paisa == 2500 and balance.paid_paisa == 0
     with pytest.raises(InvalidCoupon):
-        ledger.tx(lambda s: service.redeem_coupon(s, account_id=account_id, code=code))
+        ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=account_id, code=code))
     assert ledger.account_row(account_id).promo_paisa == 2500
     other = ledger.account(promo=0)
-    ledger.tx(lambda s: service.redeem_coupon(s, account_id=other, code=code))
+    ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=other, code=code))
     ledger.assert_consistent(account_id, other)
 
 
@@ -357,17 +410,17 @@ def test_coupon_expiry_and_promo_expiry(ledger: Ledger) -> None:
     expired = _coupon(ledger, expires_at=now - timedelta(seconds=1))
     account_id = ledger.account(promo=0)
     with pytest.raises(InvalidCoupon):
-        ledger.tx(lambda s: service.redeem_coupon(s, account_id=account_id, code=expired))
+        ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=account_id, code=expired))
     promo_end = now + timedelta(days=7)
     code = _coupon(ledger, expires_at=now + timedelta(days=1), promo_expires_at=promo_end)
-    ledger.tx(lambda s: service.redeem_coupon(s, account_id=account_id, code=code, now=now))
+    ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=account_id, code=code, now=now))
     assert (
         ledger.balance(account_id, now=promo_end - timedelta(seconds=1)).balance.promo_paisa == 2500
     )
     assert ledger.balance(account_id, now=promo_end).balance.promo_paisa == 0
     with pytest.raises(InvalidCoupon):
         ledger.tx(
-            lambda s: service.redeem_coupon(
+            lambda s: coupons.redeem_coupon(
                 s, account_id=ledger.account(promo=0), code=code, now=now + timedelta(days=2)
             )
         )
@@ -377,12 +430,12 @@ def test_coupon_expiry_and_promo_expiry(ledger: Ledger) -> None:
 def test_coupon_max_redemptions(ledger: Ledger) -> None:
     code = _coupon(ledger, max_redemptions=2)
     accounts = [ledger.account(promo=0) for _ in range(3)]
-    ledger.tx(lambda s: service.redeem_coupon(s, account_id=accounts[0], code=code))
-    ledger.tx(lambda s: service.redeem_coupon(s, account_id=accounts[1], code=code))
+    ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=accounts[0], code=code))
+    ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=accounts[1], code=code))
     with pytest.raises(InvalidCoupon):
-        ledger.tx(lambda s: service.redeem_coupon(s, account_id=accounts[2], code=code))
+        ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=accounts[2], code=code))
     with pytest.raises(Conflict):
-        ledger.tx(lambda s: service.create_coupon(s, code=code, bonus_paisa=1))
+        ledger.tx(lambda s: coupons.create_coupon(s, code=code, bonus_paisa=1))
     ledger.assert_consistent(*accounts)
 
 
@@ -394,12 +447,12 @@ def test_refund_debits_paid_only_and_not_what_calls_in_progress_need(ledger: Led
     ledger.authorize(account_id)  # reserves 1000
     with pytest.raises(RefundNotAllowed):
         ledger.tx(
-            lambda s: service.start_refund(
+            lambda s: refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=2001
             )
         )
     refund, balance = ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
         )
     )
@@ -409,16 +462,16 @@ def test_refund_debits_paid_only_and_not_what_calls_in_progress_need(ledger: Led
     assert (debit.kind, debit.amount_paisa, debit.promo_delta_paisa) == ("refund", -2000, 0)
     with pytest.raises(RefundNotAllowed):
         ledger.tx(
-            lambda s: service.start_refund(
+            lambda s: refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
             )
         )
     done, _ = ledger.tx(
-        lambda s: service.complete_refund(s, refund_id=refund.id, gateway_reference="gw-1")
+        lambda s: refunds.complete_refund(s, refund_id=refund.id, gateway_reference="gw-1")
     )
     assert done.status == "completed"
     with pytest.raises(Conflict):
-        ledger.tx(lambda s: service.fail_refund(s, refund_id=refund.id, reason="late"))
+        ledger.tx(lambda s: refunds.fail_refund(s, refund_id=refund.id, reason="late"))
     assert ledger.account_row(account_id).paid_paisa == 1000
     ledger.assert_consistent(account_id)
 
@@ -427,30 +480,30 @@ def test_failed_refund_puts_the_money_back(ledger: Ledger) -> None:
     account_id = ledger.account(paid=3000, promo=0)
     refund_id = uid("r")
     ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=refund_id, account_id=account_id, amount_paisa=1200
         )
     )
     # Starting it again with the same id changes nothing; other terms are a conflict.
     ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=refund_id, account_id=account_id, amount_paisa=1200
         )
     )
     with pytest.raises(Conflict):
         ledger.tx(
-            lambda s: service.start_refund(
+            lambda s: refunds.start_refund(
                 s, refund_id=refund_id, account_id=account_id, amount_paisa=5
             )
         )
     assert ledger.account_row(account_id).paid_paisa == 1800
     for _ in range(2):
         failed, balance = ledger.tx(
-            lambda s: service.fail_refund(s, refund_id=refund_id, reason="card closed")
+            lambda s: refunds.fail_refund(s, refund_id=refund_id, reason="card closed")
         )
         assert failed.status == "failed" and balance.paid_paisa == 3000
     with pytest.raises(Conflict):
-        ledger.tx(lambda s: service.complete_refund(s, refund_id=refund_id, gateway_reference=None))
+        ledger.tx(lambda s: refunds.complete_refund(s, refund_id=refund_id, gateway_reference=None))
     kinds = [(t.kind, t.amount_paisa) for t in ledger.transactions(account_id)]
     assert kinds == [("topup", 3000), ("refund", -1200), ("refund_reversal", 1200)]
     ledger.assert_consistent(account_id)
@@ -464,7 +517,7 @@ def test_month_usage_is_the_calendar_month_in_kolkata(ledger: Ledger) -> None:
     late = ledger.call(account_id)  # will be 23:59 IST on 30 Nov
     early = ledger.call(account_id)  # will be 00:01 IST on 1 Dec
     ledger.tx(
-        lambda s: service.charge_api_usage(
+        lambda s: api_requests.charge_api_usage(
             s,
             request_id=uid("req"),
             account_id=account_id,
@@ -496,7 +549,7 @@ def test_month_usage_is_the_calendar_month_in_kolkata(ledger: Ledger) -> None:
         ledger.balance(account_id, now=datetime(2026, 11, 30, 18, 30, tzinfo=UTC)).month_usage_paisa
         == 442 + 52
     )
-    daily = ledger.tx(lambda s: service.daily_spend_this_month(s, account_id, now=dec))
+    daily = ledger.tx(lambda s: balances.daily_spend_this_month(s, account_id, now=dec))
     assert daily == [("2026-12-01", 442), ("2026-12-31", 52)]
 
 
@@ -506,17 +559,17 @@ def test_transaction_history_is_signed_and_paginated_newest_first(ledger: Ledger
     ledger.call(account_id)
     refund_id = uid("r")
     ledger.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=refund_id, account_id=account_id, amount_paisa=500
         )
     )
     code = _coupon(ledger)
-    ledger.tx(lambda s: service.redeem_coupon(s, account_id=account_id, code=code))
+    ledger.tx(lambda s: coupons.redeem_coupon(s, account_id=account_id, code=code))
     pages: list[list[LedgerTransaction]] = []
     before: int | None = None
     while True:
         page = ledger.tx(
-            partial(service.list_transactions, account_id=account_id, before_id=before, limit=2)
+            partial(balances.list_transactions, account_id=account_id, before_id=before, limit=2)
         )
         if not page:
             break
@@ -535,7 +588,7 @@ def test_transaction_history_is_signed_and_paginated_newest_first(ledger: Ledger
         ledger.account_row(account_id).paid_paisa
     )
     with pytest.raises(NotFound):
-        ledger.tx(lambda s: service.list_transactions(s, uid("nope"), before_id=None, limit=5))
+        ledger.tx(lambda s: balances.list_transactions(s, uid("nope"), before_id=None, limit=5))
 
 
 # --- holds ----------------------------------------------------------------------------------
@@ -572,10 +625,10 @@ def test_release_stale_holds_sweeps_every_account(isolated_ledger: Ledger) -> No
         ledger.authorize(account_id, now=start)
         ledger.authorize(account_id, now=start + timedelta(hours=3))
     limit = start + ledger.policy.max_call_duration + ledger.policy.hold_grace
-    released = ledger.tx(lambda s: service.release_stale_holds(s, now=limit))
+    released = ledger.tx(lambda s: holds.release_stale_holds(s, now=limit))
     assert released == 3000
     assert [ledger.account_row(a).reserved_paisa for a in accounts] == [1000] * 3
-    assert ledger.tx(lambda s: service.release_stale_holds(s, now=limit)) == 0
+    assert ledger.tx(lambda s: holds.release_stale_holds(s, now=limit)) == 0
     ledger.assert_consistent(*accounts)
 
 
@@ -594,11 +647,11 @@ def test_a_call_is_priced_on_the_rate_card_it_was_authorized_on(isolated_ledger:
             "unit": p.unit,
             "price_inr": str(2 * Decimal(p.price_inr)),
         }
-        for p in ledger.tx(lambda s: service.current_rate_card(s)).prices
+        for p in ledger.tx(lambda s: rate_cards.current_rate_card(s)).prices
     ]
-    v2 = ledger.tx(lambda s: service.publish_rate_card(s, prices=doubled))
+    v2 = ledger.tx(lambda s: rate_cards.publish_rate_card(s, prices=doubled))
     assert v2.version == 2
-    assert ledger.tx(lambda s: service.current_rate_card(s)).version == 2
+    assert ledger.tx(lambda s: rate_cards.current_rate_card(s)).version == 2
     v2_call = uid("call")
     assert ledger.authorize(account_id, v2_call).rate_card_version == 2
     assert ledger.finalize(v1_call).breakdown.total_paisa == 442
@@ -609,7 +662,7 @@ def test_a_call_is_priced_on_the_rate_card_it_was_authorized_on(isolated_ledger:
     # Publishing with an idempotency key twice gives one version.
     again = [
         ledger.tx(
-            lambda s: service.publish_rate_card(s, prices=doubled, idempotency_key="rc-3")
+            lambda s: rate_cards.publish_rate_card(s, prices=doubled, idempotency_key="rc-3")
         ).version
         for _ in range(2)
     ]

@@ -10,7 +10,7 @@ from temporalio.worker import Replayer
 
 from adapters.payments.gateway import SandboxBehavior
 from db.models import LedgerTransaction, Refund
-from ledger import service
+from ledger import refunds
 from tests.support.email import Harness, eventually, messages_to, uid
 from workflows.refunds import RefundInput, RefundStatus, RefundWorkflow
 
@@ -43,7 +43,7 @@ async def test_full_refund_through_the_api_contract(harness: Harness) -> None:
     # What the API does: start_refund synchronously (amount omitted = all refundable paid), then
     # start the workflow by type name with one JSON object.
     refund, _ = h.tx(
-        lambda s: service.start_refund(
+        lambda s: refunds.start_refund(
             s, refund_id=refund_id, account_id=account_id, amount_paisa=None
         )
     )
@@ -64,7 +64,7 @@ async def test_full_refund_through_the_api_contract(harness: Harness) -> None:
     assert status.status == "completed"
     balance = h.balance(account_id)
     assert (balance.paid_paisa, balance.promo_paisa) == (0, 5000)
-    assert h.tx(lambda s: service.get_refund(s, refund_id).status) == "completed"
+    assert h.tx(lambda s: refunds.get_refund(s, refund_id).status) == "completed"
     [mail] = await eventually(lambda: messages_to(h.capture, email))
     assert mail["subject"] == "Your refund of ₹200.00 is on its way"
     assert mail["dedupe_key"] == f"refund-completed:{refund_id}"
@@ -95,7 +95,7 @@ async def test_gateway_failure_puts_the_money_back(harness: Harness) -> None:
     assert result.status == "failed" and result.failure_reason == "card closed"
     balance = h.balance(account_id)
     assert (balance.paid_paisa, balance.promo_paisa) == (20_000, 5000)
-    refund = h.tx(lambda s: service.get_refund(s, refund_id))
+    refund = h.tx(lambda s: refunds.get_refund(s, refund_id))
     assert refund.status == "failed" and refund.reversal_transaction_id is not None
     [mail] = await eventually(lambda: messages_to(h.capture, email))
     assert "could not be completed" in mail["subject"] and "card closed" in mail["text"]

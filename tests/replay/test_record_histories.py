@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import workflow_id
 from tests.support.calls import Ledger, running_worker, uid
 from tests.workflows.test_long_calls import eager_continue_as_new_env

@@ -19,8 +19,8 @@ from adapters.email.sender import RecordingEmailSender
 from db.models import Account, LedgerTransaction
 from db.session import run_in_transaction
 from dev.procs import free_port
-from ledger import service
-from ledger.service import LedgerPolicy
+from ledger import accounts as ledger_accounts
+from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.stack import WorkerProcess
 from worker.main import build_worker
@@ -50,12 +50,14 @@ class Ledger:
         policy = LedgerPolicy(
             min_balance_paisa=self.policy.min_balance_paisa, welcome_promo_paisa=promo
         )
-        account = self.tx(
-            lambda s: service.create_account(s, policy, name="Caller", email="c@example.com")
+        account, _ = self.tx(
+            lambda s: ledger_accounts.create_account(
+                s, policy, name="Caller", email="c@example.com"
+            )
         )
         if paid:
             self.tx(
-                lambda s: service.top_up(
+                lambda s: ledger_accounts.top_up(
                     s, account_id=account.id, amount_paisa=paid, payment_reference=uid("pay")
                 )
             )

@@ -27,8 +27,9 @@ from adapters.payments.gateway import SandboxPaymentGateway
 from db.session import run_in_transaction
 from dev.email_capture import CaptureServer
 from domain.ledger_types import BalanceSnapshot
-from ledger import service
-from ledger.service import LedgerPolicy
+from ledger import accounts as ledger_accounts
+from ledger import api_requests, balances
+from ledger.policy import LedgerPolicy
 from workflows.accounts import AccountWorkflow
 from workflows.refunds import RefundWorkflow
 
@@ -92,8 +93,8 @@ class Harness:
 
     async def new_account(self, *, paid_paisa: int = 0, notify: bool = True) -> tuple[str, str]:
         email = f"{uid('cust')}@example.com"
-        account = self.tx(
-            lambda s: service.create_account(s, self.policy, name="Asha Rao", email=email)
+        account, _ = self.tx(
+            lambda s: ledger_accounts.create_account(s, self.policy, name="Asha Rao", email=email)
         )
         if notify:
             await self.notify(self.balance(account.id))
@@ -103,7 +104,7 @@ class Harness:
 
     async def top_up(self, account_id: str, amount_paisa: int) -> BalanceSnapshot:
         _, snap = self.tx(
-            lambda s: service.top_up(
+            lambda s: ledger_accounts.top_up(
                 s, account_id=account_id, amount_paisa=amount_paisa, payment_reference=uid("pay")
             )
         )
@@ -112,7 +113,7 @@ class Harness:
     async def charge(self, account_id: str, input_tokens: int) -> BalanceSnapshot:
         """An osmAPI charge: gpt-4o-mini input tokens at ₹0.0000125 + 30% margin."""
         _, snap = self.tx(
-            lambda s: service.charge_api_usage(
+            lambda s: api_requests.charge_api_usage(
                 s,
                 request_id=uid("req"),
                 account_id=account_id,
@@ -124,7 +125,7 @@ class Harness:
         return await self.notify(snap)
 
     def balance(self, account_id: str) -> BalanceSnapshot:
-        return self.tx(lambda s: service.balance_summary(s, account_id)).balance
+        return self.tx(lambda s: balances.balance_summary(s, account_id)).balance
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

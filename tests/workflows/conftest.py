@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from dev.temporal import register_search_attributes
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, running_worker
 

@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 
 from dev.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
+from ledger import accounts
 from orchestrator_client import BillingClient, workflow_id
 from tests.support.calls import Ledger, uid
 
@@ -210,7 +211,7 @@ async def test_refused_call_ends_refused_without_a_charge(
     assert await billing.authorize(call_id, account_id, "phone") == decision
     # ...even once the balance would now allow it: the decision is kept.
     ledger.tx(
-        lambda s: __import__("ledger.service").service.top_up(
+        lambda s: accounts.top_up(
             s, account_id=account_id, amount_paisa=5000, payment_reference=uid("pay")
         )
     )

@@ -13,7 +13,7 @@ from activities.calls import CallActivities
 from adapters.email.sender import RecordingEmailSender
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
 from worker.registry import WORKFLOWS, WorkerDeps

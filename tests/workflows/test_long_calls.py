@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
-from ledger.service import LedgerPolicy
+from ledger.policy import LedgerPolicy
 from orchestrator_client import workflow_id
 from tests.support.calls import Ledger, running_worker, uid
 

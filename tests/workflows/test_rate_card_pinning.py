@@ -14,8 +14,8 @@ from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
 from dev.postgres import create_scratch_database, drop_database
 from domain.default_rate_card import DEFAULT_PRICES, TYPICAL_PHONE_CALL_USAGE
-from ledger import service
-from ledger.service import LedgerPolicy
+from ledger import rate_cards
+from ledger.policy import LedgerPolicy
 from tests.support.calls import Ledger, running_worker, uid
 
 
@@ -45,7 +45,7 @@ async def test_price_uses_the_card_pinned_at_authorization(
             }
             for p in DEFAULT_PRICES
         ]
-        card = ledger.tx(lambda s: service.publish_rate_card(s, prices=doubled))
+        card = ledger.tx(lambda s: rate_cards.publish_rate_card(s, prices=doubled))
         assert pinned.rate_card_version is not None and card.version > pinned.rate_card_version
         later = await billing.authorize(later_call, account_id, "phone")
         assert later.rate_card_version == card.version

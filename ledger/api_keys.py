@@ -1,0 +1,73 @@
+"""API keys and the roles they carry. Only the SHA-256 of a secret is stored; the secret is
+shown once, at creation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Literal, get_args
+
+from sqlalchemy.orm import Session
+
+from db.models import ApiKey
+from ledger.errors import NotFound, ValidationFailed
+from ledger.posting import new_id, utcnow
+from ledger.repositories import accounts as account_rows
+from ledger.repositories import catalog
+
+# The role policy: `customer` keys are bound to one account; `admin` may do everything
+# (api.auth.require_roles admits admin everywhere). The one definition of the roles.
+Role = Literal["customer", "orchestrator", "support", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+API_KEY_PREFIX = "osk_"
+
+
+def hash_api_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, *, role: str, account_id: str | None = None
+) -> tuple[ApiKey, str]:
+    """Returns the stored key and its secret; only the hash is kept."""
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
+    if role == "customer":
+        if not account_id:
+            raise ValidationFailed("a customer key needs an account_id")
+        if account_rows.get_account(session, account_id) is None:
+            raise NotFound(f"account {account_id} not found")
+    elif account_id is not None:
+        raise ValidationFailed("only customer keys are bound to an account")
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("key"),
+        key_hash=hash_api_key(secret),
+        prefix=secret[:10],
+        role=role,
+        account_id=account_id,
+    )
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def resolve_api_key(session: Session, secret: str) -> ApiKey | None:
+    """The live (unrevoked) key behind a secret, or None."""
+    key = catalog.api_key_by_hash(session, hash_api_key(secret))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def find_api_key(session: Session, key_id: str) -> ApiKey | None:
+    return catalog.get_api_key(session, key_id)
+
+
+def revoke_api_key(session: Session, key_id: str) -> ApiKey:
+    key = catalog.get_api_key(session, key_id)
+    if key is None:
+        raise NotFound(f"api key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
