@@ -11,9 +11,24 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.accounts import AccountActivities, load_recipient, send_rendered_once
+from activities.accounts import load_recipient, send_rendered_once
 from db.models import Refund
 from db.session import run_in_transaction
+from domain.contracts import (
+    REFUND_COMPLETE_ACTIVITY,
+    REFUND_EMAIL_ACTIVITY,
+    REFUND_FAIL_ACTIVITY,
+    REFUND_GATEWAY_ACTIVITY,
+    REFUND_START_ACTIVITY,
+    EmailOutcome,
+    GatewayOutcome,
+    GatewayRequest,
+    RefundCompletion,
+    RefundFailure,
+    RefundInput,
+    RefundRecord,
+    RefundStatus,
+)
 from domain.ledger_types import BalanceSnapshot
 from emailing import templates
 from emailing.sender import EmailSender
@@ -21,20 +36,6 @@ from ledger import service
 from ledger.errors import BillingError
 from notifications.balance import notify_balance_changed
 from payments.gateway import GatewayUnavailable, PaymentGateway
-from workflows.refunds import (
-    COMPLETED,
-    REFUND_COMPLETE,
-    REFUND_EMAIL,
-    REFUND_FAIL,
-    REFUND_GATEWAY,
-    REFUND_START,
-    GatewayOutcome,
-    GatewayRequest,
-    RefundCompletion,
-    RefundFailure,
-    RefundInput,
-    RefundRecord,
-)
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ def _record(refund: Refund) -> RefundRecord:
         refund_id=refund.id,
         account_id=refund.account_id,
         amount_paisa=refund.amount_paisa,
-        status=refund.status,
+        status=RefundStatus(refund.status),
         failure_reason=refund.failure_reason,
         gateway_reference=refund.gateway_reference,
     )
@@ -58,7 +59,7 @@ class RefundActivities:
         gateway: PaymentGateway,
         email_sender: EmailSender,
         *,
-        task_queue: str | None = None,
+        task_queue: str,
         email_from: str = "billing@osmtalk.example",
     ) -> None:
         self.session_factory = session_factory
@@ -83,7 +84,7 @@ class RefundActivities:
         await notify_balance_changed(self.client, snap, task_queue=self.task_queue)
         return record
 
-    @activity.defn(name=REFUND_START)
+    @activity.defn(name=REFUND_START_ACTIVITY)
     async def refund_start(self, request: RefundInput) -> RefundRecord:
         return await self._ledger(
             lambda s: service.start_refund(
@@ -94,7 +95,7 @@ class RefundActivities:
             )
         )
 
-    @activity.defn(name=REFUND_GATEWAY)
+    @activity.defn(name=REFUND_GATEWAY_ACTIVITY)
     async def refund_gateway(self, request: GatewayRequest) -> GatewayOutcome:
         try:
             result = await self.gateway.refund(
@@ -106,7 +107,7 @@ class RefundActivities:
             raise ApplicationError(str(exc), type="GatewayUnavailable") from exc
         return GatewayOutcome(result.succeeded, result.reference, result.reason)
 
-    @activity.defn(name=REFUND_COMPLETE)
+    @activity.defn(name=REFUND_COMPLETE_ACTIVITY)
     async def refund_complete(self, request: RefundCompletion) -> RefundRecord:
         return await self._ledger(
             lambda s: service.complete_refund(
@@ -114,14 +115,14 @@ class RefundActivities:
             )
         )
 
-    @activity.defn(name=REFUND_FAIL)
+    @activity.defn(name=REFUND_FAIL_ACTIVITY)
     async def refund_fail(self, request: RefundFailure) -> RefundRecord:
         return await self._ledger(
             lambda s: service.fail_refund(s, refund_id=request.refund_id, reason=request.reason)
         )
 
-    @activity.defn(name=REFUND_EMAIL)
-    async def refund_email(self, refund_id: str) -> str:
+    @activity.defn(name=REFUND_EMAIL_ACTIVITY)
+    async def refund_email(self, refund_id: str) -> EmailOutcome:
         def load() -> tuple[RefundRecord, int]:
             with self.session_factory() as session:
                 refund = service.get_refund(session, refund_id)
@@ -130,14 +131,14 @@ class RefundActivities:
                 return _record(refund), summary.balance.available_paisa
 
         record, available = await asyncio.to_thread(load)
-        if record.status not in (COMPLETED, "failed"):
+        if record.status == RefundStatus.PENDING:
             raise ApplicationError(
                 f"refund {refund_id} is still {record.status}", non_retryable=True
             )
         recipient = await asyncio.to_thread(load_recipient, self.session_factory, record.account_id)
         if recipient is None:
-            return "no_account"
-        if record.status == COMPLETED:
+            return EmailOutcome.NO_ACCOUNT
+        if record.status == RefundStatus.COMPLETED:
             rendered = templates.refund_completed(
                 account_name=recipient.name,
                 amount_paisa=record.amount_paisa,
@@ -170,38 +171,3 @@ class RefundActivities:
             self.refund_fail,
             self.refund_email,
         ]
-
-
-def build_account_and_refund_activities(deps: Any) -> list[Callable[..., Any]]:
-    """For worker.registry: deps is a `WorkerDeps`; `deps.extras` may carry "email_sender",
-    "payment_gateway" and "task_queue" (for notify); defaults come from settings/env."""
-    from core.config import get_settings
-    from emailing.sender import email_sender_from_settings
-    from payments.gateway import payment_gateway_from_env
-
-    settings = get_settings()
-    extras: dict[str, Any] = deps.extras or {}
-    sender = extras.get("email_sender") or email_sender_from_settings()
-    gateway = extras.get("payment_gateway") or payment_gateway_from_env()
-    accounts = AccountActivities(
-        deps.session_factory,
-        sender,
-        email_from=settings.email_from,
-        dashboard_url=settings.dashboard_url,
-    )
-    refunds = RefundActivities(
-        deps.session_factory,
-        deps.client,
-        gateway,
-        sender,
-        task_queue=extras.get("task_queue"),
-        email_from=settings.email_from,
-    )
-    return [
-        accounts.send_low_balance_alert,
-        refunds.refund_start,
-        refunds.refund_gateway,
-        refunds.refund_complete,
-        refunds.refund_fail,
-        refunds.refund_email,
-    ]

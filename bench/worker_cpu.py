@@ -69,7 +69,8 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
     from ledger import service
     from ledger.service import LedgerPolicy
     from orchestrator_client import BillingClient
-    from worker.registry import WORKFLOWS, WorkerDeps, build_activities
+    from worker.main import worker_deps
+    from worker.registry import WORKFLOWS, build_activities
 
     pg = PostgresProcess(Path(work_dir) / "pg")
     await asyncio.to_thread(pg.start)
@@ -87,9 +88,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
 
         for variant in ("sandboxed", "unsandboxed"):
             queue = f"cpu-{variant}"
-            deps = WorkerDeps(
-                session_factory=factory, policy=policy, client=client, extras={"task_queue": queue}
-            )
+            deps = worker_deps(client, factory, policy, task_queue=queue)
             kwargs: dict[str, Any] = {}
             if variant == "unsandboxed":
                 kwargs["workflow_runner"] = UnsandboxedWorkflowRunner()

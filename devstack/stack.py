@@ -42,8 +42,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from core.logging import uvicorn_log_config
-
-TASK_QUEUE = "billing"
+from domain.contracts import TASK_QUEUE
 
 
 class StackError(RuntimeError):

@@ -44,6 +44,7 @@ import httpx
 import uvicorn
 
 from core.config import Settings
+from domain.contracts import TASK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -193,7 +194,7 @@ def start_stack(
     admin_key: str | None = None,
     settings: Mapping[str, Any] | None = None,
     worker_env: Mapping[str, str] | None = None,
-    task_queue: str = "billing",
+    task_queue: str = TASK_QUEUE,
 ) -> Iterator[RunningStack]:
     """Start the API (and the worker) and yield a `RunningStack`; stop them on exit.
 

@@ -10,30 +10,32 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calls import CallActivities
+from domain.contracts import CALL_FINALIZE_ACTIVITY
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from emailing.sender import RecordingEmailSender
 from ledger.service import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
-from worker.registry import WORKFLOWS, WorkerDeps
-from workflows.calls import FINALIZE_ACTIVITY
+from worker.main import worker_deps
+from worker.registry import WORKFLOWS
 
 
 async def test_finalize_retried_after_its_commit_posts_the_charge_once(
     workflow_env: WorkflowEnvironment, session_factory: sessionmaker[Session], ledger: Ledger
 ) -> None:
     queue = uid("billing-crash")
-    deps = WorkerDeps(
+    deps = worker_deps(
+        workflow_env.client,
         session_factory,
         LedgerPolicy(),
-        workflow_env.client,
-        {"task_queue": queue, "email_sender": RecordingEmailSender()},
+        task_queue=queue,
+        email_sender=RecordingEmailSender(),
     )
     real = CallActivities(deps)
     attempts: list[int] = []
 
-    @activity.defn(name=FINALIZE_ACTIVITY)
+    @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize_then_crash_once(request: FinalizeCallRequest) -> FinalizedCall:
         result = await real.finalize(request)  # committed
         attempts.append(activity.info().attempt)
