@@ -58,7 +58,7 @@ async def test_finalize_retried_after_its_commit_posts_the_charge_once(
         await billing.hangup(call_id, "completed")
         result = await billing.result(call_id)
     assert attempts == [1, 2]
-    assert result["breakdown"]["total_paisa"] == 442 and result["charged"] is True
+    assert result.breakdown.total_paisa == 442 and result.charged is True
     assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-442]
     account = ledger.balance(account_id)
     assert (account.paid_paisa, account.reserved_paisa) == (10_000 - 442, 0)
