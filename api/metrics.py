@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.contracts import HoldStatus
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 HTTP_REQUESTS = Counter(
@@ -69,8 +71,8 @@ _LEDGER_QUERY = text(
     " WHERE kind IN ('call_charge', 'api_charge') GROUP BY kind"
 )
 _HOLDS_QUERY = text(
-    "SELECT count(*), COALESCE(SUM(amount_paisa), 0) FROM holds WHERE status = 'active'"
-)
+    "SELECT count(*), COALESCE(SUM(amount_paisa), 0) FROM holds WHERE status = :status"
+).bindparams(status=HoldStatus.ACTIVE.value)
 _LEDGER_KINDS = {"call_charge": "call", "api_charge": "api"}
 
 
