@@ -30,7 +30,8 @@ from temporalio.exceptions import ApplicationError
 
 from db.models import Account, EmailLog
 from db.session import run_in_transaction
-from domain.contracts import LOW_BALANCE_ALERT_ACTIVITY, EmailOutcome, LowBalanceAlert
+from domain.contracts import LOW_BALANCE_ALERT_ACTIVITY, EmailOutcome
+from domain.contracts.accounts import LowBalanceAlert
 from emailing import templates
 from emailing.sender import EmailMessage, EmailSender, EmailSendError
 

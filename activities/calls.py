@@ -17,12 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import WorkerDeps
 from core.logging import set_log_context
 from db.session import run_in_transaction
-from domain.contracts import (
-    CALL_AUTHORIZE_ACTIVITY,
-    CALL_FINALIZE_ACTIVITY,
-    AuthorizeCallInput,
-    CallAuthorization,
-)
+from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY
+from domain.contracts.calls import AuthorizeCallInput, CallAuthorization
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from ledger import service
 from ledger.errors import BillingError

@@ -21,13 +21,15 @@ from domain.contracts import (
     REFUND_GATEWAY_ACTIVITY,
     REFUND_START_ACTIVITY,
     EmailOutcome,
+    RefundStatus,
+)
+from domain.contracts.refunds import (
     GatewayOutcome,
     GatewayRequest,
     RefundCompletion,
     RefundFailure,
     RefundInput,
     RefundRecord,
-    RefundStatus,
 )
 from domain.ledger_types import BalanceSnapshot
 from emailing import templates

@@ -35,10 +35,12 @@ with workflow.unsafe.imports_passed_through():
         HANGUP_SIGNAL,
         STATUS_QUERY,
         USAGE_SIGNAL,
+        CallState,
+    )
+    from domain.contracts.calls import (
         AuthorizeResult,
         CallBreakdown,
         CallResult,
-        CallState,
         CallStatus,
         Hangup,
     )
@@ -131,9 +133,9 @@ class BaselineCallWorkflow:
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._decision is not None
-        return CallResult(
-            **vars(self._status()),
-            authorization=AuthorizeResult(**self._decision),
+        return CallResult.of(
+            self._status(),
+            AuthorizeResult(**self._decision),
             charged=False,
             transaction_id=None,
         )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.channels import CHANNEL_COMPONENTS, Channel, Component, is_charged
-from domain.contracts import CallResult
+from domain.contracts.calls import CallResult
 from domain.default_rate_card import DEFAULT_PRICES
 from domain.rating import (
     DEFAULT_MARGIN_RATE,

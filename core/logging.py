@@ -29,12 +29,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.contracts import (
-    CALL_AUTHORIZE_ACTIVITY,
-    CALL_FINALIZE_ACTIVITY,
-    CallAuthorization,
-    call_id_of,
-)
+from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY, call_id_of
+from domain.contracts.calls import CallAuthorization
 from domain.ledger_types import FinalizedCall
 
 CONTEXT_FIELDS = ("call_id", "account_id")

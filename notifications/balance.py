@@ -14,12 +14,8 @@ import logging
 
 from temporalio.client import Client
 
-from domain.contracts import (
-    ACCOUNT_WORKFLOW,
-    BALANCE_CHANGED_SIGNAL,
-    AccountWorkflowInput,
-    account_workflow_id,
-)
+from domain.contracts import ACCOUNT_WORKFLOW, BALANCE_CHANGED_SIGNAL, account_workflow_id
+from domain.contracts.accounts import AccountWorkflowInput
 from domain.ledger_types import BalanceSnapshot
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,10 @@ from domain.contracts import (
     STATUS_QUERY,
     TASK_QUEUE,
     USAGE_SIGNAL,
+    authorize_update_id,
+    call_workflow_id,
+)
+from domain.contracts.calls import (
     AuthorizeRequest,
     AuthorizeResult,
     CallInput,
@@ -31,8 +35,6 @@ from domain.contracts import (
     Hangup,
     UsageBatch,
     UsageReport,
-    authorize_update_id,
-    call_workflow_id,
 )
 
 # One signal carries at most this many events: keeps a payload well under Temporal's 2 MB.

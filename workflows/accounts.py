@@ -30,10 +30,12 @@ with workflow.unsafe.imports_passed_through():
         BALANCE_CHANGED_SIGNAL,
         LOW_BALANCE_ALERT_ACTIVITY,
         STATUS_QUERY,
+        EmailOutcome,
+    )
+    from domain.contracts.accounts import (
         AccountState,
         AccountStatus,
         AccountWorkflowInput,
-        EmailOutcome,
         LowBalanceAlert,
     )
     from domain.ledger_types import BalanceSnapshot

@@ -12,7 +12,6 @@ imports; activities are called by name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
         HANGUP_SIGNAL,
         STATUS_QUERY,
         USAGE_SIGNAL,
+        CallState,
+    )
+    from domain.contracts.calls import (
         AuthorizeCallInput,
         AuthorizeRequest,
         AuthorizeResult,
@@ -42,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
         CallCarry,
         CallInput,
         CallResult,
-        CallState,
         CallStatus,
         Hangup,
         RejectedEvent,
@@ -216,7 +217,7 @@ class CallBillingWorkflow:
         )
         self._state = CallState.FINALIZED
         self._outcome = Outcome(self._final.outcome) if self._final.outcome else hangup.outcome
-        breakdown = self._call_breakdown()
+        breakdown = self._breakdown()
         workflow.upsert_search_attributes([CALL_OUTCOME.value_set(self._outcome)])
         workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
         workflow.set_current_details(self._summary(breakdown))
@@ -353,16 +354,16 @@ class CallBillingWorkflow:
 
     # --- views -------------------------------------------------------------------------------
 
-    def _breakdown(self) -> Breakdown:
-        if self._final is not None:
-            return self._final.breakdown
+    def _breakdown(self) -> CallBreakdown:
         decision = self._authorization.decision if self._authorization else None
-        if decision is None or decision.rate_card is None:
-            return Breakdown.zero()
-        return price_usage(self._usage.lines, decision.rate_card, Decimal(decision.margin_rate))
-
-    def _call_breakdown(self) -> CallBreakdown:
-        return CallBreakdown.of(self._breakdown())
+        if self._final is not None:
+            breakdown = self._final.breakdown
+        elif decision is None or decision.rate_card is None:
+            breakdown = Breakdown.zero()
+        else:
+            margin = Decimal(decision.margin_rate)
+            breakdown = price_usage(self._usage.lines, decision.rate_card, margin)
+        return CallBreakdown.of(breakdown)
 
     def _summary(self, breakdown: CallBreakdown) -> str:
         channel_components = CHANNEL_COMPONENTS[Channel(self._input.channel)]
@@ -392,7 +393,7 @@ class CallBillingWorkflow:
             duplicate_event_count=self._duplicate_event_count,
             rejected_event_count=self._rejected_event_count,
             rejected_events=list(self._rejected_events),
-            breakdown=self._call_breakdown(),
+            breakdown=self._breakdown(),
             rate_card_version=decision.rate_card_version if decision else None,
             margin_rate=decision.margin_rate if decision else None,
             authorized=decision.authorized if decision else None,
@@ -401,10 +402,9 @@ class CallBillingWorkflow:
 
     def _result(self) -> CallResult:
         assert self._authorization is not None
-        status = self._status()
-        return CallResult(
-            **{f.name: getattr(status, f.name) for f in fields(status)},
-            authorization=AuthorizeResult.of(self._authorization.decision),
+        return CallResult.of(
+            self._status(),
+            AuthorizeResult.of(self._authorization.decision),
             charged=bool(self._final and self._final.charged),
             transaction_id=self._final.transaction_id if self._final else None,
         )

@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         REFUND_WORKFLOW,
         STATUS_QUERY,
         EmailOutcome,
+        RefundStatus,
+    )
+    from domain.contracts.refunds import (
         GatewayOutcome,
         GatewayRequest,
         RefundCompletion,
@@ -39,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         RefundInput,
         RefundRecord,
         RefundResult,
-        RefundStatus,
     )
 
 _LEDGER_RETRY = RetryPolicy(

@@ -32,7 +32,8 @@ from api.errors import COMMON, MUTATING, R402, R503, problem
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import record_authorization
 from api.schemas import AccountIdPath, Limit
-from domain.contracts import CallState, CallStatus
+from domain.contracts import CallState
+from domain.contracts.calls import CallStatus
 from ledger import service
 from ledger.errors import NotFound
 from orchestrator_client import CallNotFound

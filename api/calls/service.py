@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, UsageLineOut, usage_lines
 from db.models import Account, Call
-from domain.contracts import CallState, CallStatus
+from domain.contracts import CallState
+from domain.contracts.calls import CallStatus
 from domain.rating import RateCard, validate_usage_event
 from ledger import service
 from ledger.errors import Conflict, NotFound, ValidationFailed

@@ -35,7 +35,8 @@ from api.dashboard import auth, views
 from core.config import get_settings
 from db.models import Account, Call
 from db.session import get_sessionmaker, run_in_transaction
-from domain.contracts import CallBreakdown, CallState, CallStatus
+from domain.contracts import CallState
+from domain.contracts.calls import CallBreakdown, CallStatus
 from domain.money import format_inr
 from ledger import service
 from ledger.errors import BillingError

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Call, LedgerTransaction
 from domain.channels import COMPONENT_ORDER
-from domain.contracts import CallBreakdown, CallState, CallStatus
+from domain.contracts import CallState
+from domain.contracts.calls import CallBreakdown, CallStatus
 from domain.money import format_inr
 from domain.rating import UsageLine
 from ledger import service

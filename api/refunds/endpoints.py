@@ -19,7 +19,8 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.notify import balance_changed
 from api.refunds.schemas import RefundCreate, RefundOut
 from api.schemas import AccountIdPath
-from domain.contracts import REFUND_WORKFLOW, RefundInput, refund_workflow_id
+from domain.contracts import REFUND_WORKFLOW, refund_workflow_id
+from domain.contracts.refunds import RefundInput
 from ledger import service
 
 log = logging.getLogger("api.refunds")

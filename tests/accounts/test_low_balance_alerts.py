@@ -9,7 +9,8 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Replayer
 
-from domain.contracts import AccountStatus, AccountWorkflowInput, account_workflow_id
+from domain.contracts import account_workflow_id
+from domain.contracts.accounts import AccountStatus, AccountWorkflowInput
 from tests.emailing.support import Harness, eventually, fail_next, messages_to
 from workflows.accounts import AccountWorkflow, low_balance_dedupe_key
 

@@ -10,20 +10,22 @@ import pytest
 
 from domain.channels import COMPONENT_UNITS, Component, Outcome
 from domain.contracts import (
-    AuthorizeResult,
-    CallBreakdown,
     CallState,
-    Hangup,
-    RefundResult,
     RefundStatus,
-    UsageBatch,
-    UsageReport,
     account_workflow_id,
     call_id_of,
     call_workflow_id,
     refund_workflow_id,
+)
+from domain.contracts.calls import (
+    AuthorizeResult,
+    CallBreakdown,
+    Hangup,
+    UsageBatch,
+    UsageReport,
     usage_events_from_wire,
 )
+from domain.contracts.refunds import RefundResult
 from domain.ledger_types import AuthorizeDecision
 from domain.rating import Breakdown
 

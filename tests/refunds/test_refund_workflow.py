@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from temporalio.worker import Replayer
 
 from db.models import LedgerTransaction, Refund
-from domain.contracts import REFUND_WORKFLOW, RefundInput, RefundResult, refund_workflow_id
+from domain.contracts import REFUND_WORKFLOW, refund_workflow_id
+from domain.contracts.refunds import RefundInput, RefundResult
 from ledger import service
 from payments.gateway import SandboxBehavior
 from tests.emailing.support import Harness, eventually, messages_to, uid

@@ -16,11 +16,11 @@ from devstack.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
 from domain.contracts import (
     HANGUP_SIGNAL,
     USAGE_SIGNAL,
-    CallBreakdown,
     CallState,
     account_workflow_id,
     call_workflow_id,
 )
+from domain.contracts.calls import CallBreakdown
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid

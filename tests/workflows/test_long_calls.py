@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
-from domain.contracts import CALL_WORKFLOW, CallBreakdown, call_workflow_id
+from domain.contracts import CALL_WORKFLOW, call_workflow_id
+from domain.contracts.calls import CallBreakdown
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.service import LedgerPolicy
 from tests.support.calls import Ledger, running_worker, uid
