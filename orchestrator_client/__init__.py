@@ -29,8 +29,8 @@ from domain.contracts import (
 from domain.contracts.calls import (
     AuthorizeRequest,
     AuthorizeResult,
-    CallInput,
     CallResult,
+    CallStart,
     CallStatus,
     Hangup,
     UsageBatch,
@@ -163,7 +163,7 @@ class BillingClient:
         start: temporalio.client.WithStartWorkflowOperation[Any, CallResult] = (
             temporalio.client.WithStartWorkflowOperation(
                 CALL_WORKFLOW,
-                CallInput(call_id, account_id, channel, started_at),
+                CallStart(call_id, account_id, channel, started_at),
                 id=call_workflow_id(call_id),
                 task_queue=self.task_queue,
                 result_type=CallResult,

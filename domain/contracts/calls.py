@@ -179,15 +179,21 @@ class CallCarry:
 
 
 @dataclass
-class CallInput:
-    """The workflow input `{call_id, account_id, channel, started_at?}`. `channel` stays a
-    string: an unknown one is refused (`invalid_channel`), not a failed workflow task. `carry`
-    is set only by continue-as-new."""
+class CallStart:
+    """The workflow input an orchestrator sends: `{call_id, account_id, channel, started_at?}`.
+    `channel` stays a string: an unknown one is refused (`invalid_channel`), not a failed
+    workflow task."""
 
     call_id: str
     account_id: str
     channel: str
     started_at: str | None = None
+
+
+@dataclass
+class CallInput(CallStart):
+    """What the workflow runs with: the start, plus `carry` (set only by continue-as-new)."""
+
     carry: CallCarry | None = None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from dataclasses import asdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -105,6 +106,9 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert raw["breakdown"] == asdict(DOCS_BREAKDOWN) and raw["state"] == "finalized"
     assert raw["authorization"] == asdict(decision)
     assert set(await raw_handle.query("status", result_type=dict)) == STATUS_KEYS
+    started = (await raw_handle.fetch_history()).events[0]
+    start_input = started.workflow_execution_started_event_attributes.input.payloads[0].data
+    assert set(json.loads(start_input)) == {"call_id", "account_id", "channel", "started_at"}
     description = await billing.client.get_workflow_handle(call_workflow_id(call_id)).describe()
     attributes = description.typed_search_attributes
     assert attributes.get(ACCOUNT_ID) == account_id
