@@ -28,14 +28,11 @@ from temporalio.exceptions import ApplicationError
 from adapters.email import templates
 from adapters.email.sender import EmailMessage, EmailSender, EmailSendError
 from db.session import run_in_transaction
+from domain.contracts import LOW_BALANCE_ALERT_ACTIVITY, EmailOutcome
+from domain.contracts.accounts import LowBalanceAlert
 from ledger import accounts, email_log
-from workflows.accounts import SEND_LOW_BALANCE_ALERT, LowBalanceAlert
 
 log = logging.getLogger(__name__)
-
-SENT = "sent"
-DUPLICATE = "duplicate"
-NO_ACCOUNT = "no_account"
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,12 @@ async def send_once(
     *,
     account_id: str | None,
     template: str,
-) -> str:
+) -> EmailOutcome:
     """Send `message` at most once per `message.dedupe_key`; returns `sent` or `duplicate`."""
     claimed = await asyncio.to_thread(_claim, factory, message, account_id, template)
     if not claimed:
         log.info("email %s already sent or in doubt; not sending again", message.dedupe_key)
-        return DUPLICATE
+        return EmailOutcome.DUPLICATE
     try:
         message_id = await sender.send(message)
     except EmailSendError as exc:
@@ -94,7 +91,7 @@ async def send_once(
             f"email {message.dedupe_key} rejected: {exc}", type="EmailRejected", non_retryable=True
         ) from exc
     await asyncio.to_thread(_finish, factory, message.dedupe_key, email_log.SENT, message_id)
-    return SENT
+    return EmailOutcome.SENT
 
 
 async def send_rendered_once(
@@ -106,7 +103,7 @@ async def send_rendered_once(
     from_email: str,
     dedupe_key: str,
     account_id: str,
-) -> str:
+) -> EmailOutcome:
     """`send_once` for a rendered template: the one way account and refund emails go out."""
     message = EmailMessage(
         to=to,
@@ -136,11 +133,11 @@ class AccountActivities:
         self.email_from = email_from
         self.dashboard_url = dashboard_url.rstrip("/")
 
-    @activity.defn(name=SEND_LOW_BALANCE_ALERT)
-    async def send_low_balance_alert(self, alert: LowBalanceAlert) -> str:
+    @activity.defn(name=LOW_BALANCE_ALERT_ACTIVITY)
+    async def send_low_balance_alert(self, alert: LowBalanceAlert) -> EmailOutcome:
         recipient = await asyncio.to_thread(load_recipient, self.session_factory, alert.account_id)
         if recipient is None:
-            return NO_ACCOUNT
+            return EmailOutcome.NO_ACCOUNT
         rendered = templates.low_balance(
             account_name=recipient.name,
             available_paisa=alert.available_paisa,

@@ -7,28 +7,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.deps import WorkerDeps
 from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
+from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY
+from domain.contracts.calls import AuthorizeCallInput, CallAuthorization
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from ledger import calls as ledger_calls
 from ledger.errors import BillingError
-from workflows.calls import (
-    AUTHORIZE_ACTIVITY,
-    FINALIZE_ACTIVITY,
-    AuthorizeCallInput,
-    CallAuthorization,
-)
-
-if TYPE_CHECKING:
-    from worker.registry import WorkerDeps
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +47,7 @@ class CallActivities:
             log.exception("ledger transaction failed; Temporal retries it")
             raise
 
-    @activity.defn(name=AUTHORIZE_ACTIVITY)
+    @activity.defn(name=CALL_AUTHORIZE_ACTIVITY)
     async def authorize(self, request: AuthorizeCallInput) -> CallAuthorization:
         set_log_context(call_id=request.call_id, account_id=request.account_id)
         decision = await self._transaction(
@@ -71,7 +65,7 @@ class CallActivities:
             max_duration_seconds=int(self.deps.policy.max_call_duration.total_seconds()),
         )
 
-    @activity.defn(name=FINALIZE_ACTIVITY)
+    @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
@@ -87,8 +81,11 @@ class CallActivities:
                 await notify_balance_changed(
                     self.deps.client,
                     finalized.balance,
-                    task_queue=self.deps.extras.get("task_queue"),
+                    task_queue=self.deps.task_queue,
                 )
             except Exception:  # best effort: the charge is committed either way
                 log.exception("balance notification failed for call %s", request.call_id)
         return finalized
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.authorize, self.finalize]

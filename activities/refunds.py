@@ -11,24 +11,23 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.accounts import AccountActivities, load_recipient, send_rendered_once
+from activities.accounts import load_recipient, send_rendered_once
 from adapters.balance_events import notify_balance_changed
 from adapters.email import templates
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import GatewayUnavailable, PaymentGateway
 from db.models import Refund
 from db.session import run_in_transaction
-from domain.ledger_types import BalanceSnapshot
-from ledger import balances
-from ledger import refunds as ledger_refunds
-from ledger.errors import BillingError
-from workflows.refunds import (
-    COMPLETED,
-    REFUND_COMPLETE,
-    REFUND_EMAIL,
-    REFUND_FAIL,
-    REFUND_GATEWAY,
-    REFUND_START,
+from domain.contracts import (
+    REFUND_COMPLETE_ACTIVITY,
+    REFUND_EMAIL_ACTIVITY,
+    REFUND_FAIL_ACTIVITY,
+    REFUND_GATEWAY_ACTIVITY,
+    REFUND_START_ACTIVITY,
+    EmailOutcome,
+    RefundStatus,
+)
+from domain.contracts.refunds import (
     GatewayOutcome,
     GatewayRequest,
     RefundCompletion,
@@ -36,6 +35,10 @@ from workflows.refunds import (
     RefundInput,
     RefundRecord,
 )
+from domain.ledger_types import BalanceSnapshot
+from ledger import balances
+from ledger import refunds as ledger_refunds
+from ledger.errors import BillingError
 
 T = TypeVar("T")
 
@@ -45,7 +48,7 @@ def _record(refund: Refund) -> RefundRecord:
         refund_id=refund.id,
         account_id=refund.account_id,
         amount_paisa=refund.amount_paisa,
-        status=refund.status,
+        status=RefundStatus(refund.status),
         failure_reason=refund.failure_reason,
         gateway_reference=refund.gateway_reference,
     )
@@ -59,7 +62,7 @@ class RefundActivities:
         gateway: PaymentGateway,
         email_sender: EmailSender,
         *,
-        task_queue: str | None = None,
+        task_queue: str,
         email_from: str = "billing@osmtalk.example",
     ) -> None:
         self.session_factory = session_factory
@@ -84,7 +87,7 @@ class RefundActivities:
         await notify_balance_changed(self.client, snap, task_queue=self.task_queue)
         return record
 
-    @activity.defn(name=REFUND_START)
+    @activity.defn(name=REFUND_START_ACTIVITY)
     async def refund_start(self, request: RefundInput) -> RefundRecord:
         return await self._ledger(
             lambda s: ledger_refunds.start_refund(
@@ -95,7 +98,7 @@ class RefundActivities:
             )
         )
 
-    @activity.defn(name=REFUND_GATEWAY)
+    @activity.defn(name=REFUND_GATEWAY_ACTIVITY)
     async def refund_gateway(self, request: GatewayRequest) -> GatewayOutcome:
         try:
             result = await self.gateway.refund(
@@ -107,7 +110,7 @@ class RefundActivities:
             raise ApplicationError(str(exc), type="GatewayUnavailable") from exc
         return GatewayOutcome(result.succeeded, result.reference, result.reason)
 
-    @activity.defn(name=REFUND_COMPLETE)
+    @activity.defn(name=REFUND_COMPLETE_ACTIVITY)
     async def refund_complete(self, request: RefundCompletion) -> RefundRecord:
         return await self._ledger(
             lambda s: ledger_refunds.complete_refund(
@@ -115,7 +118,7 @@ class RefundActivities:
             )
         )
 
-    @activity.defn(name=REFUND_FAIL)
+    @activity.defn(name=REFUND_FAIL_ACTIVITY)
     async def refund_fail(self, request: RefundFailure) -> RefundRecord:
         return await self._ledger(
             lambda s: ledger_refunds.fail_refund(
@@ -123,8 +126,8 @@ class RefundActivities:
             )
         )
 
-    @activity.defn(name=REFUND_EMAIL)
-    async def refund_email(self, refund_id: str) -> str:
+    @activity.defn(name=REFUND_EMAIL_ACTIVITY)
+    async def refund_email(self, refund_id: str) -> EmailOutcome:
         def load() -> tuple[RefundRecord, int]:
             with self.session_factory() as session:
                 refund = ledger_refunds.get_refund(session, refund_id)
@@ -133,14 +136,14 @@ class RefundActivities:
                 return _record(refund), summary.balance.available_paisa
 
         record, available = await asyncio.to_thread(load)
-        if record.status not in (COMPLETED, "failed"):
+        if record.status == RefundStatus.PENDING:
             raise ApplicationError(
                 f"refund {refund_id} is still {record.status}", non_retryable=True
             )
         recipient = await asyncio.to_thread(load_recipient, self.session_factory, record.account_id)
         if recipient is None:
-            return "no_account"
-        if record.status == COMPLETED:
+            return EmailOutcome.NO_ACCOUNT
+        if record.status == RefundStatus.COMPLETED:
             rendered = templates.refund_completed(
                 account_name=recipient.name,
                 amount_paisa=record.amount_paisa,
@@ -173,38 +176,3 @@ class RefundActivities:
             self.refund_fail,
             self.refund_email,
         ]
-
-
-def build_account_and_refund_activities(deps: Any) -> list[Callable[..., Any]]:
-    """For worker.registry: deps is a `WorkerDeps`; `deps.extras` may carry "email_sender",
-    "payment_gateway" and "task_queue" (for notify); defaults come from settings/env."""
-    from adapters.email.sender import email_sender_from_settings
-    from adapters.payments.gateway import payment_gateway_from_env
-    from core.config import get_settings
-
-    settings = get_settings()
-    extras: dict[str, Any] = deps.extras or {}
-    sender = extras.get("email_sender") or email_sender_from_settings()
-    gateway = extras.get("payment_gateway") or payment_gateway_from_env()
-    accounts = AccountActivities(
-        deps.session_factory,
-        sender,
-        email_from=settings.email_from,
-        dashboard_url=settings.dashboard_url,
-    )
-    refunds = RefundActivities(
-        deps.session_factory,
-        deps.client,
-        gateway,
-        sender,
-        task_queue=extras.get("task_queue"),
-        email_from=settings.email_from,
-    )
-    return [
-        accounts.send_low_balance_alert,
-        refunds.refund_start,
-        refunds.refund_gateway,
-        refunds.refund_complete,
-        refunds.refund_fail,
-        refunds.refund_email,
-    ]

@@ -2,10 +2,10 @@
 top-up, coupon, refund) is reported here after its ledger transaction commits. The account
 workflow decides on alerts.
 
-`notify_balance_changed` signal-with-starts `AccountWorkflow` (`account-<account_id>`) with the
-signal `balance_changed` carrying the snapshot's fields. Signals are not deduplicated, but the
-workflow ignores snapshots older than the newest it has seen (`version`), so repeats and
-reordering are harmless.
+`notify_balance_changed` signal-with-starts `AccountWorkflow` (`account_workflow_id`) with the
+signal `balance_changed` carrying the snapshot (names and shapes: domain.contracts). Signals are
+not deduplicated, but the workflow ignores snapshots older than the newest it has seen
+(`version`), so repeats and reordering are harmless.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import logging
 
 from temporalio.client import Client
 
+from domain.contracts import ACCOUNT_WORKFLOW, BALANCE_CHANGED_SIGNAL, account_workflow_id
+from domain.contracts.accounts import AccountWorkflowInput
 from domain.ledger_types import BalanceSnapshot
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_WORKFLOW_TYPE = "AccountWorkflow"
-SIGNAL_BALANCE_CHANGED = "balance_changed"
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5.0
 
@@ -57,24 +57,15 @@ async def notify_balance_changed(
 
 
 async def _signal_with_start(client: Client, snapshot: BalanceSnapshot, task_queue: str) -> None:
-    payload = {
-        "account_id": snapshot.account_id,
-        "paid_paisa": snapshot.paid_paisa,
-        "promo_paisa": snapshot.promo_paisa,
-        "reserved_paisa": snapshot.reserved_paisa,
-        "min_balance_paisa": snapshot.min_balance_paisa,
-        "alert_threshold_paisa": snapshot.alert_threshold_paisa,
-        "version": snapshot.version,
-    }
     for attempt in range(1, ATTEMPTS + 1):
         try:
             await client.start_workflow(
-                ACCOUNT_WORKFLOW_TYPE,
-                {"account_id": snapshot.account_id},
-                id=f"account-{snapshot.account_id}",
+                ACCOUNT_WORKFLOW,
+                AccountWorkflowInput(account_id=snapshot.account_id),
+                id=account_workflow_id(snapshot.account_id),
                 task_queue=task_queue,
-                start_signal=SIGNAL_BALANCE_CHANGED,
-                start_signal_args=[payload],
+                start_signal=BALANCE_CHANGED_SIGNAL,
+                start_signal_args=[snapshot],
             )
             return
         except Exception:

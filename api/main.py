@@ -20,6 +20,7 @@ from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
 from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
+from api.dashboard import router as dashboard_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -108,15 +109,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         calls_router,
         api_usage_router,
         health_router,
+        dashboard_router,
     ):
         app.include_router(router)
-    try:
-        import api.dashboard as dashboard
-    except ImportError:
-        dashboard = None  # type: ignore[assignment]
-    dashboard_router = getattr(dashboard, "router", None)
-    if dashboard_router is not None:
-        app.include_router(dashboard_router)
     return app
 
 

@@ -27,6 +27,25 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+with workflow.unsafe.imports_passed_through():
+    from domain.contracts import (
+        AUTHORIZE_UPDATE,
+        BALANCE_CHANGED_SIGNAL,
+        CALL_WORKFLOW,
+        HANGUP_SIGNAL,
+        STATUS_QUERY,
+        USAGE_SIGNAL,
+        CallState,
+    )
+    from domain.contracts.calls import (
+        AuthorizeResult,
+        CallBreakdown,
+        CallResult,
+        CallStatus,
+        Hangup,
+    )
+    from domain.rating import Breakdown
+
 BASELINE_TASK_QUEUE = "bench-baseline"
 NOTIFY_TASK_QUEUE = "bench-baseline-notify"
 ACCOUNT_SIGNALS_PER_RUN = 1000  # as AccountWorkflow: continue as new after this many signals
@@ -64,7 +83,7 @@ class NotifyingFinalize:
             {"account_id": account_id},
             id=f"bench-account-{account_id}",
             task_queue=self.task_queue,
-            start_signal="balance_changed",
+            start_signal=BALANCE_CHANGED_SIGNAL,
             start_signal_args=[{"account_id": account_id, "call_id": request["call_id"]}],
         )
         return {"call_id": request["call_id"], "charged": False}
@@ -75,7 +94,7 @@ class BenchAccountWorkflow:
     def __init__(self) -> None:
         self._signals = 0
 
-    @workflow.signal(name="balance_changed")
+    @workflow.signal(name=BALANCE_CHANGED_SIGNAL)
     def balance_changed(self, snapshot: dict[str, Any]) -> None:
         self._signals += 1
 
@@ -86,7 +105,7 @@ class BenchAccountWorkflow:
         workflow.continue_as_new(input)
 
 
-@workflow.defn(name="CallBillingWorkflow")
+@workflow.defn(name=CALL_WORKFLOW)
 class BaselineCallWorkflow:
     def __init__(self) -> None:
         self._decision: dict[str, Any] | None = None
@@ -95,7 +114,7 @@ class BaselineCallWorkflow:
         self._call: dict[str, Any] = {}
 
     @workflow.run
-    async def run(self, call_input: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, call_input: dict[str, Any]) -> CallResult:
         # The billed workflow's order: authorize (local activity) in the run, the update waits
         # for the decision; after hangup one finalize local activity; then the result.
         self._call = call_input
@@ -113,40 +132,58 @@ class BaselineCallWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return {
-            "call_id": call_input["call_id"],
-            "account_id": call_input["account_id"],
-            "channel": call_input["channel"],
-            "authorization": self._decision,
-            "outcome": (self._hangup or {}).get("outcome"),
-            "usage_event_count": len(self._events),
-            "charged": False,
-        }
+        assert self._decision is not None
+        return CallResult.of(
+            self._status(),
+            AuthorizeResult(**self._decision),
+            charged=False,
+            transaction_id=None,
+        )
 
-    @workflow.update(name="authorize")
+    @workflow.update(name=AUTHORIZE_UPDATE)
     async def authorize(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
         await workflow.wait_condition(lambda: self._decision is not None)
         assert self._decision is not None
         return self._decision
 
-    @workflow.signal(name="usage")
+    @workflow.signal(name=USAGE_SIGNAL)
     def usage(self, payload: dict[str, Any]) -> None:
         events = payload.get("events") if "events" in payload else [payload]
         for event in events or []:
             self._events.setdefault(str(event.get("event_id")), event)
 
-    @workflow.signal(name="hangup")
+    @workflow.signal(name=HANGUP_SIGNAL)
     def hangup(self, payload: dict[str, Any]) -> None:
         if self._hangup is None:
             self._hangup = payload
 
-    @workflow.query(name="status")
-    def status(self) -> dict[str, Any]:
-        return {
-            "call_id": self._call.get("call_id"),
-            "status": "active" if self._hangup is None else "finalizing",
-            "usage_event_count": len(self._events),
-        }
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> CallStatus:
+        return self._status()
+
+    def _status(self) -> CallStatus:
+        """The billed workflow's shape, with nothing billed."""
+        hangup = Hangup.from_wire(self._hangup)
+        return CallStatus(
+            call_id=self._call.get("call_id", ""),
+            account_id=self._call.get("account_id", ""),
+            channel=self._call.get("channel", ""),
+            state=CallState.ACTIVE if self._hangup is None else CallState.FINALIZED,
+            outcome=hangup.outcome if hangup else None,
+            hangup_reason=hangup.reason if hangup else None,
+            started_at=None,
+            ended_at=None,
+            usage=[],
+            usage_event_count=len(self._events),
+            duplicate_event_count=0,
+            rejected_event_count=0,
+            rejected_events=[],
+            breakdown=CallBreakdown.of(Breakdown.zero()),
+            rate_card_version=None,
+            margin_rate=None,
+            authorized=self._decision["authorized"] if self._decision else None,
+            runs=1,
+        )
 
 
 async def run_worker(address: str, task_queue: str = BASELINE_TASK_QUEUE) -> None:

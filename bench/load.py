@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.channels import CHANNEL_COMPONENTS, Channel, Component, is_charged
+from domain.contracts.calls import CallResult
 from domain.default_rate_card import DEFAULT_PRICES
 from domain.rating import (
     DEFAULT_MARGIN_RATE,
@@ -79,7 +80,7 @@ class CallSample:
     retries: int = 0
     error: str | None = None
     finished_at: float = 0.0
-    result: dict[str, Any] | None = None
+    result: CallResult | None = None
 
 
 def _weighted(rng: random.Random, table: list[tuple[str, int]]) -> str:

@@ -70,7 +70,8 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
     from ledger import calls as ledger_calls
     from ledger.policy import LedgerPolicy
     from orchestrator_client import BillingClient
-    from worker.registry import WORKFLOWS, WorkerDeps, build_activities
+    from worker.main import worker_deps
+    from worker.registry import WORKFLOWS, build_activities
 
     pg = PostgresProcess(Path(work_dir) / "pg")
     await asyncio.to_thread(pg.start)
@@ -88,9 +89,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
 
         for variant in ("sandboxed", "unsandboxed"):
             queue = f"cpu-{variant}"
-            deps = WorkerDeps(
-                session_factory=factory, policy=policy, client=client, extras={"task_queue": queue}
-            )
+            deps = worker_deps(client, factory, policy, task_queue=queue)
             kwargs: dict[str, Any] = {}
             if variant == "unsandboxed":
                 kwargs["workflow_runner"] = UnsandboxedWorkflowRunner()

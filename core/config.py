@@ -6,6 +6,8 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.contracts import TASK_QUEUE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
@@ -13,7 +15,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # required by the API and the worker (dev.stack passes one)
     temporal_address: str | None = None  # unset: 127.0.0.1:7233 (the dev server's address)
     temporal_namespace: str = "default"
-    task_queue: str = "billing"
+    task_queue: str = TASK_QUEUE
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_metrics_port: int = 9464

@@ -29,6 +29,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY, call_id_of
+from domain.contracts.calls import CallAuthorization
+from domain.ledger_types import FinalizedCall
+
 CONTEXT_FIELDS = ("call_id", "account_id")
 
 _call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
@@ -188,7 +192,7 @@ def _ids_from(value: Any) -> tuple[str | None, str | None]:
 def activity_log_interceptor() -> Any:
     """A Temporal worker interceptor (`Worker(..., interceptors=[activity_log_interceptor()])`)
     that binds call_id/account_id (from the activity's first argument, else from a
-    `call-<id>` workflow id) around every activity and logs one line per activity outcome with
+    call's workflow id) around every activity and logs one line per activity outcome with
     its duration, so every call leaves a trail of JSON lines carrying its ids."""
     from temporalio import activity
     from temporalio.worker import (
@@ -203,9 +207,8 @@ def activity_log_interceptor() -> Any:
         async def execute_activity(self, input: ExecuteActivityInput) -> Any:
             info = activity.info()
             call_id, account_id = _ids_from(input.args[0]) if input.args else (None, None)
-            workflow_id = info.workflow_id or ""
-            if call_id is None and workflow_id.startswith("call-"):
-                call_id = workflow_id[len("call-") :]
+            if call_id is None:
+                call_id = call_id_of(info.workflow_id or "")
             fields = {
                 "activity": info.activity_type,
                 "workflow_id": info.workflow_id,
@@ -256,25 +259,23 @@ def _record_activity(activity_type: str, started: float, result: Any, *, failed:
         meter.create_histogram_timedelta(
             "billing_activity_duration", "Activity execution time", "ms"
         ).record(timedelta(seconds=time.monotonic() - started), {"activity": activity_type})
-        if failed or result is None:
+        if failed:
             return
-        decision = getattr(result, "decision", None)
-        if activity_type == "call_authorize" and decision is not None:
-            authorized = bool(getattr(decision, "authorized", False))
+        if activity_type == CALL_AUTHORIZE_ACTIVITY and isinstance(result, CallAuthorization):
+            decision = result.decision
             meter.create_counter("billing_call_authorizations", "Call authorization decisions").add(
                 1,
                 {
-                    "result": "authorized" if authorized else "refused",
-                    "reason": str(getattr(decision, "reason", None) or ""),
+                    "result": "authorized" if decision.authorized else "refused",
+                    "reason": decision.reason or "",
                 },
             )
-        elif activity_type == "call_finalize" and hasattr(result, "charged"):
-            charged = bool(result.charged)
+        elif activity_type == CALL_FINALIZE_ACTIVITY and isinstance(result, FinalizedCall):
             meter.create_counter("billing_calls_finalized", "Calls finalized").add(
-                1, {"outcome": str(getattr(result, "outcome", "")), "charged": str(charged)}
+                1, {"outcome": result.outcome, "charged": str(result.charged)}
             )
-            total = getattr(getattr(result, "breakdown", None), "total_paisa", 0)
-            if charged and isinstance(total, int) and total > 0:
+            total = result.breakdown.total_paisa
+            if result.charged and total > 0:
                 meter.create_counter(
                     "billing_call_charged_paisa", "Paisa charged for calls", "paisa"
                 ).add(total)

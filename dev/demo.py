@@ -289,7 +289,7 @@ class Demo:
             reason = {"failed": "bot crashed", "rejected": "rejected mid-ring"}.get(outcome)
             await self.billing.hangup(call_id, outcome, reason=reason)
             result = await asyncio.wait_for(self.billing.result(call_id), timeout=60)
-            charged = _charged_paisa(result)
+            charged = result.breakdown.total_paisa
             self.stats.outcomes[outcome] += 1
             if outcome in CHARGED_OUTCOMES and charged > 0:
                 self.stats.billed += 1
@@ -442,20 +442,6 @@ class Demo:
 
 def _pick(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-def _charged_paisa(result: dict[str, Any]) -> int:
-    """The final charge from the workflow result, whichever shape it reports it in."""
-    for key in ("charged", "breakdown"):
-        value = result.get(key)
-        if isinstance(value, dict) and "total_paisa" in value:
-            return int(value["total_paisa"] or 0)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    for key in ("charged_paisa", "total_paisa"):
-        if isinstance(result.get(key), int):
-            return int(result[key])
-    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -41,8 +41,7 @@ from typing import Any, TextIO
 
 from core.logging import uvicorn_log_config
 from dev.procs import ChildProcess, http_ok, python_command
-
-TASK_QUEUE = "billing"
+from domain.contracts import TASK_QUEUE
 
 
 class StackError(RuntimeError):

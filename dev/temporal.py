@@ -15,10 +15,11 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 from dev.procs import ChildProcess, free_port, wait_for_port
+from domain.contracts import ACCOUNT_ID_ATTRIBUTE, CALL_CHANNEL_ATTRIBUTE, CALL_OUTCOME_ATTRIBUTE
 
-ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
-CALL_CHANNEL = SearchAttributeKey.for_keyword("CallChannel")
-CALL_OUTCOME = SearchAttributeKey.for_keyword("CallOutcome")
+ACCOUNT_ID = SearchAttributeKey.for_keyword(ACCOUNT_ID_ATTRIBUTE)
+CALL_CHANNEL = SearchAttributeKey.for_keyword(CALL_CHANNEL_ATTRIBUTE)
+CALL_OUTCOME = SearchAttributeKey.for_keyword(CALL_OUTCOME_ATTRIBUTE)
 SEARCH_ATTRIBUTES = (ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME)
 
 

@@ -34,7 +34,8 @@ class BalanceSnapshot:
 
 @dataclass(frozen=True)
 class AuthorizeDecision:
-    """What the contract's `authorize` update returns (plus what the workflow needs)."""
+    """The ledger's authorization decision: the `authorize` update's result
+    (`domain.contracts.AuthorizeResult.of`) plus what the workflow needs."""
 
     authorized: bool
     reason: str | None
@@ -44,15 +45,6 @@ class AuthorizeDecision:
     margin_rate: str = "0.30"
     rate_card: RateCard | None = None
     balance: BalanceSnapshot | None = None
-
-    def public(self) -> dict[str, object]:
-        return {
-            "authorized": self.authorized,
-            "reason": self.reason,
-            "hold_paisa": self.hold_paisa,
-            "available_paisa": self.available_paisa,
-            "rate_card_version": self.rate_card_version,
-        }
 
 
 @dataclass

@@ -106,9 +106,8 @@ def validate_usage_event(
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
         raise RatingError("validation_error", "event_id must be a non-empty string")
     component = raw.get("component")
-    if component not in {c.value for c in Component}:
+    if not isinstance(component, str) or component not in {c.value for c in Component}:
         raise RatingError("invalid_component", f"component {component!r} is unknown")
-    assert isinstance(component, str)
     if Component(component) not in CHANNEL_COMPONENTS[Channel(channel)]:
         raise RatingError("invalid_component", f"a {channel} call has no {component} component")
     sku = raw.get("sku")

@@ -6,8 +6,7 @@ the decision already taken; `report_usage` and `hangup` are signals; `status` is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,26 +15,36 @@ import temporalio.common
 import temporalio.exceptions
 import temporalio.service
 
-TASK_QUEUE = "billing"
-WORKFLOW_TYPE = "CallBillingWorkflow"
-AUTHORIZE_UPDATE = "authorize"
+from domain.channels import HANGUP_OUTCOMES, Channel, Component, Outcome
+from domain.contracts import (
+    AUTHORIZE_UPDATE,
+    CALL_WORKFLOW,
+    HANGUP_SIGNAL,
+    STATUS_QUERY,
+    TASK_QUEUE,
+    USAGE_SIGNAL,
+    authorize_update_id,
+    call_workflow_id,
+)
+from domain.contracts.calls import (
+    AuthorizeRequest,
+    AuthorizeResult,
+    CallResult,
+    CallStart,
+    CallStatus,
+    Hangup,
+    UsageBatch,
+    UsageReport,
+)
 
-
-def authorize_update_id(account_id: str, channel: str) -> str:
-    """Fixed for a call's (account, channel): the server deduplicates a retried authorize by it,
-    while a request naming another account or channel still reaches the validator (conflict)."""
-    return f"authorize:{channel}:{account_id}"
-
-
-CHANNELS = frozenset({"phone", "web", "whatsapp", "chat"})
-COMPONENTS = frozenset({"llm", "stt", "tts", "sip"})
-HANGUP_OUTCOMES = frozenset({"completed", "voicemail", "failed", "no_answer", "busy", "rejected"})
 # One signal carries at most this many events: keeps a payload well under Temporal's 2 MB.
 MAX_EVENTS_PER_SIGNAL = 2000
-
-
-def workflow_id(call_id: str) -> str:
-    return f"call-{call_id}"
+_CHANNELS = frozenset(Channel)
+_COMPONENTS = frozenset(Component)
+# What `report_usage` takes: one event (a UsageReport or its JSON object), a list of them, or a
+# batch (a UsageBatch or `{"events": [...]}`).
+UsageEvent = UsageReport | Mapping[str, Any]
+UsageEvents = UsageEvent | UsageBatch | Sequence[UsageEvent]
 
 
 class BillingClientError(Exception):
@@ -66,35 +75,7 @@ class InvalidRequest(BillingClientError):
 
 class UsageRejected(InvalidRequest):
     """A usage report refused client-side (shape); pricing checks happen in the workflow and
-    show up in `status()["rejected_events"]`."""
-
-
-@dataclass
-class AuthorizeResult:
-    authorized: bool
-    reason: str | None
-    hold_paisa: int
-    available_paisa: int
-    rate_card_version: int | None
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> AuthorizeResult:
-        return cls(
-            authorized=bool(raw["authorized"]),
-            reason=raw.get("reason"),
-            hold_paisa=int(raw.get("hold_paisa") or 0),
-            available_paisa=int(raw.get("available_paisa") or 0),
-            rate_card_version=raw.get("rate_card_version"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "authorized": self.authorized,
-            "reason": self.reason,
-            "hold_paisa": self.hold_paisa,
-            "available_paisa": self.available_paisa,
-            "rate_card_version": self.rate_card_version,
-        }
+    show up in `status().rejected_events`."""
 
 
 def _check_call_id(call_id: str) -> None:
@@ -111,29 +92,40 @@ def _check_iso_time(value: str | None, field: str) -> None:
         raise InvalidRequest(f"{field} must be an ISO 8601 time") from None
 
 
-def validate_usage_shape(events: Mapping[str, Any] | list[Any]) -> list[dict[str, Any]]:
-    """The client-side checks: a list (or `{"events": [...]}` or one event) of objects with an
-    event_id and a known component. Returns the events as a list."""
-    if isinstance(events, Mapping):
+def validate_usage_shape(events: UsageEvents) -> list[dict[str, Any]]:
+    """The client-side checks: one event, a list of them or a batch (`UsageBatch` or
+    `{"events": [...]}`), each an object with an event_id and a known component. Returns the
+    events as the signal carries them."""
+    batch: object
+    if isinstance(events, UsageBatch):
+        batch = list(events.events)
+    elif isinstance(events, UsageReport):
+        batch = [events]
+    elif isinstance(events, Mapping):
         batch = events.get("events") if "events" in events else [events]
+    elif isinstance(events, Sequence) and not isinstance(events, str | bytes):
+        batch = list(events)
     else:
         batch = events
     if not isinstance(batch, list) or not batch:
         raise UsageRejected("usage needs at least one event")
     if len(batch) > MAX_EVENTS_PER_SIGNAL:
         raise UsageRejected(f"at most {MAX_EVENTS_PER_SIGNAL} events per report")
-    for index, event in enumerate(batch):
+    wire: list[dict[str, Any]] = []
+    for index, item in enumerate(batch):
+        event = item.to_wire() if isinstance(item, UsageReport) else item
         if not isinstance(event, Mapping):
             raise UsageRejected(f"events[{index}] must be an object")
         event_id = event.get("event_id")
         if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
             raise UsageRejected(f"events[{index}].event_id must be a non-empty string")
-        if event.get("component") not in COMPONENTS:
+        component = event.get("component")
+        if not isinstance(component, str) or component not in _COMPONENTS:
             raise UsageRejected(
-                f"events[{index}].component {event.get('component')!r} is unknown",
-                code="invalid_component",
+                f"events[{index}].component {component!r} is unknown", code="invalid_component"
             )
-    return [dict(event) for event in batch]
+        wire.append(dict(event))
+    return wire
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -154,9 +146,9 @@ class BillingClient:
     ) -> BillingClient:
         return cls(await temporalio.client.Client.connect(address, namespace=namespace), task_queue)
 
-    def _handle(self, call_id: str) -> temporalio.client.WorkflowHandle[Any, Any]:
+    def _handle(self, call_id: str) -> temporalio.client.WorkflowHandle[Any, CallResult]:
         _check_call_id(call_id)
-        return self.client.get_workflow_handle(workflow_id(call_id), result_type=dict)
+        return self.client.get_workflow_handle(call_workflow_id(call_id), result_type=CallResult)
 
     async def authorize(
         self, call_id: str, account_id: str, channel: str, started_at: str | None = None
@@ -165,21 +157,16 @@ class BillingClient:
         _check_call_id(call_id)
         if not isinstance(account_id, str) or not account_id:
             raise InvalidRequest("account_id is required")
-        if channel not in CHANNELS:
+        if not isinstance(channel, str) or channel not in _CHANNELS:
             raise InvalidRequest(f"channel {channel!r} is unknown", code="invalid_channel")
         _check_iso_time(started_at, "started_at")
-        call_input: dict[str, Any] = {
-            "call_id": call_id,
-            "account_id": account_id,
-            "channel": channel,
-            "started_at": started_at,
-        }
-        start: temporalio.client.WithStartWorkflowOperation[Any, Any] = (
+        start: temporalio.client.WithStartWorkflowOperation[Any, CallResult] = (
             temporalio.client.WithStartWorkflowOperation(
-                WORKFLOW_TYPE,
-                call_input,
-                id=workflow_id(call_id),
+                CALL_WORKFLOW,
+                CallStart(call_id, account_id, channel, started_at),
+                id=call_workflow_id(call_id),
                 task_queue=self.task_queue,
+                result_type=CallResult,
                 id_conflict_policy=temporalio.common.WorkflowIDConflictPolicy.USE_EXISTING,
                 # A finished call is never started again: its decision is read from its result.
                 id_reuse_policy=temporalio.common.WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -187,37 +174,34 @@ class BillingClient:
             )
         )
         try:
-            decision = await self.client.execute_update_with_start_workflow(
+            return await self.client.execute_update_with_start_workflow(
                 AUTHORIZE_UPDATE,
-                {"call_id": call_id, "account_id": account_id, "channel": channel},
+                AuthorizeRequest(call_id, account_id, channel),
                 start_workflow_operation=start,
                 id=authorize_update_id(account_id, channel),
-                result_type=dict,
+                result_type=AuthorizeResult,
             )
         except temporalio.exceptions.WorkflowAlreadyStartedError:
             finished = await self.result(call_id)
-            if finished.get("account_id") != account_id or finished.get("channel") != channel:
+            if finished.account_id != account_id or finished.channel != channel:
                 raise InvalidRequest(
                     f"call {call_id} was authorized for another account or channel",
                     code="conflict",
                 ) from None
-            return AuthorizeResult.from_dict(finished["authorization"])
+            return finished.authorization
         except temporalio.client.WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, temporalio.exceptions.ApplicationError):
                 raise InvalidRequest(cause.message, code=cause.type or "conflict") from exc
             raise
-        return AuthorizeResult.from_dict(decision)
 
-    async def report_usage(
-        self, call_id: str, events: dict[str, Any] | list[dict[str, Any]]
-    ) -> None:
-        """Send one usage signal (a batch is sent as `{"events": [...]}`)."""
+    async def report_usage(self, call_id: str, events: UsageEvents) -> None:
+        """Send one usage signal (more than one event is sent as `{"events": [...]}`)."""
         batch = validate_usage_shape(events)
         payload: dict[str, Any] = batch[0] if len(batch) == 1 else {"events": batch}
         handle = self._handle(call_id)
         try:
-            await handle.signal("usage", payload)
+            await handle.signal(USAGE_SIGNAL, payload)
         except temporalio.service.RPCError as exc:
             if _is_not_found(exc):
                 await self._raise_missing_or_ended(call_id)
@@ -231,7 +215,7 @@ class BillingClient:
         ended_at: str | None = None,
     ) -> None:
         """End the call. Repeating it, even after the call is finalized, is harmless."""
-        if outcome not in HANGUP_OUTCOMES:
+        if not isinstance(outcome, str) or outcome not in HANGUP_OUTCOMES:
             raise InvalidRequest(
                 f"outcome {outcome!r} is not one of {', '.join(sorted(HANGUP_OUTCOMES))}",
                 code="invalid_outcome",
@@ -239,9 +223,7 @@ class BillingClient:
         _check_iso_time(ended_at, "ended_at")
         handle = self._handle(call_id)
         try:
-            await handle.signal(
-                "hangup", {"outcome": outcome, "reason": reason, "ended_at": ended_at}
-            )
+            await handle.signal(HANGUP_SIGNAL, Hangup(Outcome(outcome), reason, ended_at))
         except temporalio.service.RPCError as exc:
             if not _is_not_found(exc):
                 raise
@@ -250,26 +232,24 @@ class BillingClient:
             except CallEnded:
                 return  # the first hangup already won
 
-    async def status(self, call_id: str) -> dict[str, Any]:
+    async def status(self, call_id: str) -> CallStatus:
         handle = self._handle(call_id)
         try:
-            result: dict[str, Any] = await handle.query("status", result_type=dict)
+            return await handle.query(STATUS_QUERY, result_type=CallStatus)
         except temporalio.service.RPCError as exc:
             if _is_not_found(exc):
                 raise CallNotFound(f"call {call_id} not found") from exc
             raise
-        return result
 
-    async def result(self, call_id: str) -> dict[str, Any]:
+    async def result(self, call_id: str) -> CallResult:
         """Wait for the call's final result: the status plus `authorization` and `charged`."""
         handle = self._handle(call_id)
         try:
-            result: dict[str, Any] = await handle.result()
+            return await handle.result()
         except temporalio.service.RPCError as exc:
             if _is_not_found(exc):
                 raise CallNotFound(f"call {call_id} not found") from exc
             raise
-        return result
 
     async def _raise_missing_or_ended(self, call_id: str) -> None:
         try:
@@ -287,7 +267,11 @@ __all__ = [
     "BillingClientError",
     "CallEnded",
     "CallNotFound",
+    "CallResult",
+    "CallStatus",
     "InvalidRequest",
+    "UsageBatch",
     "UsageRejected",
-    "workflow_id",
+    "UsageReport",
+    "call_workflow_id",
 ]

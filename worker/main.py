@@ -1,4 +1,5 @@
-"""The one `billing` worker process: every workflow and activity in worker.registry.
+"""The one billing worker process: every workflow and activity in worker.registry, polling
+`settings.task_queue` (env TASK_QUEUE, by default `domain.contracts.TASK_QUEUE`).
 
 `python -m worker` reads its settings from the environment (contract §5): TEMPORAL_ADDRESS
 (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, DATABASE_URL (required; migrated on start),
@@ -20,14 +21,42 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.deps import WorkerDeps
+from adapters.email.sender import EmailSender, email_sender_from_settings
+from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
 from core.config import Settings, get_settings
-from core.logging import activity_log_interceptor
+from core.logging import activity_log_interceptor, configure_logging
+from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
-from worker.registry import WORKFLOWS, WorkerDeps, build_activities
+from worker.registry import WORKFLOWS, build_activities
 
 log = logging.getLogger(__name__)
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+
+def worker_deps(
+    client: Client,
+    session_factory: sessionmaker[Session],
+    policy: LedgerPolicy,
+    *,
+    task_queue: str = TASK_QUEUE,
+    email_sender: EmailSender | None = None,
+    payment_gateway: PaymentGateway | None = None,
+) -> WorkerDeps:
+    """The activities' collaborators; the email sender and the payment gateway default to the
+    ones the settings and environment name."""
+    settings = get_settings()
+    return WorkerDeps(
+        session_factory=session_factory,
+        policy=policy,
+        client=client,
+        task_queue=task_queue,
+        email_sender=email_sender or email_sender_from_settings(),
+        payment_gateway=payment_gateway or payment_gateway_from_env(),
+        email_from=settings.email_from,
+        dashboard_url=settings.dashboard_url,
+    )
 
 
 def build_worker(
@@ -35,16 +64,18 @@ def build_worker(
     session_factory: sessionmaker[Session],
     policy: LedgerPolicy,
     *,
-    task_queue: str = "billing",
-    extras: dict[str, object] | None = None,
+    task_queue: str = TASK_QUEUE,
+    email_sender: EmailSender | None = None,
+    payment_gateway: PaymentGateway | None = None,
 ) -> Worker:
     """A worker with everything registered; tests use it in-process with their own queue."""
-    # Balance notifications start AccountWorkflow on this worker's own queue.
-    deps = WorkerDeps(
-        session_factory=session_factory,
-        policy=policy,
-        client=client,
-        extras={"task_queue": task_queue, **(extras or {})},
+    deps = worker_deps(
+        client,
+        session_factory,
+        policy,
+        task_queue=task_queue,
+        email_sender=email_sender,
+        payment_gateway=payment_gateway,
     )
     return Worker(
         client,
@@ -93,7 +124,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         get_sessionmaker(settings.database_url),
         policy_from_settings(settings),
         task_queue=settings.task_queue,
-        extras=_extras(settings),
     )
     log.info("worker polling %s on %s", settings.task_queue, address)
     worker_task = asyncio.create_task(worker.run())
@@ -107,20 +137,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     log.info("worker stopped")
 
 
-def _extras(settings: Settings) -> dict[str, object]:
-    """Collaborators other units' activities need (email sender, payment gateway), built by
-    their own factories when those modules exist."""
-    extras: dict[str, object] = {"settings": settings}
-    return extras
-
-
 def main() -> None:
-    try:
-        from core.logging import configure_logging
-
-        configure_logging(service="worker")
-    except ImportError:  # pragma: no cover - logging module is optional
-        logging.basicConfig(level=logging.INFO)
+    configure_logging(service="worker")
     settings = get_settings()
 
     async def _main() -> None:

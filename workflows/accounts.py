@@ -1,4 +1,5 @@
-"""`AccountWorkflow` (`account-<account_id>`): one long-running workflow per account that hears
+"""`AccountWorkflow` (`account_workflow_id(account_id)`; names and shapes in domain.contracts):
+one long-running workflow per account that hears
 of every committed balance change (signal `balance_changed` carrying a `BalanceSnapshot`, sent by
 `adapters.balance_events.notify_balance_changed` with signal-with-start) and sends the
 low-balance email once per crossing.
@@ -17,7 +18,6 @@ low-balance email once per crossing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -25,65 +25,27 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.contracts import (
+        ACCOUNT_WORKFLOW,
+        BALANCE_CHANGED_SIGNAL,
+        LOW_BALANCE_ALERT_ACTIVITY,
+        STATUS_QUERY,
+        EmailOutcome,
+    )
+    from domain.contracts.accounts import (
+        AccountState,
+        AccountStatus,
+        AccountWorkflowInput,
+        LowBalanceAlert,
+    )
     from domain.ledger_types import BalanceSnapshot
-
-WORKFLOW_TYPE = "AccountWorkflow"
-SIGNAL_BALANCE_CHANGED = "balance_changed"
-SEND_LOW_BALANCE_ALERT = "send_low_balance_alert"
-DEFAULT_CONTINUE_AS_NEW_AFTER = 1000
-
-
-def account_workflow_id(account_id: str) -> str:
-    return f"account-{account_id}"
 
 
 def low_balance_dedupe_key(account_id: str, crossing_version: int) -> str:
     return f"low-balance:{account_id}:{crossing_version}"
 
 
-@dataclass
-class LowBalanceAlert:
-    account_id: str
-    dedupe_key: str
-    crossing_version: int
-    available_paisa: int
-    paid_paisa: int
-    promo_paisa: int
-    threshold_paisa: int
-
-
-@dataclass
-class AccountState:
-    last_version: int = -1
-    paid_paisa: int = 0
-    promo_paisa: int = 0
-    reserved_paisa: int = 0
-    available_paisa: int | None = None
-    threshold_paisa: int | None = None
-    armed: bool = True
-    crossings: int = 0
-    alerts_sent: int = 0
-    alerts_failed: int = 0
-    stale_ignored: int = 0
-    pending_alert: LowBalanceAlert | None = None
-    sent_alert_keys: list[str] = field(default_factory=list)  # the last few, for status
-
-
-@dataclass
-class AccountWorkflowInput:
-    account_id: str
-    state: AccountState | None = None
-    continue_as_new_after_signals: int = DEFAULT_CONTINUE_AS_NEW_AFTER
-
-
-@dataclass
-class AccountStatus:
-    account_id: str
-    state: AccountState
-    signals_this_run: int
-
-
-@workflow.defn(name=WORKFLOW_TYPE)
+@workflow.defn(name=ACCOUNT_WORKFLOW)
 class AccountWorkflow:
     @workflow.init
     def __init__(self, input: AccountWorkflowInput) -> None:
@@ -92,7 +54,7 @@ class AccountWorkflow:
         self._limit = max(1, input.continue_as_new_after_signals)
         self._signals = 0
 
-    @workflow.signal(name=SIGNAL_BALANCE_CHANGED)
+    @workflow.signal(name=BALANCE_CHANGED_SIGNAL)
     def balance_changed(self, snapshot: BalanceSnapshot) -> None:
         self._signals += 1
         state = self._state
@@ -123,7 +85,7 @@ class AccountWorkflow:
             threshold_paisa=snapshot.alert_threshold_paisa,
         )
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> AccountStatus:
         return AccountStatus(self._account_id, self._state, self._signals)
 
@@ -159,9 +121,9 @@ class AccountWorkflow:
         state = self._state
         try:
             await workflow.execute_activity(
-                SEND_LOW_BALANCE_ALERT,
+                LOW_BALANCE_ALERT_ACTIVITY,
                 alert,
-                result_type=str,
+                result_type=EmailOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=timedelta(hours=6),
                 retry_policy=RetryPolicy(

@@ -1,17 +1,17 @@
-"""`CallBillingWorkflow`: one workflow per call (contract §3), id `call-<call_id>`.
+"""`CallBillingWorkflow`: one workflow per call (contract §3), id `call_workflow_id(call_id)`.
 
 Lifecycle: authorize (a local activity running the ledger's authorize; the decision is kept and
 returned by every `authorize` update) → usage signals (validated against the rate card pinned at
 authorization, deduplicated by event_id) → hangup (first wins) or the maximum duration
 (`abandoned`) → one finalize activity (capture or void, idempotent in the ledger).
 
-Deterministic: no I/O here, no SQLAlchemy/db/ledger imports; activities are called by name.
+Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
+imports; activities are called by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,34 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.channels import CHANNEL_COMPONENTS, HANGUP_OUTCOMES, Channel, Outcome
+    from domain.channels import CHANNEL_COMPONENTS, COMPONENT_ORDER, Channel, Outcome
+    from domain.contracts import (
+        ACCOUNT_ID_ATTRIBUTE,
+        AUTHORIZE_UPDATE,
+        CALL_AUTHORIZE_ACTIVITY,
+        CALL_CHANNEL_ATTRIBUTE,
+        CALL_FINALIZE_ACTIVITY,
+        CALL_OUTCOME_ATTRIBUTE,
+        CALL_WORKFLOW,
+        HANGUP_SIGNAL,
+        STATUS_QUERY,
+        USAGE_SIGNAL,
+        CallState,
+    )
+    from domain.contracts.calls import (
+        AuthorizeCallInput,
+        AuthorizeRequest,
+        AuthorizeResult,
+        CallAuthorization,
+        CallBreakdown,
+        CallCarry,
+        CallInput,
+        CallResult,
+        CallStatus,
+        Hangup,
+        RejectedEvent,
+        usage_events_from_wire,
+    )
     from domain.ledger_types import AuthorizeDecision, FinalizeCallRequest, FinalizedCall
     from domain.rating import (
         Breakdown,
@@ -31,12 +58,9 @@ with workflow.unsafe.imports_passed_through():
         validate_usage_event,
     )
 
-AUTHORIZE_ACTIVITY = "call_authorize"
-FINALIZE_ACTIVITY = "call_finalize"
-
-ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
-CALL_CHANNEL = SearchAttributeKey.for_keyword("CallChannel")
-CALL_OUTCOME = SearchAttributeKey.for_keyword("CallOutcome")
+ACCOUNT_ID = SearchAttributeKey.for_keyword(ACCOUNT_ID_ATTRIBUTE)
+CALL_CHANNEL = SearchAttributeKey.for_keyword(CALL_CHANNEL_ATTRIBUTE)
+CALL_OUTCOME = SearchAttributeKey.for_keyword(CALL_OUTCOME_ATTRIBUTE)
 
 # Continue as new well before Temporal's limits (10,000 signals, 51,200 events / 50 MB of
 # history): after this many signals or raw usage events in one run, or when the server suggests.
@@ -50,80 +74,9 @@ CARRIED_EVENT_IDS = 5000
 CARRIED_EVENT_ID_CHARS = 100_000
 # The status keeps the first rejected events in detail (and counts all of them).
 MAX_REJECTED_DETAILS = 100
-DEFAULT_MAX_DURATION_SECONDS = 4 * 3600
 
 
-@dataclass
-class CallAuthorization:
-    """What the authorize activity returns: the ledger's decision (with the pinned rate card
-    and margin rate) and the worker's maximum call duration."""
-
-    decision: AuthorizeDecision
-    max_duration_seconds: int = DEFAULT_MAX_DURATION_SECONDS
-
-
-@dataclass
-class AuthorizeCallInput:
-    call_id: str
-    account_id: str
-    channel: str
-    started_at: str | None = None
-
-
-@dataclass
-class RejectedEvent:
-    event_id: str | None
-    code: str
-    message: str
-
-
-@dataclass
-class HangupRecord:
-    outcome: str
-    reason: str | None = None
-    ended_at: str | None = None
-
-
-@dataclass
-class CallCarry:
-    """State handed from one run to the next on continue-as-new."""
-
-    authorization: CallAuthorization
-    started_at: str
-    deadline: str
-    usage: UsageTotals
-    usage_event_count: int
-    duplicate_event_count: int
-    rejected_event_count: int
-    rejected_events: list[RejectedEvent]
-    recent_event_ids: list[str]
-    hangup: HangupRecord | None = None
-    runs: int = 1
-
-
-@dataclass
-class CallInput:
-    """The contract's workflow input `{call_id, account_id, channel, started_at?}`; `carry` is
-    set only by continue-as-new."""
-
-    call_id: str
-    account_id: str
-    channel: str
-    started_at: str | None = None
-    carry: CallCarry | None = None
-
-
-def _valid_iso(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return value
-
-
-@workflow.defn(name="CallBillingWorkflow")
+@workflow.defn(name=CALL_WORKFLOW)
 class CallBillingWorkflow:
     @workflow.init
     def __init__(self, input: CallInput) -> None:
@@ -139,21 +92,21 @@ class CallBillingWorkflow:
         self._rejected_events: list[RejectedEvent] = list(carry.rejected_events) if carry else []
         self._recent_event_ids: list[str] = list(carry.recent_event_ids) if carry else []
         self._seen: set[str] = set(self._recent_event_ids)
-        self._hangup: HangupRecord | None = carry.hangup if carry else None
+        self._hangup: Hangup | None = carry.hangup if carry else None
         self._runs = carry.runs if carry else 1
-        self._pending_usage: list[Any] = []  # reports that arrived before the decision
+        self._pending_usage: list[object] = []  # reports that arrived before the decision
         self._signals_in_run = 0
         self._events_in_run = 0
         self._finalizing = False
-        self._state = "active"
-        self._outcome: str | None = None
+        self._state = CallState.ACTIVE
+        self._outcome: Outcome | None = None
         self._ended_at: str | None = None
         self._final: FinalizedCall | None = None
 
     # --- run ---------------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: CallInput) -> dict[str, Any]:
+    async def run(self, input: CallInput) -> CallResult:
         workflow.upsert_search_attributes(
             [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
         )
@@ -178,7 +131,7 @@ class CallBillingWorkflow:
         while self._hangup is None:
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
-                self._hangup = HangupRecord(Outcome.ABANDONED.value, "max_duration", self._deadline)
+                self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
                 break
             try:
                 await workflow.wait_condition(
@@ -212,7 +165,7 @@ class CallBillingWorkflow:
             return self._refusal("invalid_channel")
         try:
             result: CallAuthorization = await workflow.execute_local_activity(
-                AUTHORIZE_ACTIVITY,
+                CALL_AUTHORIZE_ACTIVITY,
                 request,
                 result_type=CallAuthorization,
                 start_to_close_timeout=timedelta(seconds=10),
@@ -233,15 +186,15 @@ class CallBillingWorkflow:
     def _refusal(reason: str) -> CallAuthorization:
         return CallAuthorization(AuthorizeDecision(False, reason, 0, 0, None))
 
-    async def _end_refused(self) -> dict[str, Any]:
-        self._state = "refused"
-        self._outcome = Outcome.REFUSED.value
+    async def _end_refused(self) -> CallResult:
+        self._state = CallState.REFUSED
+        self._outcome = Outcome.REFUSED
         self._ended_at = workflow.now().isoformat()
         workflow.upsert_search_attributes([CALL_OUTCOME.value_set(self._outcome)])
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
 
-    async def _finalize(self, hangup: HangupRecord) -> dict[str, Any]:
+    async def _finalize(self, hangup: Hangup) -> CallResult:
         self._finalizing = True  # usage from now on is too late to be billed
         self._outcome = hangup.outcome
         self._ended_at = hangup.ended_at or workflow.now().isoformat()
@@ -256,15 +209,15 @@ class CallBillingWorkflow:
         )
         # Retried until it lands: the ledger posts it once (first finalization wins).
         self._final = await workflow.execute_local_activity(
-            FINALIZE_ACTIVITY,
+            CALL_FINALIZE_ACTIVITY,
             request,
             result_type=FinalizedCall,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
-        self._state = "finalized"
-        self._outcome = self._final.outcome or hangup.outcome
-        breakdown = self._breakdown_dict()
+        self._state = CallState.FINALIZED
+        self._outcome = Outcome(self._final.outcome) if self._final.outcome else hangup.outcome
+        breakdown = self._breakdown()
         workflow.upsert_search_attributes([CALL_OUTCOME.value_set(self._outcome)])
         workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
         workflow.set_current_details(self._summary(breakdown))
@@ -307,65 +260,58 @@ class CallBillingWorkflow:
 
     # --- update, signals, query --------------------------------------------------------------
 
-    @workflow.update
-    async def authorize(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
+    @workflow.update(name=AUTHORIZE_UPDATE)
+    async def authorize(self, request: AuthorizeRequest | None = None) -> AuthorizeResult:
         """The kept decision: the first call runs it, every repeat returns it unchanged."""
         await workflow.wait_condition(lambda: self._authorization is not None)
         assert self._authorization is not None
-        return self._authorization.decision.public()
+        return AuthorizeResult.of(self._authorization.decision)
 
     @authorize.validator
-    def _validate_authorize(self, request: dict[str, Any] | None = None) -> None:
+    def _validate_authorize(self, request: AuthorizeRequest | None = None) -> None:
         if request is None:
             return
-        if not isinstance(request, Mapping):
-            raise ApplicationError("authorize takes an object", type="validation_error")
         for name in ("call_id", "account_id", "channel"):
-            given = request.get(name)
+            given = getattr(request, name)
             if given is not None and given != getattr(self._input, name):
                 raise ApplicationError(
                     f"call {self._input.call_id} was started with another {name}",
                     type="conflict",
                 )
 
-    @workflow.signal
+    @workflow.signal(name=USAGE_SIGNAL)
     def usage(self, payload: Any) -> None:
-        """One event, or `{"events": [...]}`."""
+        """A `UsageReport` or a `UsageBatch`, read from the raw JSON (see domain.contracts)."""
         self._signals_in_run += 1
-        if isinstance(payload, Mapping) and "events" in payload:
-            events = payload["events"]
-            if not isinstance(events, list):
-                self._reject(None, "validation_error", "events must be a list")
-                return
-        else:
-            events = [payload]
+        events = usage_events_from_wire(payload)
+        if events is None:
+            self._reject(None, "validation_error", "events must be a list")
+            return
         self._events_in_run += len(events)
         for raw in events:
             self._ingest(raw)
 
-    @workflow.signal
+    @workflow.signal(name=HANGUP_SIGNAL)
     def hangup(self, payload: Any) -> None:
+        """A `Hangup`, read from the raw JSON (see domain.contracts)."""
         self._signals_in_run += 1
-        if self._hangup is not None or self._finalizing or self._state == "refused":
+        if self._hangup is not None or self._finalizing or self._state == CallState.REFUSED:
             return  # the first hangup wins; repeats are harmless
-        if not isinstance(payload, Mapping) or payload.get("outcome") not in HANGUP_OUTCOMES:
-            outcome = payload.get("outcome") if isinstance(payload, Mapping) else None
-            workflow.logger.warning("ignoring hangup with outcome %r", outcome)
+        hangup = Hangup.from_wire(payload)
+        if hangup is None:
+            workflow.logger.warning("ignoring a hangup without a valid outcome")
             return
-        reason = payload.get("reason")
-        self._hangup = HangupRecord(
-            outcome=str(payload["outcome"]),
-            reason=str(reason)[:500] if reason is not None else None,
-            ended_at=_valid_iso(payload.get("ended_at")) or workflow.now().isoformat(),
-        )
+        if hangup.ended_at is None:
+            hangup = Hangup(hangup.outcome, hangup.reason, workflow.now().isoformat())
+        self._hangup = hangup
 
-    @workflow.query
-    def status(self) -> dict[str, Any]:
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> CallStatus:
         return self._status()
 
     # --- usage -------------------------------------------------------------------------------
 
-    def _ingest(self, raw: Any) -> None:
+    def _ingest(self, raw: object) -> None:
         if self._authorization is None:
             self._pending_usage.append(raw)
             return
@@ -408,56 +354,57 @@ class CallBillingWorkflow:
 
     # --- views -------------------------------------------------------------------------------
 
-    def _breakdown(self) -> Breakdown:
-        if self._final is not None:
-            return self._final.breakdown
+    def _breakdown(self) -> CallBreakdown:
         decision = self._authorization.decision if self._authorization else None
-        if decision is None or decision.rate_card is None:
-            return Breakdown.zero()
-        return price_usage(self._usage.lines, decision.rate_card, Decimal(decision.margin_rate))
+        if self._final is not None:
+            breakdown = self._final.breakdown
+        elif decision is None or decision.rate_card is None:
+            breakdown = Breakdown.zero()
+        else:
+            margin = Decimal(decision.margin_rate)
+            breakdown = price_usage(self._usage.lines, decision.rate_card, margin)
+        return CallBreakdown.of(breakdown)
 
-    def _breakdown_dict(self) -> dict[str, int]:
-        breakdown = asdict(self._breakdown())
-        return {name: value for name, value in breakdown.items() if name.endswith("_paisa")}
-
-    def _summary(self, breakdown: Mapping[str, int]) -> str:
+    def _summary(self, breakdown: CallBreakdown) -> str:
+        channel_components = CHANNEL_COMPONENTS[Channel(self._input.channel)]
         components = " + ".join(
-            f"{name} {breakdown[f'{name}_paisa']}"
-            for name in ("llm", "stt", "tts", "sip")
-            if name in {c.value for c in CHANNEL_COMPONENTS[Channel(self._input.channel)]}
+            f"{c.value} {getattr(breakdown, f'{c.value}_paisa')}"
+            for c in COMPONENT_ORDER
+            if c in channel_components
         )
         return (
-            f"**{self._outcome}**: {components} = {breakdown['provider_total_paisa']} "
-            f"+ margin {breakdown['margin_paisa']} = **{breakdown['total_paisa']} paisa**"
+            f"**{self._outcome}**: {components} = {breakdown.provider_total_paisa} "
+            f"+ margin {breakdown.margin_paisa} = **{breakdown.total_paisa} paisa**"
         )
 
-    def _status(self) -> dict[str, Any]:
+    def _status(self) -> CallStatus:
         decision = self._authorization.decision if self._authorization else None
-        return {
-            "call_id": self._input.call_id,
-            "account_id": self._input.account_id,
-            "channel": self._input.channel,
-            "state": self._state,
-            "outcome": self._outcome,
-            "hangup_reason": self._hangup.reason if self._hangup else None,
-            "started_at": self._started_at,
-            "ended_at": self._ended_at,
-            "usage": [asdict(line) for line in self._usage.lines],
-            "usage_event_count": self._usage_event_count,
-            "duplicate_event_count": self._duplicate_event_count,
-            "rejected_event_count": self._rejected_event_count,
-            "rejected_events": [asdict(event) for event in self._rejected_events],
-            "breakdown": self._breakdown_dict(),
-            "rate_card_version": decision.rate_card_version if decision else None,
-            "margin_rate": decision.margin_rate if decision else None,
-            "authorized": decision.authorized if decision else None,
-            "runs": self._runs,
-        }
+        return CallStatus(
+            call_id=self._input.call_id,
+            account_id=self._input.account_id,
+            channel=self._input.channel,
+            state=self._state,
+            outcome=self._outcome,
+            hangup_reason=self._hangup.reason if self._hangup else None,
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+            usage=list(self._usage.lines),
+            usage_event_count=self._usage_event_count,
+            duplicate_event_count=self._duplicate_event_count,
+            rejected_event_count=self._rejected_event_count,
+            rejected_events=list(self._rejected_events),
+            breakdown=self._breakdown(),
+            rate_card_version=decision.rate_card_version if decision else None,
+            margin_rate=decision.margin_rate if decision else None,
+            authorized=decision.authorized if decision else None,
+            runs=self._runs,
+        )
 
-    def _result(self) -> dict[str, Any]:
-        result = self._status()
+    def _result(self) -> CallResult:
         assert self._authorization is not None
-        result["authorization"] = self._authorization.decision.public()
-        result["charged"] = bool(self._final and self._final.charged)
-        result["transaction_id"] = self._final.transaction_id if self._final else None
-        return result
+        return CallResult.of(
+            self._status(),
+            AuthorizeResult.of(self._authorization.decision),
+            charged=bool(self._final and self._final.charged),
+            transaction_id=self._final.transaction_id if self._final else None,
+        )

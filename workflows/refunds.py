@@ -1,4 +1,4 @@
-"""`RefundWorkflow` (`refund-<refund_id>`), started by support through the API.
+"""`RefundWorkflow` (`refund_workflow_id(refund_id)`), started by support through the API.
 
 Input: one JSON object `{"refund_id", "account_id", "amount_paisa"}` (`amount_paisa` may be
 omitted/null when started directly: all refundable paid balance). Steps, each an activity:
@@ -10,89 +10,39 @@ omitted/null when started directly: all refundable paid balance). Steps, each an
 3. `refund_complete` or, on a permanent gateway refusal, `refund_fail` (reverses the debit).
 4. `refund_email`: refund completed / refund failed email (dedupe key per refund and outcome).
 Steps 1 and 3 report the new balance through `notify_balance_changed`.
-Query `status` → `RefundStatus` with `status` `pending`, `completed` or `failed`.
+Query `status` → `RefundResult` with `status` `pending`, `completed` or `failed`. Names and shapes
+are domain.contracts'.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-WORKFLOW_TYPE = "RefundWorkflow"
-REFUND_START = "refund_start"
-REFUND_GATEWAY = "refund_gateway"
-REFUND_COMPLETE = "refund_complete"
-REFUND_FAIL = "refund_fail"
-REFUND_EMAIL = "refund_email"
-
-PENDING = "pending"
-COMPLETED = "completed"
-FAILED = "failed"
-
-
-def refund_workflow_id(refund_id: str) -> str:
-    return f"refund-{refund_id}"
-
-
-@dataclass
-class RefundInput:
-    refund_id: str
-    account_id: str
-    amount_paisa: int | None = None
-
-
-@dataclass
-class RefundRecord:
-    """The refund row as the ledger has it."""
-
-    refund_id: str
-    account_id: str
-    amount_paisa: int
-    status: str
-    failure_reason: str | None = None
-    gateway_reference: str | None = None
-
-
-@dataclass
-class GatewayRequest:
-    refund_id: str
-    account_id: str
-    amount_paisa: int
-
-
-@dataclass
-class GatewayOutcome:
-    succeeded: bool
-    reference: str | None = None
-    reason: str | None = None
-
-
-@dataclass
-class RefundCompletion:
-    refund_id: str
-    gateway_reference: str | None
-
-
-@dataclass
-class RefundFailure:
-    refund_id: str
-    reason: str
-
-
-@dataclass
-class RefundStatus:
-    id: str
-    account_id: str
-    amount_paisa: int | None
-    status: str
-    failure_reason: str | None = None
-    gateway_reference: str | None = None
-    email: str | None = None  # "sent", "duplicate", "not_sent"
-
+with workflow.unsafe.imports_passed_through():
+    from domain.contracts import (
+        REFUND_COMPLETE_ACTIVITY,
+        REFUND_EMAIL_ACTIVITY,
+        REFUND_FAIL_ACTIVITY,
+        REFUND_GATEWAY_ACTIVITY,
+        REFUND_START_ACTIVITY,
+        REFUND_WORKFLOW,
+        STATUS_QUERY,
+        EmailOutcome,
+        RefundStatus,
+    )
+    from domain.contracts.refunds import (
+        GatewayOutcome,
+        GatewayRequest,
+        RefundCompletion,
+        RefundFailure,
+        RefundInput,
+        RefundRecord,
+        RefundResult,
+    )
 
 _LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -101,19 +51,19 @@ _LEDGER_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
+@workflow.defn(name=REFUND_WORKFLOW)
 class RefundWorkflow:
     @workflow.init
     def __init__(self, input: RefundInput) -> None:
-        self._status = RefundStatus(
+        self._status = RefundResult(
             id=input.refund_id,
             account_id=input.account_id,
             amount_paisa=input.amount_paisa,
-            status=PENDING,
+            status=RefundStatus.PENDING,
         )
 
-    @workflow.query(name="status")
-    def status(self) -> RefundStatus:
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> RefundResult:
         return self._status
 
     def _apply(self, record: RefundRecord) -> None:
@@ -123,10 +73,10 @@ class RefundWorkflow:
         self._status.gateway_reference = record.gateway_reference
 
     @workflow.run
-    async def run(self, input: RefundInput) -> RefundStatus:
+    async def run(self, input: RefundInput) -> RefundResult:
         try:
             record = await workflow.execute_activity(
-                REFUND_START,
+                REFUND_START_ACTIVITY,
                 input,
                 result_type=RefundRecord,
                 start_to_close_timeout=timedelta(seconds=30),
@@ -136,14 +86,14 @@ class RefundWorkflow:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 # Refused before any money moved.
-                self._status.status = FAILED
+                self._status.status = RefundStatus.FAILED
                 self._status.failure_reason = f"{cause.type}: {cause.message}"
                 return self._status
             raise
         self._apply(record)
-        if record.status == PENDING:
+        if record.status == RefundStatus.PENDING:
             outcome = await workflow.execute_activity(
-                REFUND_GATEWAY,
+                REFUND_GATEWAY_ACTIVITY,
                 GatewayRequest(record.refund_id, record.account_id, record.amount_paisa),
                 result_type=GatewayOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
@@ -155,7 +105,7 @@ class RefundWorkflow:
             )
             if outcome.succeeded:
                 record = await workflow.execute_activity(
-                    REFUND_COMPLETE,
+                    REFUND_COMPLETE_ACTIVITY,
                     RefundCompletion(record.refund_id, outcome.reference),
                     result_type=RefundRecord,
                     start_to_close_timeout=timedelta(seconds=30),
@@ -163,7 +113,7 @@ class RefundWorkflow:
                 )
             else:
                 record = await workflow.execute_activity(
-                    REFUND_FAIL,
+                    REFUND_FAIL_ACTIVITY,
                     RefundFailure(record.refund_id, outcome.reason or "refused by the gateway"),
                     result_type=RefundRecord,
                     start_to_close_timeout=timedelta(seconds=30),
@@ -172,9 +122,9 @@ class RefundWorkflow:
             self._apply(record)
         try:
             self._status.email = await workflow.execute_activity(
-                REFUND_EMAIL,
+                REFUND_EMAIL_ACTIVITY,
                 record.refund_id,
-                result_type=str,
+                result_type=EmailOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=timedelta(hours=6),
                 retry_policy=RetryPolicy(
@@ -184,6 +134,6 @@ class RefundWorkflow:
                 ),
             )
         except ActivityError as exc:
-            self._status.email = "not_sent"
+            self._status.email = EmailOutcome.NOT_SENT
             workflow.logger.warning("refund email for %s not sent: %s", record.refund_id, exc)
         return self._status

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -31,6 +32,8 @@ from api.errors import COMMON, MUTATING, R402, R503, problem
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import record_authorization
 from api.schemas import AccountIdPath, Limit
+from domain.contracts import CallState
+from domain.contracts.calls import CallStatus
 from ledger import calls as ledger_calls
 from ledger.errors import NotFound
 from orchestrator_client import CallNotFound
@@ -72,7 +75,7 @@ async def authorize_call(
         TEMPORAL_TIMEOUT,
     )
     record_authorization("call", result.authorized)
-    out = AuthorizeOut(call_id=body.call_id, **result.to_dict())
+    out = AuthorizeOut(call_id=body.call_id, **asdict(result))
     if not result.authorized:
         return problem(
             402,
@@ -152,23 +155,21 @@ async def get_call(
     call = await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
     if who.role == "customer" and who.account_id != call.account_id:
         raise NotFound(f"call {call_id} not found")
-    if call.status == "active":
-        try:
-            status = await asyncio.wait_for(
-                state.billing_client().status(call_id), TEMPORAL_TIMEOUT
-            )
-        except CallNotFound:
-            status = {}
-        except Exception:  # the stored row is still a valid answer
-            log.warning("status query failed for %s", call_id, exc_info=True)
-            status = {}
-        call = calls.merge_status(call, status)
-        # The workflow may have finalized between the two reads: prefer the ledger's row.
-        if status.get("state") in {"finalized", "completed"}:
-            call = await run_db(
-                factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id))
-            )
-    return call
+    if call.status != CallState.ACTIVE:
+        return call
+    status: CallStatus | None = None
+    try:
+        status = await asyncio.wait_for(state.billing_client().status(call_id), TEMPORAL_TIMEOUT)
+    except CallNotFound:
+        pass
+    except Exception:  # the stored row is still a valid answer
+        log.warning("status query failed for %s", call_id, exc_info=True)
+    if status is None:
+        return call
+    if status.state == CallState.FINALIZED:
+        # The workflow finalized between the two reads: the ledger's row is the answer.
+        return await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
+    return calls.merge_status(call, status)
 
 
 @router.get(

@@ -215,16 +215,6 @@ class CallPage(BaseModel):
     next_cursor: str | None
 
 
-def usage_lines(raw: Any) -> list[UsageLineOut]:
-    lines: list[UsageLineOut] = []
-    for item in raw or []:
-        if isinstance(item, dict) and {"component", "sku", "unit", "quantity"} <= item.keys():
-            lines.append(
-                UsageLineOut(
-                    component=str(item["component"]),
-                    sku=str(item["sku"]),
-                    unit=str(item["unit"]),
-                    quantity=str(item["quantity"]),
-                )
-            )
-    return lines
+def usage_lines(rows: list[dict[str, Any]] | None) -> list[UsageLineOut]:
+    """A call row's `usage` (written by the ledger from domain.rating.UsageLine)."""
+    return [UsageLineOut.model_validate(row) for row in rows or []]

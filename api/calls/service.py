@@ -7,14 +7,16 @@ import base64
 import binascii
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, usage_lines
+from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, UsageLineOut, usage_lines
 from db.models import Call
+from domain.contracts import CallState
+from domain.contracts.calls import CallStatus
 from domain.rating import RateCard, validate_usage_event
 from ledger import accounts, rate_cards
 from ledger import calls as ledger_calls
@@ -39,7 +41,7 @@ def call_out(call: Call) -> CallOut:
         call_id=call.call_id,
         account_id=call.account_id,
         channel=call.channel,
-        status="finalized" if call.status == "finalized" else "active",
+        status="finalized" if call.status == CallState.FINALIZED else "active",
         authorized=call.authorized,
         refusal_reason=call.refusal_reason,
         outcome=call.outcome,
@@ -87,7 +89,7 @@ def validate_usage(context: CallContext, events: list[UsageEventIn]) -> list[dic
     """Check every event against the call's channel and pinned rate card (422 with the
     domain's code: unknown_sku, invalid_component, validation_error); nothing is sent unless
     all are valid."""
-    if context.status == "finalized" or context.rate_card is None:
+    if context.status == CallState.FINALIZED or context.rate_card is None:
         raise Conflict(f"call {context.call_id} has already ended", code="call_ended")
     raw_events: list[dict[str, Any]] = []
     for index, event in enumerate(events):
@@ -101,25 +103,15 @@ def validate_usage(context: CallContext, events: list[UsageEventIn]) -> list[dic
     return raw_events
 
 
-def merge_status(out: CallOut, status: dict[str, Any]) -> CallOut:
+def merge_status(out: CallOut, status: CallStatus) -> CallOut:
     """Fill an active call's running usage and breakdown from the workflow's status query."""
-    update: dict[str, Any] = {}
-    usage = status.get("usage")
-    if isinstance(usage, dict):
-        usage = usage.get("lines")
-    if isinstance(usage, list):
-        update["usage"] = usage_lines(usage)
-    breakdown = status.get("breakdown")
-    if isinstance(breakdown, dict):
-        fields = BreakdownOut.model_fields.keys()
-        update["breakdown"] = BreakdownOut(
-            **{k: int(v) for k, v in breakdown.items() if k in fields and isinstance(v, int)}
-        )
-    for key in ("usage_event_count", "event_count"):
-        if isinstance(status.get(key), int):
-            update["usage_event_count"] = status[key]
-            break
-    return out.model_copy(update=update)
+    return out.model_copy(
+        update={
+            "usage": [UsageLineOut(**asdict(line)) for line in status.usage],
+            "breakdown": BreakdownOut(**asdict(status.breakdown)),
+            "usage_event_count": status.usage_event_count,
+        }
+    )
 
 
 def encode_call_cursor(created_at: datetime, call_id: str) -> str:

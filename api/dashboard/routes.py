@@ -34,11 +34,14 @@ from api.dashboard import auth, views
 from core.config import get_settings
 from db.models import Call
 from db.session import get_sessionmaker, run_in_transaction
+from domain.contracts import CallState
+from domain.contracts.calls import CallBreakdown, CallStatus
 from domain.money import format_inr
 from ledger import accounts, api_keys, coupons
 from ledger import calls as ledger_calls
 from ledger.errors import BillingError
 from ledger.posting import utcnow
+from orchestrator_client import BillingClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -299,27 +302,15 @@ async def calls(
     return JSONResponse(data)
 
 
-async def _running_status(request: Request, call_id: str) -> dict[str, Any] | None:
+async def _running_status(request: Request, call_id: str) -> CallStatus | None:
     """The workflow's `status` query (usage so far and running breakdown), best effort."""
     client = _app_state(request, "temporal_client")
     if client is None:
         return None
     try:
-        handle = client.get_workflow_handle(f"call-{call_id}")
-        result = await asyncio.wait_for(handle.query("status", result_type=dict), timeout=2.0)
+        return await asyncio.wait_for(BillingClient(client).status(call_id), timeout=2.0)
     except Exception:  # the call may just have ended, or the worker is busy: no running cost
         return None
-    if hasattr(result, "__dict__") and not isinstance(result, dict):
-        result = json.loads(json.dumps(result, default=lambda o: o.__dict__))
-    if not isinstance(result, dict):
-        return None
-    breakdown = result.get("breakdown")
-    if hasattr(breakdown, "__dict__"):
-        breakdown = breakdown.__dict__
-    usage = result.get("usage") or result.get("usage_lines") or []
-    if isinstance(usage, dict):
-        usage = usage.get("lines", [])
-    return {"breakdown": breakdown if isinstance(breakdown, dict) else {}, "usage": usage}
 
 
 @router.get("/dashboard/api/calls/{call_id}")
@@ -333,7 +324,7 @@ async def call_detail(request: Request, call_id: str) -> Response:
     call = await _in_transaction(request, load)
     if call is None:
         return _problem(404, "not_found", f"call {call_id} not found")
-    running = await _running_status(request, call_id) if call.status == "active" else None
+    running = await _running_status(request, call_id) if call.status == CallState.ACTIVE else None
     data = await _in_transaction(request, lambda s: views.call_detail(s, call, running=running))
     return JSONResponse(data)
 
@@ -458,15 +449,15 @@ async def events(request: Request) -> Response:
     watcher = _Watcher(signed_in)
     factory = _factory(request)
 
-    running: dict[str, dict[str, Any]] = {}  # call_id -> running breakdown from Temporal
+    running: dict[str, CallBreakdown] = {}  # call_id -> running breakdown from Temporal
 
     async def refresh_running(call_ids: list[str]) -> None:
         """Query the active calls' workflows concurrently, off the event loop's critical path,
         so a slow or absent Temporal never delays the stream."""
         results = await asyncio.gather(*(_running_status(request, cid) for cid in call_ids))
         for call_id, status in zip(call_ids, results, strict=True):
-            if status is not None and status["breakdown"]:
-                running[call_id] = status["breakdown"]
+            if status is not None:
+                running[call_id] = status.breakdown
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -492,7 +483,8 @@ async def events(request: Request) -> Response:
                     balance, rows = None, []
                 if balance is not None:
                     yield _sse("balance", balance)
-                active = [c.call_id for c in rows if c.status == "active"][:MAX_RUNNING_QUERIES]
+                active = [c.call_id for c in rows if c.status == CallState.ACTIVE]
+                active = active[:MAX_RUNNING_QUERIES]
                 if (
                     active
                     and tick % RUNNING_COST_EVERY == 0
@@ -507,7 +499,7 @@ async def events(request: Request) -> Response:
                         watcher.sent[call.call_id] = fingerprint
                         yield _sse("call", row)
                         idle = 0.0
-                    if call.status != "active":
+                    if call.status != CallState.ACTIVE:
                         running.pop(call.call_id, None)
                 tick += 1
                 idle += POLL_SECONDS

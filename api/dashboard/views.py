@@ -5,7 +5,7 @@ per-usage costs are Decimal strings, never floats."""
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from db.models import Call, LedgerTransaction
 from domain.balance_rules import is_refused, spendable_paisa
 from domain.channels import COMPONENT_ORDER
+from domain.contracts import CallState
+from domain.contracts.calls import CallBreakdown, CallStatus
 from domain.ledger_types import BalanceSnapshot
 from domain.money import format_inr
+from domain.rating import UsageLine
 from ledger import balances, rate_cards
 from ledger import calls as ledger_calls
 from ledger.balances import BILLING_TZ, BalanceSummary
@@ -152,18 +155,18 @@ def transactions_page(
 
 
 def _status_label(call: Call) -> str:
-    if call.status == "active":
+    if call.status == CallState.ACTIVE:
         return "In progress"
     return OUTCOME_LABELS.get(call.outcome or "", (call.outcome or "").replace("_", " "))
 
 
 def call_row(
-    call: Call, now: datetime | None = None, running: Mapping[str, Any] | None = None
+    call: Call, now: datetime | None = None, running: CallBreakdown | None = None
 ) -> dict[str, Any]:
     """One row of the Calls page. `running` is the workflow's running breakdown, if known."""
     now = now or utcnow()
     started = call.started_at or call.created_at
-    active = call.status == "active"
+    active = call.status == CallState.ACTIVE
     end = call.ended_at or call.finalized_at
     if active:
         seconds = max(0, int((now - started).total_seconds()))
@@ -173,7 +176,7 @@ def call_row(
         seconds = 0
     cost: int | None
     if active:
-        cost = int(running["total_paisa"]) if running and "total_paisa" in running else None
+        cost = running.total_paisa if running is not None else None
     else:
         cost = call.total_paisa or 0
     return {
@@ -216,36 +219,38 @@ def call_detail(
     session: Session,
     call: Call,
     now: datetime | None = None,
-    running: Mapping[str, Any] | None = None,
+    running: CallStatus | None = None,
 ) -> dict[str, Any]:
     """The breakdown LLM + STT + TTS + SIP, provider total, margin and total, with the usage
-    (quantity × unit price of the call's pinned rate card) behind each component."""
-    row = call_row(call, now, running.get("breakdown") if running else None)
-    usage_lines: list[Mapping[str, Any]] = list(call.usage or [])
-    breakdown: Mapping[str, Any]
-    if call.status == "active":
-        breakdown = dict(running.get("breakdown") or {}) if running else {}
-        usage_lines = list(running.get("usage") or []) if running else []
+    (quantity × unit price of the call's pinned rate card) behind each component. An active
+    call shows the workflow's running `status`, when known."""
+    row = call_row(call, now, running.breakdown if running else None)
+    breakdown: CallBreakdown | None
+    usage_lines: list[UsageLine]
+    if call.status == CallState.ACTIVE:
+        breakdown = running.breakdown if running else None
+        usage_lines = running.usage if running else []
     else:
-        breakdown = ledger_calls.call_breakdown(call).__dict__
+        breakdown = CallBreakdown.of(ledger_calls.call_breakdown(call))
+        usage_lines = [UsageLine(**line) for line in call.usage or []]
     prices: dict[tuple[str, str], Decimal] = {}
     if call.rate_card_version is not None:
         prices = rate_cards.load_rate_card(session, call.rate_card_version).price_map()
-    margin_rate = Decimal(str(breakdown.get("margin_rate") or call.margin_rate))
+    margin_rate = Decimal(str(call.margin_rate))
     components = []
     for component in COMPONENT_ORDER:
         name = component.value
         lines = []
         for line in usage_lines:
-            if line.get("component") != name:
+            if line.component != name:
                 continue
-            quantity = Decimal(str(line.get("quantity", "0")))
-            price = prices.get((str(line.get("sku")), str(line.get("unit"))))
+            quantity = Decimal(line.quantity)
+            price = prices.get((line.sku, line.unit))
             lines.append(
                 {
-                    "sku": line.get("sku"),
-                    "unit": line.get("unit"),
-                    "unit_label": UNIT_LABELS.get(str(line.get("unit")), line.get("unit")),
+                    "sku": line.sku,
+                    "unit": line.unit,
+                    "unit_label": UNIT_LABELS.get(line.unit, line.unit),
                     "quantity": _grouped(quantity),
                     "unit_price_inr": format(price.normalize(), "f") if price is not None else None,
                     "cost_exact": _exact_inr(quantity * price) if price is not None else None,
@@ -256,7 +261,7 @@ def call_detail(
                 "component": name,
                 "label": COMPONENT_LABELS[name],
                 "help": COMPONENT_HELP[name],
-                "paisa": int(breakdown.get(f"{name}_paisa") or 0),
+                "paisa": getattr(breakdown, f"{name}_paisa") if breakdown else 0,
                 "lines": lines,
             }
         )
@@ -267,11 +272,11 @@ def call_detail(
         "rate_card_version": call.rate_card_version,
         "ended_label": local_label(call.ended_at),
         "components": components,
-        "provider_total_paisa": int(breakdown.get("provider_total_paisa") or 0),
-        "margin_paisa": int(breakdown.get("margin_paisa") or 0),
-        "total_paisa": int(breakdown.get("total_paisa") or 0),
+        "provider_total_paisa": breakdown.provider_total_paisa if breakdown else 0,
+        "margin_paisa": breakdown.margin_paisa if breakdown else 0,
+        "total_paisa": breakdown.total_paisa if breakdown else 0,
         "margin_percent": format((margin_rate * 100).normalize(), "f"),
-        "has_breakdown": bool(breakdown),
+        "has_breakdown": breakdown is not None,
     }
 
 

@@ -19,6 +19,8 @@ from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.notify import balance_changed
 from api.refunds.schemas import RefundCreate, RefundOut
 from api.schemas import AccountIdPath
+from domain.contracts import REFUND_WORKFLOW, refund_workflow_id
+from domain.contracts.refunds import RefundInput
 from domain.ledger_types import BalanceSnapshot
 from ledger import refunds
 from ledger.posting import new_id
@@ -26,7 +28,6 @@ from ledger.posting import new_id
 log = logging.getLogger("api.refunds")
 router = APIRouter(tags=["refunds"], route_class=IdempotentRoute)
 Support = Annotated[Principal, Depends(require_roles("support"))]
-REFUND_WORKFLOW = "RefundWorkflow"
 
 
 @router.post(
@@ -65,12 +66,8 @@ async def create_refund(
         await asyncio.wait_for(
             client.start_workflow(
                 REFUND_WORKFLOW,
-                {
-                    "refund_id": refund.id,
-                    "account_id": account_id,
-                    "amount_paisa": refund.amount_paisa,
-                },
-                id=f"refund-{refund.id}",
+                RefundInput(refund.id, account_id, refund.amount_paisa),
+                id=refund_workflow_id(refund.id),
                 task_queue=state.settings.task_queue,
             ),
             15.0,

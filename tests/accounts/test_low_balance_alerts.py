@@ -9,13 +9,10 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Replayer
 
+from domain.contracts import account_workflow_id
+from domain.contracts.accounts import AccountStatus, AccountWorkflowInput
 from tests.support.email import Harness, eventually, fail_next, messages_to
-from workflows.accounts import (
-    AccountStatus,
-    AccountWorkflow,
-    AccountWorkflowInput,
-    low_balance_dedupe_key,
-)
+from workflows.accounts import AccountWorkflow, low_balance_dedupe_key
 
 # gpt-4o-mini input tokens -> paisa charged with the 30% margin (default rate card)
 TWO_MILLION = 2_000_000  # 2500 + 750 = 3250
@@ -24,7 +21,7 @@ SMALL = 100_000  # 125 + 38 = 163
 
 
 def handle_for(h: Harness, account_id: str) -> WorkflowHandle[AccountWorkflow, None]:
-    return h.client.get_workflow_handle_for(AccountWorkflow.run, f"account-{account_id}")
+    return h.client.get_workflow_handle_for(AccountWorkflow.run, account_workflow_id(account_id))
 
 
 async def settled(h: Harness, account_id: str, version: int) -> AccountStatus:
@@ -122,7 +119,7 @@ async def test_state_survives_continue_as_new(
     started = await h.client.start_workflow(
         AccountWorkflow.run,
         AccountWorkflowInput(account_id=account_id, continue_as_new_after_signals=3),
-        id=f"account-{account_id}",
+        id=account_workflow_id(account_id),
         task_queue=h.task_queue,
     )
     first_run = started.result_run_id

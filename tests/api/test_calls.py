@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from domain.contracts import TASK_QUEUE
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from orchestrator_client import BillingClient
 from tests.api.conftest import create_account, unique
@@ -322,7 +324,7 @@ async def test_python_client_and_http_api_drive_the_same_workflow(
     """Half of a call through orchestrator_client, half over HTTP: one workflow, one decision,
     events deduplicated across both paths, one charge of 442."""
     account = create_account(call_stack, topup_paisa=10000)
-    billing = BillingClient(workflow_env.client, task_queue="billing")
+    billing = BillingClient(workflow_env.client, task_queue=TASK_QUEUE)
     call_id = unique("mixed")
     decision = await billing.authorize(call_id, account.id, "phone")
     assert decision.authorized
@@ -330,14 +332,13 @@ async def test_python_client_and_http_api_drive_the_same_workflow(
         body = {"call_id": call_id, "account_id": account.id, "channel": "phone"}
         over_http = http.post("/v1/calls", json=body)
         assert over_http.status_code == 200
-        assert over_http.json() == {"call_id": call_id, **decision.to_dict()}
+        assert over_http.json() == {"call_id": call_id, **asdict(decision)}
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[:2])
         rest = http.post(f"/v1/calls/{call_id}/usage", json=TYPICAL_PHONE_CALL_USAGE[1:])
         assert rest.status_code == 202  # stt-1 again: counted once
         status = await billing.status(call_id)
         live = http.get(f"/v1/calls/{call_id}").json()
-        running = {k: v for k, v in status["breakdown"].items() if k in live["breakdown"]}
-        assert live["breakdown"] == running
+        assert live["breakdown"] == asdict(status.breakdown)
         assert live["breakdown"]["total_paisa"] == 442
         await billing.hangup(call_id, "completed")
         call = wait_finalized(http, call_id)

@@ -63,9 +63,9 @@ async def test_baseline_has_the_billing_workflows_shape(client: Client) -> None:
         await billing.hangup(plan.call_id, "completed")
         await billing.hangup(plan.call_id, "failed")  # ignored: the first hangup wins
         result = await billing.result(plan.call_id)
-        assert result["usage_event_count"] == 10
-        assert result["outcome"] == "completed"
+        assert result.usage_event_count == 10
+        assert result.outcome == "completed"
         other = make_plan(f"base-{uuid.uuid4().hex[:8]}", "acc", random.Random(2))
         sample = await drive_call(billing, other, batched=False, timeout=60)
         assert sample.ok and sample.authorize_s and sample.hangup_to_result_s
-        assert sample.result is not None and sample.result["usage_event_count"] == 10
+        assert sample.result is not None and sample.result.usage_event_count == 10

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.contracts import CALL_FINALIZE_ACTIVITY
+    from domain.ledger_types import FinalizedCall
+    from domain.rating import Breakdown
 
 
 @activity.defn
@@ -33,22 +37,10 @@ class LogWorkflow:
         )
 
 
-@dataclass
-class FakeBreakdown:
-    total_paisa: int
-
-
-@dataclass
-class FakeFinalized:
-    call_id: str
-    outcome: str
-    charged: bool
-    breakdown: FakeBreakdown
-
-
-@activity.defn(name="call_finalize")
-async def finalize(request: dict[str, str]) -> FakeFinalized:
-    return FakeFinalized(request["call_id"], "completed", True, FakeBreakdown(442))
+@activity.defn(name=CALL_FINALIZE_ACTIVITY)
+async def finalize(request: dict[str, str]) -> FinalizedCall:
+    priced = Breakdown(40, 50, 220, 30, 340, 102, 442, "0.30")
+    return FinalizedCall(request["call_id"], request["account_id"], "completed", True, priced, 1)
 
 
 @workflow.defn

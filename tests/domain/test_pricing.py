@@ -193,6 +193,8 @@ def test_bad_usage_reports() -> None:
             "invalid_component",
         ),
         ({"event_id": "e", "component": "video", "sku": "x", "seconds": 1}, "invalid_component"),
+        # Not a string at all (unhashable): rejected, never a TypeError in the workflow task.
+        ({"event_id": "e", "component": ["llm"], "sku": "x", "seconds": 1}, "invalid_component"),
         ({"event_id": "", "component": "llm", "sku": "openai/gpt-4o-mini"}, "validation_error"),
         ({"event_id": "e", "component": "llm", "sku": "openai/gpt-4o-mini"}, "validation_error"),
         (_llm("e", -1), "validation_error"),

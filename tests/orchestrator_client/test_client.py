@@ -80,10 +80,10 @@ async def test_after_the_end_usage_is_refused_and_hangup_is_harmless(
     await billing.report_usage(call_id, [TYPICAL_PHONE_CALL_USAGE[0]])
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
-    assert result["breakdown"]["total_paisa"] == 52  # 40 llm + 12 margin
+    assert result.breakdown.total_paisa == 52  # 40 llm + 12 margin
     with pytest.raises(CallEnded):
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[1])
     await billing.hangup(call_id, "failed")
     status = await billing.status(call_id)
-    assert status["outcome"] == "completed" and status["state"] == "finalized"
+    assert status.outcome == "completed" and status.state == "finalized"
     assert ledger.balance(account_id).paid_paisa == 3000 - 52

@@ -10,9 +10,11 @@ from temporalio.worker import Replayer
 
 from adapters.payments.gateway import SandboxBehavior
 from db.models import LedgerTransaction, Refund
+from domain.contracts import REFUND_WORKFLOW, refund_workflow_id
+from domain.contracts.refunds import RefundInput, RefundResult
 from ledger import refunds
 from tests.support.email import Harness, eventually, messages_to, uid
-from workflows.refunds import RefundInput, RefundStatus, RefundWorkflow
+from workflows.refunds import RefundWorkflow
 
 
 def tx_count(h: Harness, account_id: str) -> int:
@@ -27,11 +29,11 @@ def tx_count(h: Harness, account_id: str) -> int:
 
 async def run_refund(
     h: Harness, refund_id: str, account_id: str, amount: int | None
-) -> RefundStatus:
+) -> RefundResult:
     return await h.client.execute_workflow(
         RefundWorkflow.run,
         RefundInput(refund_id=refund_id, account_id=account_id, amount_paisa=amount),
-        id=f"refund-{refund_id}",
+        id=refund_workflow_id(refund_id),
         task_queue=h.task_queue,
     )
 
@@ -49,17 +51,17 @@ async def test_full_refund_through_the_api_contract(harness: Harness) -> None:
     )
     assert refund.amount_paisa == 20_000
     handle = await h.client.start_workflow(
-        "RefundWorkflow",
+        REFUND_WORKFLOW,
         {"refund_id": refund_id, "account_id": account_id, "amount_paisa": refund.amount_paisa},
-        id=f"refund-{refund_id}",
+        id=refund_workflow_id(refund_id),
         task_queue=h.task_queue,
-        result_type=RefundStatus,
+        result_type=RefundResult,
     )
     result = await handle.result()
     assert result.status == "completed" and result.amount_paisa == 20_000
     assert result.gateway_reference and result.gateway_reference.startswith("sbx_rf_")
     status = await h.client.get_workflow_handle_for(
-        RefundWorkflow.run, f"refund-{refund_id}"
+        RefundWorkflow.run, refund_workflow_id(refund_id)
     ).query(RefundWorkflow.status)
     assert status.status == "completed"
     balance = h.balance(account_id)
@@ -111,7 +113,7 @@ async def test_slow_and_flaky_gateway_stays_pending_then_completes(harness: Harn
     handle = await h.client.start_workflow(
         RefundWorkflow.run,
         RefundInput(refund_id=refund_id, account_id=account_id, amount_paisa=4000),
-        id=f"refund-{refund_id}",
+        id=refund_workflow_id(refund_id),
         task_queue=h.task_queue,
     )
 
@@ -149,7 +151,7 @@ async def test_rerun_of_a_finished_refund_changes_nothing_and_replays(harness: H
     refund_id = uid("rf")
     first = await run_refund(h, refund_id, account_id, 3000)
     assert first.status == "completed" and first.email == "sent"
-    history = await h.client.get_workflow_handle(f"refund-{refund_id}").fetch_history()
+    history = await h.client.get_workflow_handle(refund_workflow_id(refund_id)).fetch_history()
     await Replayer(workflows=[RefundWorkflow]).replay_workflow(history)
     count = tx_count(h, account_id)
     again = await run_refund(h, refund_id, account_id, 3000)  # same id, a new run

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from domain.contracts import CALL_WORKFLOW, call_workflow_id
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
-from orchestrator_client import workflow_id
 from tests.support.calls import Ledger, running_worker, uid
 from tests.workflows.test_long_calls import eager_continue_as_new_env
 
@@ -37,11 +37,11 @@ async def save(handle: WorkflowHandle[object, object], name: str) -> None:
 async def save_all_runs(client: Client, call_id: str, prefix: str) -> int:
     runs = [
         execution.run_id
-        async for execution in client.list_workflows(f"WorkflowId = '{workflow_id(call_id)}'")
+        async for execution in client.list_workflows(f"WorkflowId = '{call_workflow_id(call_id)}'")
     ]
     for index, run_id in enumerate(reversed(runs)):
         await save(
-            client.get_workflow_handle(workflow_id(call_id), run_id=run_id), f"{prefix}{index}"
+            client.get_workflow_handle(call_workflow_id(call_id), run_id=run_id), f"{prefix}{index}"
         )
     return len(runs)
 
@@ -64,21 +64,21 @@ async def test_record(
         await billing.authorize(call_id, account_id, "phone")
         await billing.hangup(call_id, "completed")
         await billing.hangup(call_id, "failed")
-        assert (await billing.result(call_id))["breakdown"]["total_paisa"] == 442
-        await save(billing.client.get_workflow_handle(workflow_id(call_id)), "completed_442")
+        assert (await billing.result(call_id)).breakdown.total_paisa == 442
+        await save(billing.client.get_workflow_handle(call_workflow_id(call_id)), "completed_442")
 
         call_id = uid("call")
         await billing.authorize(call_id, account_id, "web")
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[1])
         await billing.hangup(call_id, "failed", reason="bot crashed")
-        assert (await billing.result(call_id))["charged"] is False
-        await save(billing.client.get_workflow_handle(workflow_id(call_id)), "failed")
+        assert (await billing.result(call_id)).charged is False
+        await save(billing.client.get_workflow_handle(call_workflow_id(call_id)), "failed")
 
         poor = ledger.account(paid=0, promo=0)
         call_id = uid("call")
         assert not (await billing.authorize(call_id, poor, "phone")).authorized
         await billing.result(call_id)
-        await save(billing.client.get_workflow_handle(workflow_id(call_id)), "refused")
+        await save(billing.client.get_workflow_handle(call_workflow_id(call_id)), "refused")
 
     async with running_worker(eager_continue_as_new_env.client, session_factory) as billing:
         call_id = uid("call")
@@ -97,9 +97,9 @@ async def test_record(
     async with running_worker(time_skipping_env.client, session_factory, policy) as billing:
         call_id = uid("call")
         handle = await time_skipping_env.client.start_workflow(
-            "CallBillingWorkflow",
+            CALL_WORKFLOW,
             {"call_id": call_id, "account_id": account_id, "channel": "whatsapp"},
-            id=workflow_id(call_id),
+            id=call_workflow_id(call_id),
             task_queue=billing.task_queue,
         )
         await handle.execute_update("authorize", None)

@@ -103,7 +103,7 @@ async def running_worker(
         factory,
         policy or LedgerPolicy(),
         task_queue=queue,
-        extras={"email_sender": RecordingEmailSender()},  # never a real email from here
+        email_sender=RecordingEmailSender(),  # never a real email from here
     )
     async with worker:
         yield BillingClient(client, task_queue=queue)

@@ -45,6 +45,7 @@ import uvicorn
 
 from core.config import Settings
 from dev.procs import ChildProcess, python_command
+from domain.contracts import TASK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,7 +199,7 @@ def start_stack(
     admin_key: str | None = None,
     settings: Mapping[str, Any] | None = None,
     worker_env: Mapping[str, str] | None = None,
-    task_queue: str = "billing",
+    task_queue: str = TASK_QUEUE,
 ) -> Iterator[RunningStack]:
     """Start the API (and the worker) and yield a `RunningStack`; stop them on exit.
 

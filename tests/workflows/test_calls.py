@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import time
+from dataclasses import asdict
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -11,20 +14,50 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from dev.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
+from domain.contracts import (
+    HANGUP_SIGNAL,
+    USAGE_SIGNAL,
+    CallState,
+    account_workflow_id,
+    call_workflow_id,
+)
+from domain.contracts.calls import CallBreakdown
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger import accounts
-from orchestrator_client import BillingClient, workflow_id
+from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
 
-DOCS_BREAKDOWN = {
-    "llm_paisa": 40,
-    "stt_paisa": 50,
-    "tts_paisa": 220,
-    "sip_paisa": 30,
-    "provider_total_paisa": 340,
-    "margin_paisa": 102,
-    "total_paisa": 442,
+DOCS_BREAKDOWN = CallBreakdown(
+    llm_paisa=40,
+    stt_paisa=50,
+    tts_paisa=220,
+    sip_paisa=30,
+    provider_total_paisa=340,
+    margin_paisa=102,
+    total_paisa=442,
+)
+
+STATUS_KEYS = {
+    "call_id",
+    "account_id",
+    "channel",
+    "state",
+    "outcome",
+    "hangup_reason",
+    "started_at",
+    "ended_at",
+    "usage",
+    "usage_event_count",
+    "duplicate_event_count",
+    "rejected_event_count",
+    "rejected_events",
+    "breakdown",
+    "rate_card_version",
+    "margin_rate",
+    "authorized",
+    "runs",
 }
+RESULT_KEYS = STATUS_KEYS | {"authorization", "charged", "transaction_id"}
 
 
 async def test_docs_example_call_costs_442_and_lands_within_a_second(
@@ -40,9 +73,9 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
 
     await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE})
     running = await billing.status(call_id)
-    assert running["state"] == "active" and running["outcome"] is None
-    assert running["breakdown"] == DOCS_BREAKDOWN  # the running breakdown, before hangup
-    assert running["usage_event_count"] == 4
+    assert running.state == CallState.ACTIVE and running.outcome is None
+    assert running.breakdown == DOCS_BREAKDOWN  # the running breakdown, before hangup
+    assert running.usage_event_count == 4
 
     hangup_sent = time.monotonic()
     await billing.hangup(call_id, "completed", reason="caller hung up")
@@ -50,24 +83,34 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert time.monotonic() - hangup_sent < 1.0, "the charge must land within a second"
 
     result = await billing.result(call_id)
-    assert result["state"] == "finalized" and result["outcome"] == "completed"
-    assert result["breakdown"] == DOCS_BREAKDOWN and result["charged"] is True
-    assert result["authorization"] == decision.to_dict()
+    assert result.state == CallState.FINALIZED and result.outcome == "completed"
+    assert result.breakdown == DOCS_BREAKDOWN and result.charged is True
+    assert result.authorization == decision
     account = ledger.balance(account_id)
     assert (account.paid_paisa, account.promo_paisa, account.reserved_paisa) == (50_000, 4558, 0)
     charges = ledger.transactions(account_id, "call_charge")
     assert [t.amount_paisa for t in charges] == [-442]
 
     status = await billing.status(call_id)  # a finished call still answers the query
-    assert status["state"] == "finalized" and status["ended_at"] is not None
-    assert {(u["component"], u["unit"], u["quantity"]) for u in status["usage"]} == {
+    assert status.state == CallState.FINALIZED and status.ended_at is not None
+    assert {(u.component, u.unit, u.quantity) for u in status.usage} == {
         ("llm", "input_tokens", "24000"),
         ("llm", "output_tokens", "2000"),
         ("stt", "audio_seconds", "60"),
         ("tts", "characters", "550"),
         ("sip", "seconds", "60"),
     }
-    description = await billing.client.get_workflow_handle(workflow_id(call_id)).describe()
+    # What the Temporal UI and untyped clients see: the contract's JSON, typed or not.
+    raw_handle = billing.client.get_workflow_handle(call_workflow_id(call_id), result_type=dict)
+    raw = await raw_handle.result()
+    assert set(raw) == RESULT_KEYS
+    assert raw["breakdown"] == asdict(DOCS_BREAKDOWN) and raw["state"] == "finalized"
+    assert raw["authorization"] == asdict(decision)
+    assert set(await raw_handle.query("status", result_type=dict)) == STATUS_KEYS
+    started = (await raw_handle.fetch_history()).events[0]
+    start_input = started.workflow_execution_started_event_attributes.input.payloads[0].data
+    assert set(json.loads(start_input)) == {"call_id", "account_id", "channel", "started_at"}
+    description = await billing.client.get_workflow_handle(call_workflow_id(call_id)).describe()
     attributes = description.typed_search_attributes
     assert attributes.get(ACCOUNT_ID) == account_id
     assert attributes.get(CALL_CHANNEL) == "phone"
@@ -77,7 +120,7 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     # ₹545.58 left is far above the ₹10 alert threshold: a charge can only lower the balance,
     # so the account's workflow (alerts live there) is not bothered with it.
     with pytest.raises(RPCError, match="not found"):
-        await billing.client.get_workflow_handle(f"account-{account_id}").describe()
+        await billing.client.get_workflow_handle(account_workflow_id(account_id)).describe()
 
 
 async def test_a_call_ending_below_the_alert_threshold_tells_the_account_workflow(
@@ -90,8 +133,10 @@ async def test_a_call_ending_below_the_alert_threshold_tells_the_account_workflo
     await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE})
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
-    assert result["breakdown"]["total_paisa"] == 442  # 1200 - 442 = 758 < 1000
-    account_workflow = await billing.client.get_workflow_handle(f"account-{account_id}").describe()
+    assert result.breakdown.total_paisa == 442  # 1200 - 442 = 758 < 1000
+    account_workflow = await billing.client.get_workflow_handle(
+        account_workflow_id(account_id)
+    ).describe()
     assert account_workflow.task_queue == billing.task_queue
 
 
@@ -106,8 +151,8 @@ async def test_failed_and_rejected_calls_are_free_and_release_their_hold(
         assert ledger.balance(account_id).reserved_paisa == 1000
         await billing.hangup(call_id, outcome, reason="sip 503")
         result = await billing.result(call_id)
-        assert result["outcome"] == outcome and result["charged"] is False
-        assert result["breakdown"]["total_paisa"] == 0
+        assert result.outcome == outcome and result.charged is False
+        assert result.breakdown.total_paisa == 0
         account = ledger.balance(account_id)
         assert (account.paid_paisa, account.reserved_paisa) == (20_000, 0), outcome
     assert ledger.transactions(account_id, "call_charge") == []
@@ -124,7 +169,7 @@ async def test_voicemail_is_charged(billing: BillingClient, ledger: Ledger) -> N
     await billing.hangup(call_id, "voicemail")
     result = await billing.result(call_id)
     # 2 s × ₹0.0083 = 1.66 paisa → 2; margin 0.6 → 1; total 3.
-    assert result["breakdown"]["total_paisa"] == 3 and result["charged"] is True
+    assert result.breakdown.total_paisa == 3 and result.charged is True
     assert ledger.balance(account_id).promo_paisa == 4997
 
 
@@ -144,8 +189,8 @@ async def test_duplicate_events_and_hangups_count_once(
     await billing.hangup(call_id, "failed")  # too late: the first hangup wins
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
-    assert result["outcome"] == "completed" and result["breakdown"] == DOCS_BREAKDOWN
-    assert result["usage_event_count"] == 4 and result["duplicate_event_count"] == 7
+    assert result.outcome == "completed" and result.breakdown == DOCS_BREAKDOWN
+    assert result.usage_event_count == 4 and result.duplicate_event_count == 7
     await billing.hangup(call_id, "completed")  # after the end: harmless
     assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-442]
     assert ledger.balance(account_id).paid_paisa == 10_000 - 442
@@ -180,20 +225,61 @@ async def test_unknown_sku_and_foreign_component_are_rejected_not_charged(
         },
     )
     status = await billing.status(call_id)
-    rejected = {e["event_id"]: e["code"] for e in status["rejected_events"]}
+    rejected = {e.event_id: e.code for e in status.rejected_events}
     assert rejected == {
         "a": "unknown_sku",
         "b": "invalid_component",
         "c": "validation_error",
         "d": "validation_error",
     }
-    assert "acme/gpt-9" in status["rejected_events"][0]["message"]
-    assert status["usage_event_count"] == 1 and status["rejected_event_count"] == 4
+    assert "acme/gpt-9" in status.rejected_events[0].message
+    assert status.usage_event_count == 1 and status.rejected_event_count == 4
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
     # Only the TTS event: 550 × ₹0.004 = 220 paisa + 66 margin.
-    assert result["breakdown"]["tts_paisa"] == 220 and result["breakdown"]["total_paisa"] == 286
+    assert result.breakdown.tts_paisa == 220 and result.breakdown.total_paisa == 286
     assert ledger.balance(account_id).paid_paisa == 10_000 - 286
+
+
+async def test_malformed_signals_are_rejected_without_failing_the_workflow_task(
+    billing: BillingClient, ledger: Ledger
+) -> None:
+    """An orchestrator without the typed client may send anything: each bad event is rejected
+    and counted, a bad hangup ignored, and the call goes on. (A failed workflow task would stall
+    the call: the status query below would time out and the hangup never land.)"""
+    account_id = ledger.account(paid=10_000, promo=0)
+    call_id = uid("call")
+    await billing.authorize(call_id, account_id, "phone")
+    handle = billing.client.get_workflow_handle(call_workflow_id(call_id))
+    tts = {"component": "tts", "sku": "elevenlabs/flash-v2"}
+    await handle.signal(USAGE_SIGNAL, {"events": "not a list"})
+    await handle.signal(
+        USAGE_SIGNAL,
+        {
+            "events": [
+                "not an object",
+                {"event_id": "u1", "component": ["tts"], "sku": "elevenlabs/flash-v2"},
+                {"event_id": "u2", **tts, "characters": 1.5},
+                {"event_id": "u3", **tts, "characters": 550},
+            ]
+        },
+    )
+    await handle.signal(USAGE_SIGNAL, 42)
+    for bad_hangup in ({"outcome": ["completed"]}, "completed", {"outcome": "exploded"}, None):
+        await handle.signal(HANGUP_SIGNAL, bad_hangup)
+    status = await asyncio.wait_for(billing.status(call_id), 10)
+    assert status.state == CallState.ACTIVE and status.outcome is None
+    assert [(e.event_id, e.code) for e in status.rejected_events] == [
+        (None, "validation_error"),
+        (None, "validation_error"),
+        ("u1", "invalid_component"),
+        ("u2", "validation_error"),
+        (None, "validation_error"),
+    ]
+    assert status.usage_event_count == 1 and status.breakdown.total_paisa == 286
+    await billing.hangup(call_id, "completed")
+    result = await asyncio.wait_for(billing.result(call_id), 10)
+    assert result.outcome == "completed" and result.breakdown.total_paisa == 286
 
 
 async def test_refused_call_ends_refused_without_a_charge(
@@ -205,8 +291,8 @@ async def test_refused_call_ends_refused_without_a_charge(
     assert not decision.authorized and decision.reason == "insufficient_balance"
     assert decision.hold_paisa == 0 and decision.available_paisa == 999
     result = await billing.result(call_id)
-    assert result["state"] == "refused" and result["outcome"] == "refused"
-    assert result["breakdown"]["total_paisa"] == 0 and result["charged"] is False
+    assert result.state == CallState.REFUSED and result.outcome == "refused"
+    assert result.breakdown.total_paisa == 0 and result.charged is False
     # Repeating authorize after the workflow closed returns the same decision...
     assert await billing.authorize(call_id, account_id, "phone") == decision
     # ...even once the balance would now allow it: the decision is kept.
@@ -216,7 +302,7 @@ async def test_refused_call_ends_refused_without_a_charge(
         )
     )
     assert await billing.authorize(call_id, account_id, "phone") == decision
-    handle = billing.client.get_workflow_handle(workflow_id(call_id))
+    handle = billing.client.get_workflow_handle(call_workflow_id(call_id))
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
     assert description.typed_search_attributes.get(CALL_OUTCOME) == "refused"
@@ -246,7 +332,7 @@ async def test_usage_before_authorization_finishes_is_not_lost(
             await asyncio.sleep(0.005)
     assert (await authorize).authorized
     await billing.hangup(call_id, "completed")
-    assert (await billing.result(call_id))["breakdown"] == DOCS_BREAKDOWN
+    assert (await billing.result(call_id)).breakdown == DOCS_BREAKDOWN
 
 
 def _expected_total(events: list[dict[str, object]], prices: dict[tuple[str, str], str]) -> int:
@@ -284,7 +370,7 @@ async def test_25000_usage_events_complete_with_the_exact_total(
         await billing.report_usage(call_id, {"events": events[start : start + 1000]})
         # The query waits for the signal's workflow task: an orchestrator sending a batch a
         # second gives the workflow this pace, so the run limits apply between batches.
-        runs_seen.add((await billing.status(call_id))["runs"])
+        runs_seen.add((await billing.status(call_id)).runs)
     assert max(runs_seen) >= 3, f"a call this long continues as new (runs {runs_seen})"
     # A retry of an early batch after continue-as-new is still recognised (carried ids).
     await billing.report_usage(call_id, {"events": events[-1000:]})
@@ -298,7 +384,7 @@ async def test_25000_usage_events_complete_with_the_exact_total(
         ("plivo/in-outbound", "seconds"): "0.005",
     }
     expected = _expected_total(events, prices)
-    assert result["usage_event_count"] == 25_000
-    assert result["duplicate_event_count"] == 1000
-    assert result["breakdown"]["total_paisa"] == expected
+    assert result.usage_event_count == 25_000
+    assert result.duplicate_event_count == 1000
+    assert result.breakdown.total_paisa == expected
     assert ledger.balance(account_id).paid_paisa == 1_000_000 - expected

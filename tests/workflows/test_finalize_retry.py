@@ -11,29 +11,31 @@ from temporalio.worker import Worker
 
 from activities.calls import CallActivities
 from adapters.email.sender import RecordingEmailSender
+from domain.contracts import CALL_FINALIZE_ACTIVITY
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest, FinalizedCall
 from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
-from worker.registry import WORKFLOWS, WorkerDeps
-from workflows.calls import FINALIZE_ACTIVITY
+from worker.main import worker_deps
+from worker.registry import WORKFLOWS
 
 
 async def test_finalize_retried_after_its_commit_posts_the_charge_once(
     workflow_env: WorkflowEnvironment, session_factory: sessionmaker[Session], ledger: Ledger
 ) -> None:
     queue = uid("billing-crash")
-    deps = WorkerDeps(
+    deps = worker_deps(
+        workflow_env.client,
         session_factory,
         LedgerPolicy(),
-        workflow_env.client,
-        {"task_queue": queue, "email_sender": RecordingEmailSender()},
+        task_queue=queue,
+        email_sender=RecordingEmailSender(),
     )
     real = CallActivities(deps)
     attempts: list[int] = []
 
-    @activity.defn(name=FINALIZE_ACTIVITY)
+    @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize_then_crash_once(request: FinalizeCallRequest) -> FinalizedCall:
         result = await real.finalize(request)  # committed
         attempts.append(activity.info().attempt)
@@ -56,7 +58,7 @@ async def test_finalize_retried_after_its_commit_posts_the_charge_once(
         await billing.hangup(call_id, "completed")
         result = await billing.result(call_id)
     assert attempts == [1, 2]
-    assert result["breakdown"]["total_paisa"] == 442 and result["charged"] is True
+    assert result.breakdown.total_paisa == 442 and result.charged is True
     assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-442]
     account = ledger.balance(account_id)
     assert (account.paid_paisa, account.reserved_paisa) == (10_000 - 442, 0)

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from domain.contracts import CALL_WORKFLOW, call_workflow_id
+from domain.contracts.calls import CallBreakdown
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
-from orchestrator_client import workflow_id
 from tests.support.calls import Ledger, running_worker, uid
 
 
@@ -29,9 +30,9 @@ async def test_call_without_hangup_is_abandoned_after_the_max_duration_and_charg
         # The time-skipping test server (1.40) never skips time for a workflow started by
         # Update-with-Start, so start it and send the same `authorize` update separately here.
         handle = await time_skipping_env.client.start_workflow(
-            "CallBillingWorkflow",
+            CALL_WORKFLOW,
             {"call_id": call_id, "account_id": account_id, "channel": "phone"},
-            id=workflow_id(call_id),
+            id=call_workflow_id(call_id),
             task_queue=billing.task_queue,
             result_type=dict,
         )
@@ -86,21 +87,21 @@ async def test_continue_as_new_keeps_totals_dedupe_and_the_decision(
                     for e in TYPICAL_PHONE_CALL_USAGE
                 ]
                 await billing.report_usage(call_id, {"events": previous})
-            runs.add((await billing.status(call_id))["runs"])
+            runs.add((await billing.status(call_id)).runs)
         assert max(runs) >= 3, runs
         # The update reaches the latest run, which kept the decision.
         assert await billing.authorize(call_id, account_id, "phone") == decision
         await billing.hangup(call_id, "completed")
         result = await billing.result(call_id)
-    assert result["usage_event_count"] == 60 and result["duplicate_event_count"] == 56
+    assert result.usage_event_count == 60 and result.duplicate_event_count == 56
     # 15 docs calls' worth of usage in one call: each component summed exactly, then rounded.
-    assert result["breakdown"] == {
-        "llm_paisa": 600,
-        "stt_paisa": 747,  # 900 s × ₹0.0083 = ₹7.47
-        "tts_paisa": 3300,
-        "sip_paisa": 450,
-        "provider_total_paisa": 5097,
-        "margin_paisa": 1529,  # 1529.1
-        "total_paisa": 6626,
-    }
+    assert result.breakdown == CallBreakdown(
+        llm_paisa=600,
+        stt_paisa=747,  # 900 s × ₹0.0083 = ₹7.47
+        tts_paisa=3300,
+        sip_paisa=450,
+        provider_total_paisa=5097,
+        margin_paisa=1529,  # 1529.1
+        total_paisa=6626,
+    )
     assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-6626]

@@ -55,8 +55,8 @@ async def test_price_uses_the_card_pinned_at_authorization(
             await billing.hangup(call_id, "completed")
         pinned_result = await billing.result(pinned_call)
         later_result = await billing.result(later_call)
-    assert pinned_result["rate_card_version"] == pinned.rate_card_version
-    assert pinned_result["breakdown"]["total_paisa"] == 442
+    assert pinned_result.rate_card_version == pinned.rate_card_version
+    assert pinned_result.breakdown.total_paisa == 442
     # Doubled prices: 680 provider + 204 margin.
-    assert later_result["breakdown"]["total_paisa"] == 884
+    assert later_result.breakdown.total_paisa == 884
     assert ledger.balance(account_id).paid_paisa == 10_000 - 442 - 884

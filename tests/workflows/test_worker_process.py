@@ -29,7 +29,7 @@ async def test_killing_the_worker_mid_call_loses_nothing(
         await billing.authorize(second_call, account_id, "phone")
         await billing.report_usage(first_call, {"events": TYPICAL_PHONE_CALL_USAGE[:2]})
         await billing.report_usage(second_call, {"events": TYPICAL_PHONE_CALL_USAGE})
-        assert (await billing.status(first_call))["usage_event_count"] == 2
+        assert (await billing.status(first_call)).usage_event_count == 2
         # The second call's hangup races the kill: its finalize may or may not have committed.
         await billing.hangup(second_call, "completed")
         first.kill()
@@ -43,9 +43,9 @@ async def test_killing_the_worker_mid_call_loses_nothing(
             asyncio.gather(billing.result(first_call), billing.result(second_call)), 90
         )
         for result in results:
-            assert result["outcome"] == "completed", second.log_text()
-            assert result["breakdown"]["total_paisa"] == 442
-            assert result["usage_event_count"] == 4 and result["charged"] is True
+            assert result.outcome == "completed", second.log_text()
+            assert result.breakdown.total_paisa == 442
+            assert result.usage_event_count == 4 and result.charged is True
         charges = ledger.transactions(account_id, "call_charge")
         assert sorted(str(t.reference) for t in charges) == sorted([first_call, second_call])
         assert [t.amount_paisa for t in charges] == [-442, -442]

@@ -8,11 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.exceptions import ApplicationError
 
-from activities.accounts import DUPLICATE, SENT, send_once
+from activities.accounts import send_once
 from adapters.email import templates
 from adapters.email.sender import EmailMessage, EmailSendError, SendGridEmailSender
 from db.models import EmailLog
 from dev.email_capture import CaptureServer
+from domain.contracts import EmailOutcome
 from tests.support.email import fail_next, messages_to, uid
 
 
@@ -95,7 +96,7 @@ async def test_send_once_never_sends_a_key_twice(
     sender = SendGridEmailSender("SG.key", capture_server.url)
     first = await send_once(session_factory, sender, msg, account_id=None, template="low_balance")
     again = await send_once(session_factory, sender, msg, account_id=None, template="low_balance")
-    assert (first, again) == (SENT, DUPLICATE)
+    assert (first, again) == (EmailOutcome.SENT, EmailOutcome.DUPLICATE)
     assert len(messages_to(capture_server, to)) == 1
     assert log_status(session_factory, msg.dedupe_key) == "sent"
 
@@ -111,7 +112,10 @@ async def test_definite_failure_releases_the_key_for_the_retry(
         await send_once(session_factory, sender, msg, account_id=None, template="low_balance")
     assert log_status(session_factory, msg.dedupe_key) == "failed"
     # The activity's retry claims the key again and sends exactly once.
-    assert await send_once(session_factory, sender, msg, account_id=None, template="x") == SENT
+    assert (
+        await send_once(session_factory, sender, msg, account_id=None, template="x")
+        == EmailOutcome.SENT
+    )
     assert len(messages_to(capture_server, to)) == 1
 
 
@@ -143,5 +147,5 @@ async def test_crash_between_send_and_record_never_sends_twice(
         account_id=None,
         template="low_balance",
     )
-    assert retry == DUPLICATE
+    assert retry == EmailOutcome.DUPLICATE
     assert len(messages_to(capture_server, to)) == 1

@@ -1,0 +1,24 @@
+"""What the worker's activities need, built once per worker by `worker.main.worker_deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from adapters.email.sender import EmailSender
+from adapters.payments.gateway import PaymentGateway
+from ledger.policy import LedgerPolicy
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    session_factory: sessionmaker[Session]
+    policy: LedgerPolicy
+    client: Client
+    task_queue: str  # the worker's own queue: balance notifications start AccountWorkflow there
+    email_sender: EmailSender
+    payment_gateway: PaymentGateway
+    email_from: str
+    dashboard_url: str

@@ -1,0 +1,68 @@
+"""`RefundWorkflow`'s shapes: its input, its `status` query and result, and its activities'
+payloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.contracts import EmailOutcome, RefundStatus
+
+
+@dataclass(frozen=True)
+class RefundInput:
+    """`{refund_id, account_id, amount_paisa?}`: no amount refunds all the refundable balance."""
+
+    refund_id: str
+    account_id: str
+    amount_paisa: int | None = None
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """The refund row as the ledger has it (the ledger activities' result)."""
+
+    refund_id: str
+    account_id: str
+    amount_paisa: int
+    status: RefundStatus
+    failure_reason: str | None = None
+    gateway_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    refund_id: str
+    account_id: str
+    amount_paisa: int
+
+
+@dataclass(frozen=True)
+class GatewayOutcome:
+    succeeded: bool
+    reference: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundCompletion:
+    refund_id: str
+    gateway_reference: str | None
+
+
+@dataclass(frozen=True)
+class RefundFailure:
+    refund_id: str
+    reason: str
+
+
+@dataclass
+class RefundResult:
+    """The refund workflow's `status` query and, once settled, its result."""
+
+    id: str
+    account_id: str
+    amount_paisa: int | None
+    status: RefundStatus
+    failure_reason: str | None = None
+    gateway_reference: str | None = None
+    email: EmailOutcome | None = None
