@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = await anyio.to_thread.run_sync(_database_url, settings)
-        if run_migrations:
+        if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
         state = BillingState(
             settings=settings,

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     session_secret: str = "dev-only-change-me"
     run_dir: str = ".run"
+    # Off in production, where the one-shot `migrate` job (python -m db.migrate) owns the schema.
+    migrate_on_start: bool = True
     log_level: str = "INFO"
 
 

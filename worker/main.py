@@ -83,7 +83,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for the worker")
-    await asyncio.to_thread(upgrade, settings.database_url)
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade, settings.database_url)
     address = describe(connect_options(settings))
     runtime = _runtime(settings)
     client = await connect_temporal(settings, runtime=runtime or Runtime.default())
