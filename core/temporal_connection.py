@@ -38,14 +38,20 @@ class TemporalConfigError(ValueError):
 
 def load_profile(environ: Mapping[str, str] | None = None) -> ClientConfigProfile:
     """The envconfig profile (file + TEMPORAL_* variables) of this process, or of `environ`."""
-    env = os.environ if environ is None else environ
+    # An empty TEMPORAL_* variable means unset (docker compose passes `${TEMPORAL_API_KEY:-}`):
+    # to the SDK an empty API key still means "API key given", which turns TLS on.
+    env = {
+        name: value
+        for name, value in (os.environ if environ is None else environ).items()
+        if value or not name.startswith("TEMPORAL_")
+    }
     config_file = env.get("TEMPORAL_CONFIG_FILE")
     # The SDK treats a missing file as an empty one: that would silently send production to the
     # dev default address without TLS.
     if config_file and not Path(config_file).is_file():
         raise TemporalConfigError(f"TEMPORAL_CONFIG_FILE={config_file} does not exist")
     try:
-        return ClientConfigProfile.load(override_env_vars=dict(env))
+        return ClientConfigProfile.load(override_env_vars=env)
     except Exception as exc:  # the bridge's ConfigError: unknown profile, bad TOML, …
         raise TemporalConfigError(f"Temporal client configuration: {exc}") from exc
 

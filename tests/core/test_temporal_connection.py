@@ -181,6 +181,15 @@ server_ca_cert_path = "{pems["ca"]}"
     assert (from_file["target_host"], from_file["namespace"]) == ("from-file:7233", "from-file")
 
 
+def test_empty_variables_count_as_unset(no_temporal_env: Path) -> None:
+    """docker-compose.yml passes every TEMPORAL_* variable as `${NAME:-}`."""
+    names = ("ADDRESS", "NAMESPACE", "API_KEY", "TLS", "TLS_SERVER_NAME", "PROFILE")
+    environ = {f"TEMPORAL_{name}": "" for name in names}
+    environ["TEMPORAL_CONFIG_FILE"] = ""
+    options = connect_options(Settings(temporal_address="temporal:7233"), environ=environ)
+    assert options == {"target_host": "temporal:7233", "namespace": "default"}
+
+
 def test_tls_can_be_turned_off_explicitly(no_temporal_env: Path) -> None:
     options = connect_options(
         Settings(),
