@@ -64,7 +64,7 @@ def connect_options(
     if settings.temporal_address:
         options["target_host"] = settings.temporal_address
     options.setdefault("target_host", DEV_TEMPORAL_ADDRESS)
-    if "temporal_namespace" in settings.model_fields_set:
+    if settings.temporal_namespace and "temporal_namespace" in settings.model_fields_set:
         options["namespace"] = settings.temporal_namespace
     options.setdefault("namespace", settings.temporal_namespace or DEFAULT_NAMESPACE)
     return options

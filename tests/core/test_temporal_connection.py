@@ -181,13 +181,21 @@ server_ca_cert_path = "{pems["ca"]}"
     assert (from_file["target_host"], from_file["namespace"]) == ("from-file:7233", "from-file")
 
 
-def test_empty_variables_count_as_unset(no_temporal_env: Path) -> None:
+def test_empty_variables_count_as_unset(
+    no_temporal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """docker-compose.yml passes every TEMPORAL_* variable as `${NAME:-}`."""
     names = ("ADDRESS", "NAMESPACE", "API_KEY", "TLS", "TLS_SERVER_NAME", "PROFILE")
     environ = {f"TEMPORAL_{name}": "" for name in names}
     environ["TEMPORAL_CONFIG_FILE"] = ""
     options = connect_options(Settings(temporal_address="temporal:7233"), environ=environ)
     assert options == {"target_host": "temporal:7233", "namespace": "default"}
+    # The same variables read by our settings, with a profile file behind them.
+    config = no_temporal_env
+    config.write_text('[profile.default]\naddress = "temporal:7233"\nnamespace = "billing"\n')
+    for name, value in {**environ, "TEMPORAL_CONFIG_FILE": str(config)}.items():
+        monkeypatch.setenv(name, value)
+    assert connect_options(Settings()) == {"target_host": "temporal:7233", "namespace": "billing"}
 
 
 def test_tls_can_be_turned_off_explicitly(no_temporal_env: Path) -> None:
