@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
-from temporalio.client import Client
 
 from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
@@ -31,6 +30,7 @@ from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware
+from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
 from db.migrate import upgrade
 from db.session import get_sessionmaker
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = _database_url(settings)
-        if run_migrations:
+        if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
         state = BillingState(
             settings=settings,
@@ -73,11 +73,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             policy=policy_from_settings(settings),
         )
         state.ledger_metrics = LedgerCollector(state.session_factory)
-        address = settings.temporal_address or "127.0.0.1:7233"
+        address = temporal_target(settings)
         try:
-            state.temporal_client = await Client.connect(
-                address,
-                namespace=settings.temporal_namespace,
+            state.temporal_client = await connect_temporal(
+                settings,
                 lazy=True,
                 # The SDK's own metrics (RPC counts, latencies) on this process's /metrics.
                 runtime=sdk_metrics_runtime(METRICS_REGISTRY),

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
     session_secret: str = "dev-only-change-me"
+    # Off in production, where the one-shot `migrate` job (python -m db.migrate) owns the schema.
+    migrate_on_start: bool = True
     log_level: str = "INFO"
 
 

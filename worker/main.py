@@ -2,9 +2,10 @@
 `settings.task_queue` (env TASK_QUEUE, by default `domain.contracts.TASK_QUEUE`).
 
 `python -m worker` reads its settings from the environment (contract §5): TEMPORAL_ADDRESS
-(default 127.0.0.1:7233), TEMPORAL_NAMESPACE, DATABASE_URL (required; migrated on start),
-WORKER_METRICS_PORT (Temporal SDK Prometheus metrics; 0 turns them off). SIGTERM/SIGINT stop it
-gracefully: polling stops, running tasks get GRACEFUL_SHUTDOWN to finish.
+(default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TLS and API key (core.temporal_connection),
+DATABASE_URL (required; migrated on start), WORKER_METRICS_PORT (Temporal SDK Prometheus
+metrics; 0 turns them off). SIGTERM/SIGINT stop it gracefully: polling stops, running tasks get
+GRACEFUL_SHUTDOWN to finish.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from adapters.email.sender import EmailSender, email_sender_from_settings
 from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor, configure_logging
+from core.temporal_connection import connect_options, connect_temporal, describe
 from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, build_activities
 
 log = logging.getLogger(__name__)
-DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
@@ -113,12 +114,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for the worker")
-    await asyncio.to_thread(upgrade, settings.database_url)
-    address = settings.temporal_address or DEFAULT_TEMPORAL_ADDRESS
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade, settings.database_url)
+    address = describe(connect_options(settings))
     runtime = _runtime(settings)
-    client = await Client.connect(
-        address, namespace=settings.temporal_namespace, runtime=runtime or Runtime.default()
-    )
+    client = await connect_temporal(settings, runtime=runtime or Runtime.default())
     worker = build_worker(
         client,
         get_sessionmaker(settings.database_url),
