@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.contracts import TASK_QUEUE
@@ -12,6 +15,9 @@ from domain.contracts import TASK_QUEUE
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
+    # `production` (the default) refuses to start with missing or weak secrets (core.production)
+    # and always sets `Secure` cookies; `development` is set by the dev stack and the tests.
+    billing_env: Literal["production", "development"] = "production"
     database_url: str | None = None  # required by the API and the worker (dev.stack passes one)
     temporal_address: str | None = None  # unset: 127.0.0.1:7233 (the dev server's address)
     temporal_namespace: str = "default"
@@ -37,10 +43,27 @@ class Settings(BaseSettings):
     razorpay_key_secret: str | None = None
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
-    session_secret: str = "dev-only-change-me"
+    # Signs dashboard sessions. Required in production; unset in development: a random secret
+    # per process (dev.stack generates one per run directory and passes it on).
+    session_secret: str | None = None
+    # Requests per API key (a `limits` string such as "100/second;2000/minute"; empty: none).
+    rate_limit_customer: str = "100/second"
+    rate_limit_support: str = ""
+    rate_limit_admin: str = ""
+    rate_limit_orchestrator: str = ""
+    # Failed `POST /login` attempts per client address before 429.
+    login_failures_per_minute: int = 10
     # Off in production, where the one-shot `migrate` job (python -m db.migrate) owns the schema.
     migrate_on_start: bool = True
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _development_session_secret(self) -> Settings:
+        # Development without SESSION_SECRET: a random one for this process, never a public
+        # default (production refuses to start instead, core.production).
+        if self.session_secret is None and self.billing_env == "development":
+            self.session_secret = secrets.token_urlsafe(32)
+        return self
 
 
 @lru_cache

@@ -4,8 +4,9 @@
 `python -m worker` reads its settings from the environment (contract §5): TEMPORAL_ADDRESS
 (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TLS and API key (core.temporal_connection),
 DATABASE_URL (required; migrated on start), WORKER_METRICS_PORT (Temporal SDK Prometheus
-metrics; 0 turns them off). SIGTERM/SIGINT stop it gracefully: polling stops, running tasks get
-GRACEFUL_SHUTDOWN to finish.
+metrics; 0 turns them off). In production (BILLING_ENV unset or `production`) it refuses to
+start without SENDGRID_API_KEY (core.production). SIGTERM/SIGINT stop it gracefully: polling
+stops, running tasks get GRACEFUL_SHUTDOWN to finish.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from adapters.email.sender import EmailSender, email_sender_from_settings
 from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor, configure_logging
+from core.production import InsecureSettings, refuse_insecure_start
 from core.temporal_connection import connect_options, connect_temporal, describe
 from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
@@ -114,6 +116,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for the worker")
+    try:
+        refuse_insecure_start(settings, "worker")
+    except InsecureSettings as exc:
+        raise SystemExit(str(exc)) from None
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, settings.database_url)
     address = describe(connect_options(settings))
