@@ -59,6 +59,7 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "TEMPORAL_ADDRESS": self.temporal.address,
             "ADMIN_API_KEY": self.admin_api_key,
+            "BILLING_ENV": "development",  # dev tooling: generated secrets, no checks
             "SENDGRID_HOST": self._capture_url,
             "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{existing}" if existing else str(REPO_ROOT),
             "LOG_LEVEL": "WARNING",

@@ -16,7 +16,8 @@ Children log JSON lines to RUN_DIR/logs/<name>.log (`--verbose` streams them to 
 Environment (contract §5 plus ports, so that tests can run it beside another stack):
 DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), API_HOST
 (127.0.0.1), API_PORT (8000), WORKER_METRICS_PORT (9464), EMAIL_CAPTURE_PORT (8025),
-ADMIN_API_KEY (generated for the session when unset), SENDGRID_API_KEY, SENDGRID_HOST,
+ADMIN_API_KEY and SESSION_SECRET (generated once per run directory when unset, kept in
+RUN_DIR/secrets.json), BILLING_ENV (`development` unless set), SENDGRID_API_KEY, SENDGRID_HOST,
 RUN_DIR (.run), DEMO_DURATION (seconds of demo traffic, then stop; unset/0: until Ctrl-C),
 DEMO_RATE (calls/s), DEMO_ACCOUNTS.
 """
@@ -72,16 +73,19 @@ class StackConfig:
     email_capture_port: int
     admin_api_key: str
     admin_key_generated: bool
+    session_secret: str
     verbose: bool = False
     demo: bool = False
     demo_args: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, args: argparse.Namespace) -> StackConfig:
+        run_dir = Path(os.environ.get("RUN_DIR") or ".run").absolute()
+        kept = run_dir_secrets(run_dir)
         key = os.environ.get("ADMIN_API_KEY", "").strip()
         generated = not key
         if generated:
-            key = "admin_" + secrets.token_urlsafe(24)
+            key = kept["ADMIN_API_KEY"]
         demo_args: list[str] = []
         duration = args.demo_duration or os.environ.get("DEMO_DURATION", "").strip()
         if duration:
@@ -93,7 +97,7 @@ class StackConfig:
         if accounts:
             demo_args += ["--accounts", str(accounts)]
         return cls(
-            run_dir=Path(os.environ.get("RUN_DIR") or ".run").absolute(),
+            run_dir=run_dir,
             api_host=os.environ.get("API_HOST") or "127.0.0.1",
             api_port=_env_int("API_PORT", 8000),
             temporal_port=_env_int("TEMPORAL_PORT", 7233),
@@ -102,6 +106,7 @@ class StackConfig:
             email_capture_port=_env_int("EMAIL_CAPTURE_PORT", 8025),
             admin_api_key=key,
             admin_key_generated=generated,
+            session_secret=os.environ.get("SESSION_SECRET", "").strip() or kept["SESSION_SECRET"],
             verbose=args.verbose,
             demo=args.demo,
             demo_args=demo_args,
@@ -111,6 +116,31 @@ class StackConfig:
     def api_url(self) -> str:
         host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
         return f"http://{host}:{self.api_port}"
+
+
+def run_dir_secrets(run_dir: Path) -> dict[str, str]:
+    """SESSION_SECRET and an admin key of this run directory: generated on its first use and
+    kept in RUN_DIR/secrets.json (mode 600), so dashboard sessions and the printed key survive a
+    restart, while no two checkouts share a secret."""
+    path = run_dir / "secrets.json"
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
+        kept = {}
+    makers = {
+        "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
+        "ADMIN_API_KEY": lambda: "admin_" + secrets.token_urlsafe(24),
+    }
+    missing = [name for name in makers if not isinstance(kept.get(name), str) or not kept[name]]
+    if missing:
+        kept.update({name: makers[name]() for name in missing})
+        run_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump(kept, out, indent=2)
+    return {name: str(kept[name]) for name in makers}
 
 
 class Stack:
@@ -225,6 +255,9 @@ class Stack:
         self.env["DATABASE_URL"] = self.start_database()
         self.env["TEMPORAL_ADDRESS"] = self.start_temporal()
         self.env["ADMIN_API_KEY"] = cfg.admin_api_key
+        self.env["SESSION_SECRET"] = cfg.session_secret
+        # Development: no secret checks, and cookies without `Secure` over plain http.
+        self.env.setdefault("BILLING_ENV", "development")
         self.env["API_PORT"] = str(cfg.api_port)
         self.env["API_HOST"] = cfg.api_host
         self.env["WORKER_METRICS_PORT"] = str(cfg.worker_metrics_port)
@@ -282,7 +315,10 @@ class Stack:
         if not self.env.get("SENDGRID_API_KEY"):
             lines.append(f"  Email capture  {self.env['SENDGRID_HOST']}")
         if cfg.admin_key_generated:
-            lines.append(f"  Admin API key  {cfg.admin_api_key}   (generated for this session)")
+            lines.append(
+                f"  Admin API key  {cfg.admin_api_key}   "
+                f"(generated for {cfg.run_dir}, kept in secrets.json)"
+            )
         else:
             lines.append("  Admin API key  from ADMIN_API_KEY")
         if not cfg.verbose:

@@ -23,6 +23,9 @@ from ledger.policy import LedgerPolicy
 # Every worker the tests start (in-process or `python -m worker`) runs the workflows in the
 # sandbox, so CI catches non-determinism that production, running unsandboxed, would not.
 os.environ.setdefault("WORKFLOW_SANDBOX", "1")
+# Every process the tests start is a development one (generated secrets, no `Secure` cookie over
+# plain http); the tests of production's refusals set BILLING_ENV=production themselves.
+os.environ.setdefault("BILLING_ENV", "development")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

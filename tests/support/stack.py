@@ -20,8 +20,9 @@ Pieces can be used alone:
 - `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess
   (`dev.procs.ChildProcess`; its log in a temporary file, `.log_text()`), stopped with SIGTERM
   (SIGKILL after 10 s) or killed (`.kill()`).
-- `start_stack(...)`: both, plus a random `ADMIN_API_KEY`; yields a `RunningStack`. A second
-  stack on another database but the same Temporal server needs its own `task_queue=`.
+- `start_stack(...)`: both, plus a random `ADMIN_API_KEY`, in development (`BILLING_ENV`);
+  yields a `RunningStack`. A second stack on another database but the same Temporal server
+  needs its own `task_queue=`.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class WorkerProcess:
                 "TEMPORAL_ADDRESS": temporal_address,
                 "PYTHONPATH": str(ROOT),
                 "WORKER_METRICS_PORT": str(metrics_port),
+                "BILLING_ENV": "development",
                 **(env or {}),
             },
             cwd=ROOT,
@@ -207,11 +209,14 @@ def start_stack(
     or one stack's worker would run the other's workflows against the wrong database."""
     admin_key = admin_key or "osk_admin_" + secrets.token_urlsafe(24)
     api_settings = Settings(
-        database_url=database_url,
-        temporal_address=temporal_address,
-        admin_api_key=admin_key,
-        task_queue=task_queue,
-        **dict(settings or {}),
+        **{
+            "billing_env": "development",  # the tests' stacks: plain http, generated secrets
+            "database_url": database_url,
+            "temporal_address": temporal_address,
+            "admin_api_key": admin_key,
+            "task_queue": task_queue,
+            **dict(settings or {}),
+        }
     )
     worker: WorkerProcess | None = None
     with contextlib.ExitStack() as stack:
