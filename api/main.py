@@ -2,8 +2,10 @@
 
 Run: `uvicorn api.main:app` (settings from the environment, core.config) or
 `create_app(Settings(database_url=..., temporal_address=..., admin_api_key=...))` in tests.
-On startup it runs the migrations and connects one Temporal client (lazily, so the API starts
-even while Temporal is still coming up; `/healthz` reports it).
+On startup it refuses to run in production without its secrets (core.production), runs the
+migrations and connects one Temporal client (lazily, so the API starts even while Temporal is
+still coming up; `/healthz` reports it). The edge (body limit, unstorable text, rate limits,
+security headers) is api.security.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import LedgerCollector, MetricsMiddleware
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
+from api.security import install_security
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware
+from core.production import refuse_insecure_start
 from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
 from db.migrate import upgrade
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_insecure_start(settings, "api")  # production without its secrets: no start
         url = _database_url(settings)
         if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_security(app, settings)  # 413, 422 for unstorable text, throttles, headers
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ledger.balances import BalanceSummary
 from ledger.posting import MAX_AMOUNT_PAISA
@@ -20,6 +21,21 @@ AmountPaisa = Annotated[
         le=MAX_AMOUNT_PAISA,
         description="An amount in paisa (₹1 = 100 paisa), a positive integer",
         examples=[50000],
+    ),
+]
+# A margin rate: 0 to 10 with at most 4 decimals, as a number or a decimal string. The schema
+# says exactly that (pydantic's own would allow any string for a Decimal).
+MARGIN_RATE_PATTERN = r"^(10(\.0{1,4})?|[0-9](\.[0-9]{1,4})?)$"
+MarginRate = Annotated[
+    Decimal,
+    Field(ge=0, le=10, max_digits=8, decimal_places=4),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 10},
+                {"type": "string", "pattern": MARGIN_RATE_PATTERN},
+            ]
+        }
     ),
 ]
 AccountIdPath = Annotated[

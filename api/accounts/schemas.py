@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.keys.schemas import ApiKeyCreated
-from api.schemas import AmountPaisa, BalanceOut, RequestModel, TransactionOut
+from api.schemas import AmountPaisa, BalanceOut, MarginRate, RequestModel, TransactionOut
 
 
 class AccountCreate(RequestModel):
@@ -21,12 +20,8 @@ class AccountCreate(RequestModel):
     email: str = Field(
         min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["a@b.example"]
     )
-    margin_rate: Decimal | None = Field(
+    margin_rate: MarginRate | None = Field(
         None,
-        ge=0,
-        le=10,
-        max_digits=8,
-        decimal_places=4,
         description="This account's margin rate (default 0.30), a number or decimal string",
         examples=["0.30"],
     )
