@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.rate_limits import KeyRateLimits
 from ledger import api_keys
 from ledger.errors import NotFound
 
@@ -55,25 +56,43 @@ def _lookup(request: Request, secret: str) -> Principal | None:
         return Principal(key_id=key.id, role=key.role, account_id=key.account_id)
 
 
-async def get_principal(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
-) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    """The caller's principal (401 `unauthorized` without a valid key), counted against its
+    role's rate limit (429 `rate_limited`, api.rate_limits). Once per request: the answer is
+    kept on `request.state`, so `IdempotentRoute` can authenticate before it claims a key and the
+    route's dependencies reuse it."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    credentials = await bearer_scheme(request)
     if credentials is None or not credentials.credentials:
         raise _unauthorized("an API key is required: Authorization: Bearer <key>")
     secret = credentials.credentials.strip()
     if len(secret) > 512:
         raise _unauthorized("the API key is not valid")
     admin_key = request.app.state.billing.settings.admin_api_key
+    principal: Principal | None
     if admin_key and hmac.compare_digest(
         hashlib.sha256(secret.encode()).digest(), hashlib.sha256(admin_key.encode()).digest()
     ):
-        return Principal(key_id=ENV_ADMIN_KEY_ID, role="admin")
-    principal = await anyio.to_thread.run_sync(_lookup, request, secret)
+        principal = Principal(key_id=ENV_ADMIN_KEY_ID, role="admin")
+    else:
+        principal = await anyio.to_thread.run_sync(_lookup, request, secret)
     if principal is None:
         raise _unauthorized("the API key is not valid or was revoked")
     request.state.principal = principal
+    limits: KeyRateLimits | None = getattr(request.app.state, "key_rate_limits", None)
+    if limits is not None:
+        await limits.hit(principal.role, principal.key_id)
     return principal
+
+
+async def get_principal(
+    request: Request,
+    # Declares the bearer scheme in OpenAPI; `authenticate` reads the header itself.
+    _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Principal:
+    return await authenticate(request)
 
 
 def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:

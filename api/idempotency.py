@@ -2,7 +2,9 @@
 
 The same key with the same method, path and JSON body replays the first successful answer (with
 `Idempotent-Replayed: true`); the same key with anything else is 409 `conflict`; a twin still in
-flight is 409 `idempotency_in_progress`. Keys are scoped to the caller's API key. Only 2xx answers
+flight is 409 `idempotency_in_progress`. Keys are scoped to the caller's API key, which is
+authenticated (api.auth.authenticate) before anything is claimed: an unknown caller writes
+nothing. A key is 1 to 255 visible ASCII characters (`KEY_PATTERN`). Only 2xx answers
 are kept: a refused request changed nothing, so repeating it simply runs it again. Secrets in an
 answer (a new API key) are shown once and never stored: a replay returns them as null.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import authenticate
 from api.errors import problem
 from db.models import IdempotencyRecord
 from db.session import run_in_transaction
@@ -28,6 +32,9 @@ from ledger.api_keys import API_KEY_PREFIX
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Visible ASCII, no spaces (UUIDs, ULIDs, "order-42/attempt-1"...): declared in OpenAPI too.
+KEY_PATTERN = rf"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"
+_KEY = re.compile(KEY_PATTERN)
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -36,8 +43,9 @@ def idempotency_key_header(
         None,
         alias=HEADER,
         max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
         description="Repeat a request safely: the same key and body replay the first answer; "
-        "the same key with another body is 409 conflict.",
+        "the same key with another body is 409 conflict. 1 to 255 visible ASCII characters.",
         examples=["6f1c2b4e-topup-2026-11-28"],
     ),
 ) -> str | None:
@@ -96,13 +104,16 @@ class IdempotentRoute(APIRoute):
             return original
 
         async def handler(request: Request) -> Response:
-            raw_key = request.headers.get(HEADER)
-            if raw_key is None:
+            key = request.headers.get(HEADER)
+            if key is None:
                 return await original(request)
-            key = raw_key.strip()
-            if not key or len(key) > MAX_KEY_LENGTH:
+            # Nothing is written for a caller we do not know (401) or that is over its limit.
+            await authenticate(request)
+            if not _KEY.fullmatch(key):
                 return problem(
-                    422, "validation_error", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters"
+                    422,
+                    "validation_error",
+                    f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters",
                 )
             factory: sessionmaker[Session] = request.app.state.billing.session_factory
             scope = _scope(request)

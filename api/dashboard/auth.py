@@ -1,6 +1,8 @@
 """The dashboard's sign-in session: a signed cookie (itsdangerous) holding the API key's id and
 its account, never the key itself, plus a CSRF token echoed by the page's POSTs. Each request
-re-checks the key, so revoking a key signs its sessions out."""
+re-checks the key, so revoking a key signs its sessions out. The cookie is `HttpOnly`,
+`SameSite=Lax`, and `Secure` unless this is plain-http development (`secure_cookies`); failed
+sign-ins are throttled by api.rate_limits.LoginThrottle."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 from db.models import ApiKey
 from ledger import api_keys
 
@@ -28,11 +30,25 @@ class DashboardSession:
     csrf: str
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    """Signed with SESSION_SECRET: the app's settings (api.deps.BillingState), else the env."""
+def _settings(request: Request) -> Settings:
+    """The app's settings (api.deps.BillingState), else the environment's."""
     billing = getattr(request.app.state, "billing", None)
-    settings = getattr(billing, "settings", None) or get_settings()
-    return URLSafeTimedSerializer(settings.session_secret, salt="osmtalk-dashboard")
+    settings: Settings = getattr(billing, "settings", None) or get_settings()
+    return settings
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    """Signed with SESSION_SECRET (production refuses to start without one, core.production)."""
+    secret = _settings(request).session_secret
+    if not secret:
+        raise RuntimeError("SESSION_SECRET is not set: no dashboard sessions")
+    return URLSafeTimedSerializer(secret, salt="osmtalk-dashboard")
+
+
+def secure_cookies(request: Request) -> bool:
+    """`Secure` always in production (TLS ends at a proxy, so the scheme here says nothing);
+    in development only over https, so a plain-http local stack can sign in."""
+    return _settings(request).billing_env == "production" or request.url.scheme == "https"
 
 
 def issue(response: Response, request: Request, key: ApiKey) -> None:
@@ -46,13 +62,13 @@ def issue(response: Response, request: Request, key: ApiKey) -> None:
         max_age=MAX_AGE_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         path="/",
     )
 
 
 def clear(response: Response) -> None:
-    response.delete_cookie(COOKIE_NAME, path="/")
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
 
 
 def read(request: Request) -> DashboardSession | None:
