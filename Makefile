@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 LOCK := $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" --quiet
 
-.PHONY: install browser lint test serve run check-ledger bench lock clean
+.PHONY: install browser lint test serve run check-ledger bench fuzz lock clean
 
 # Exactly the locked versions, every file checked against its hash (requirements-dev.lock: the
 # runtime of requirements.lock plus the embedded servers and the dev tools), then the project
@@ -55,6 +55,11 @@ check-ledger: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Schemathesis on a private stack as an admin, a customer and an orchestrator key (bench.fuzz):
+# the long run, ≥ 10,000 cases and no server error (docs/api.md); FUZZ_ARGS=--max-examples 10.
+fuzz: install
+	$(PY) -m bench.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf .run build *.egg-info

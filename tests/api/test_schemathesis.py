@@ -1,6 +1,7 @@
 """Schemathesis against `/openapi.json` of a live API (real HTTP, real PostgreSQL, real Temporal
-client): examples, coverage and fuzzing phases, bounded per operation. No 5xx, and every answer
-must match the documented schema, status codes and content types.
+client) as an admin, a customer and an orchestrator key: examples and fuzzing phases, bounded per
+operation. No 5xx, and every answer must match the documented schema, status codes and content
+types. The command line is bench.fuzz's, whose long run (`make fuzz`) adds the coverage phase.
 
 It runs on its own scratch database: fuzzing publishes rate cards and creates accounts, which
 must not disturb the other tests' prices and balances. Calls with unknown accounts or call ids are
@@ -10,28 +11,22 @@ refused before Temporal; the worker runs anyway, as calls on fuzzed accounts it 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from bench.fuzz import HOOKS, count_cases, role_keys, schemathesis_command
 from dev.postgres import create_scratch_database, drop_database
 from tests.support.stack import RunningStack, start_stack, temporal_address
 
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "60"))
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    ]
-)
+# Bounded for `make test` (a few hundred cases over the three keys); the long run with the
+# coverage phase is `make fuzz` (bench.fuzz, docs/api.md).
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 
 
 @pytest.fixture(scope="module")
@@ -52,67 +47,40 @@ def fuzz_stack(
         drop_database(postgres_server_url, url)
 
 
-def run_schemathesis(
-    stack: RunningStack, key: str, phases: str, max_examples: int, tmp_path: Path
-) -> None:
-    st = Path(sys.executable).parent / "st"
-    command = [
-        str(st),
-        "run",
-        f"{stack.base_url}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {key}",
-        "--checks",
-        CHECKS,
-        "--max-examples",
-        str(max_examples),
-        "--phases",
-        phases,
-        "--include-path-regex",
-        "^/(v1/|healthz|metrics)",
-        # One worker: CPython 3.11's ast.parse is not thread-safe under hypothesis (a
-        # "recursion depth mismatch" runtime error with several workers).
-        "--workers",
-        "1",
-        "--seed",
-        "20261128",
-        "--request-timeout",
-        "30",
-        "--suppress-health-check",
-        "all",
-        "--no-color",
-    ]
+@pytest.fixture(scope="module")
+def keys(fuzz_stack: RunningStack) -> dict[str, str]:
+    return role_keys(fuzz_stack.base_url, fuzz_stack.admin_key)
+
+
+def run_schemathesis(stack: RunningStack, role: str, key: str, tmp_path: Path) -> str:
+    report = tmp_path / f"{role}.ndjson"
     result = subprocess.run(
-        command,
+        schemathesis_command(
+            stack.base_url, key, phases="examples,fuzzing", max_examples=MAX_EXAMPLES, report=report
+        ),
         capture_output=True,
         text=True,
         timeout=600,
         cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
     )
     output = result.stdout + result.stderr
-    (Path(os.environ.get("SCHEMATHESIS_LOG_DIR", tmp_path)) / "schemathesis.log").write_text(output)
+    log_dir = Path(os.environ.get("SCHEMATHESIS_LOG_DIR", tmp_path))
+    (log_dir / f"schemathesis-{role}.log").write_text(output)
     assert result.returncode == 0, output[-20000:]
     assert "No issues found" in output or "passed" in output, output[-5000:]
+    cases, server_errors = count_cases(report)
+    assert cases > 0 and server_errors == 0, (cases, server_errors)
+    return output
 
 
+@pytest.mark.parametrize("role", ["admin", "customer", "orchestrator"])
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
-    fuzz_stack: RunningStack, tmp_path: Path
+    fuzz_stack: RunningStack, keys: dict[str, str], role: str, tmp_path: Path
 ) -> None:
-    """As admin (every operation reachable): examples, coverage and fuzzing."""
-    run_schemathesis(
-        fuzz_stack, fuzz_stack.admin_key, "examples,coverage,fuzzing", MAX_EXAMPLES, tmp_path
-    )
-
-
-def test_schemathesis_as_a_customer_gets_documented_refusals(
-    fuzz_stack: RunningStack, tmp_path: Path
-) -> None:
-    """As a customer key: its 403/404 problem answers are documented and well-formed too."""
-    created = httpx.post(
-        f"{fuzz_stack.base_url}/v1/accounts",
-        json={"name": "Fuzz customer", "email": "fuzz@x.example"},
-        headers={"Authorization": f"Bearer {fuzz_stack.admin_key}"},
-    )
-    assert created.status_code == 201, created.text
-    run_schemathesis(fuzz_stack, created.json()["api_key"]["key"], "examples,fuzzing", 15, tmp_path)
+    """Every operation, as each kind of caller: documented answers only, never a 5xx (the
+    customer's and orchestrator's 403/404 problems included)."""
+    output = run_schemathesis(fuzz_stack, role, keys[role], tmp_path)
+    selected = re.search(r"Operations:\s+(\d+) selected / (\d+) total", output)
+    assert selected, output[-3000:]
+    assert selected.group(1) == selected.group(2), selected.group(0)  # every operation
