@@ -30,6 +30,7 @@ umask 077
   echo "SESSION_SECRET=$(secret 32)"
   if [ "$MODE" = "--dev" ]; then
     echo "COMPOSE_PROFILES=dev"
+    echo "BILLING_ENV=development"
     echo "DASHBOARD_URL=http://localhost:8000"
     echo "SENDGRID_API_KEY=capture-$(secret 8)"
     echo "SENDGRID_HOST=http://email-capture:8025"
