@@ -4,7 +4,9 @@ Roles (`ledger.api_keys.ROLES`): `customer` (bound to one account), `orchestrato
 `admin`. `admin` may do everything. `ADMIN_API_KEY` from the environment is an admin key
 accepted from the start.
 No or bad key: 401 `unauthorized`; a role that may not call the endpoint: 403 `forbidden`; a
-customer asking about another account: 404 `not_found` (its existence is not revealed).
+customer asking about another account: 404 `not_found` (its existence is not revealed); a key
+over its role's rate limit: 429 `rate_limited` (api.rate_limits). `authenticate` does it once
+per request, before any idempotency claim (api.idempotency).
 """
 
 from __future__ import annotations
