@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     call_hold_paisa: int | None = None  # unset: equal to the account's minimum balance
     max_call_duration_seconds: int = 4 * 3600
     hold_grace_seconds: int = 15 * 60
+    # How long POST /refunds waits for the refund workflow to debit (or refuse) before a 503
+    # (the retry with the same Idempotency-Key then finds the same refund).
+    refund_decision_timeout_seconds: float = 10.0
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False

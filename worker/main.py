@@ -5,7 +5,8 @@
 (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TLS and API key (core.temporal_connection),
 DATABASE_URL (required; migrated on start), WORKER_METRICS_PORT (Temporal SDK Prometheus
 metrics; 0 turns them off). SIGTERM/SIGINT stop it gracefully: polling stops, running tasks get
-GRACEFUL_SHUTDOWN to finish.
+GRACEFUL_SHUTDOWN to finish. At start it creates the reconciler's Temporal Schedule when missing
+(worker.schedules).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.temporal_connection import connect_options, connect_temporal, describe
 from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, build_activities
+from worker.schedules import ensure_reconciler_schedule
 
 log = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -125,6 +127,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         policy_from_settings(settings),
         task_queue=settings.task_queue,
     )
+    try:
+        await ensure_reconciler_schedule(client, settings.task_queue)
+    except Exception:  # billing runs without it; the next worker start tries again
+        log.exception("the reconciler schedule could not be created or checked")
     log.info("worker polling %s on %s", settings.task_queue, address)
     worker_task = asyncio.create_task(worker.run())
     stop_task = asyncio.create_task(stop.wait())
