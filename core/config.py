@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # How long POST /refunds waits for the refund workflow to debit (or refuse) before a 503
     # (the retry with the same Idempotency-Key then finds the same refund).
     refund_decision_timeout_seconds: float = 10.0
+    # The worker creates the reconciler's Temporal Schedule at start (off: a worker that only
+    # serves, e.g. a second one in a test).
+    reconciler_schedule: bool = True
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False

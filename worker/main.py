@@ -127,10 +127,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         policy_from_settings(settings),
         task_queue=settings.task_queue,
     )
-    try:
-        await ensure_reconciler_schedule(client, settings.task_queue)
-    except Exception:  # billing runs without it; the next worker start tries again
-        log.exception("the reconciler schedule could not be created or checked")
+    if settings.reconciler_schedule:
+        try:
+            await ensure_reconciler_schedule(client, settings.task_queue)
+        except Exception:  # billing runs without it; the next worker start tries again
+            log.exception("the reconciler schedule could not be created or checked")
     log.info("worker polling %s on %s", settings.task_queue, address)
     worker_task = asyncio.create_task(worker.run())
     stop_task = asyncio.create_task(stop.wait())

@@ -104,6 +104,7 @@ async def create_refund(
         TimeoutError,
         temporalio.service.RPCError,
         temporalio.client.WorkflowUpdateRPCTimeoutOrCancelledError,
+        RuntimeError,  # the lazy client's first connection failed
     ) as exc:
         log.warning("refund %s not decided in time: %r", refund_id, exc)
         raise _unavailable(f"the refund was not confirmed within {timeout:g} s") from exc
