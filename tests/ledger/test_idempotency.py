@@ -26,6 +26,10 @@ def age(ledger: Ledger, scope: str, by: timedelta) -> None:
     )
 
 
+def answer(ledger: Ledger, scope: str, key: str) -> None:
+    ledger.tx(lambda s: idempotency.store_answer(s, scope, key, 200, None))
+
+
 def exists(ledger: Ledger, scope: str, key: str) -> bool:
     with ledger.factory() as s:
         return s.get(IdempotencyRecord, (scope, key)) is not None
@@ -55,7 +59,7 @@ def test_records_older_than_a_day_are_pruned(ledger: Ledger) -> None:
     old_scope, new_scope = uid("old")[:64], uid("new")[:64]
     for scope in (old_scope, new_scope):
         assert claim(ledger, scope, "k", "a") is None
-        ledger.tx(lambda s, scope=scope: idempotency.store_answer(s, scope, "k", 200, None))
+        answer(ledger, scope, "k")
     age(ledger, old_scope, timedelta(hours=25))
     age(ledger, new_scope, timedelta(hours=23))
     pruned = ledger.tx(lambda s: idempotency.prune(s))
