@@ -4,8 +4,8 @@ Run: `uvicorn api.main:app` (settings from the environment, core.config) or
 `create_app(Settings(database_url=..., temporal_address=..., admin_api_key=...))` in tests.
 On startup it runs the migrations, connects one Temporal client (lazily, so the API starts
 even while Temporal is still coming up; `/healthz` reports it) and serves its Prometheus
-metrics on the internal port API_METRICS_PORT (api.metrics_server). `uvicorn api.main:app`
-also sets the process up: JSON log lines (core.logging) and the tracer provider (core.tracing).
+metrics on the internal port API_METRICS_PORT (api.metrics_server). `api.main:app` also sets
+the process up: JSON log lines (core.logging) and the tracer provider (core.tracing).
 """
 
 from __future__ import annotations
@@ -62,18 +62,11 @@ def _database_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def create_app(
-    settings: Settings | None = None, *, run_migrations: bool = True, setup_process: bool = False
-) -> FastAPI:
-    """`setup_process`: this app is the process (uvicorn api.main:app), so configure logging
-    and tracing for it; tests build apps inside their own process and leave it alone."""
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if setup_process:
-            configure_logging(settings.log_level, service="api")
-            setup_tracing("api")
         url = _database_url(settings)
         if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
@@ -137,4 +130,19 @@ def create_app(
     return app
 
 
-app = create_app(setup_process=True)
+_process_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`api.main:app`, the process's app (uvicorn), built on first access after JSON logging and
+    the tracer provider are set up, so even uvicorn's first lines are JSON. Importing this module
+    (tests build their own apps with `create_app`) configures nothing."""
+    global _process_app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _process_app is None:
+        settings = get_settings()
+        configure_logging(settings.log_level, service="api")
+        setup_tracing("api")
+        _process_app = create_app(settings)
+    return _process_app

@@ -57,6 +57,23 @@ def test_every_line_is_json_with_call_and_account_ids() -> None:
     assert (lines[4]["call_id"], lines[4]["account_id"]) == ("c-9", "a-9")
 
 
+def test_every_line_carries_the_current_trace_and_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    stream = io.StringIO()
+    configure_logging("INFO", service="test", stream=stream)
+    log = logging.getLogger("billing.test")
+    tracer = TracerProvider().get_tracer("test")
+    log.info("outside")
+    with tracer.start_as_current_span("request") as span:
+        log.info("inside")
+    outside, inside = _lines(stream)
+    assert (outside["trace_id"], outside["span_id"]) == (None, None)
+    context = span.get_span_context()
+    assert inside["trace_id"] == f"{context.trace_id:032x}"
+    assert inside["span_id"] == f"{context.span_id:016x}"
+
+
 async def test_context_follows_tasks_and_is_isolated_between_them() -> None:
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
