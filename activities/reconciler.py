@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.accounts import resend_stuck
 from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
+from core.metrics import record_reconciler_finding
 from db.session import run_in_transaction
 from domain.contracts import (
     DELIVER_ALERT_OUTBOX_STEP,
@@ -72,12 +73,7 @@ def _report(step: str, findings: dict[str, int]) -> StepReport:
     """The step's report, its metric and its log line."""
     found = {kind: count for kind, count in findings.items() if count}
     for kind, count in found.items():
-        try:
-            activity.metric_meter().create_counter(
-                "billing_reconciler_findings", "Reconciler findings by kind"
-            ).add(count, {"finding": kind})
-        except Exception:  # metrics never break the reconciler
-            log.debug("metric not recorded", exc_info=True)
+        record_reconciler_finding(kind, count)  # never raises: metrics never break the reconciler
     if found:
         log.warning("reconciler %s found %s", step, found, extra={"findings": found})
     return StepReport(step=step, findings=found)

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_metrics_port: int = 9464
+    # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
+    # re-read from PostgreSQL at most this often.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9465
+    ledger_gauges_refresh_seconds: float = 15.0
     admin_api_key: str | None = None
     sendgrid_api_key: str | None = None
     sendgrid_host: str | None = None  # unset with no key: the local capture server

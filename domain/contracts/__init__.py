@@ -67,6 +67,12 @@ CALL_OUTCOME_ATTRIBUTE = "CallOutcome"
 DEFAULT_MAX_CALL_DURATION_SECONDS = 4 * 3600
 ACCOUNT_SIGNALS_PER_RUN = 1000  # AccountWorkflow continues as new after this many signals
 
+# What a call id may be (the API's path and body, the clients): it is the idempotency key of the
+# whole call and part of the workflow id.
+CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
+# One usage signal carries at most this many events: keeps a payload well under Temporal's 2 MB.
+MAX_EVENTS_PER_SIGNAL = 2000
+
 # --- workflow and update ids ----------------------------------------------------------------------
 
 _CALL_ID_PREFIX = "call-"

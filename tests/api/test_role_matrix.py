@@ -235,7 +235,6 @@ ROWS: list[tuple[str, Request, dict[str, int]]] = [
         _st(401, 403, 403, 200, 403, 200),
     ),
     ("GET /healthz", lambda w: ("GET", "/healthz", None), _st(200, 200, 200, 200, 200, 200)),
-    ("GET /metrics", lambda w: ("GET", "/metrics", None), _st(200, 200, 200, 200, 200, 200)),
 ]
 
 
