@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -181,7 +182,7 @@ async def _run_guard(
 
     statuses: list[int] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 

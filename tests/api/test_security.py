@@ -184,7 +184,7 @@ def test_an_idempotency_key_is_1_to_255_visible_ascii_characters(
         response = http.post(
             "/v1/accounts",
             json={"name": "Edge", "email": "edge@x.example"},
-            headers={"Idempotency-Key": bad.encode()},
+            headers=[(b"Idempotency-Key", bad.encode())],
         )
     assert response.status_code == 422 and response.json()["code"] == "validation_error"
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_production_is_the_default_and_needs_a_session_secret(
         ({"session_secret": STRONG, "admin_api_key": "admin"}, "ADMIN_API_KEY is shorter"),
     ],
 )
-def test_public_or_weak_secrets_are_refused(fields: dict[str, str], problem: str) -> None:
+def test_public_or_weak_secrets_are_refused(fields: dict[str, Any], problem: str) -> None:
     problems = insecure_settings(Settings(billing_env="production", **fields), "api")
     assert len(problems) == 1 and problems[0].startswith(problem), problems
 
