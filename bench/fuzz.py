@@ -149,7 +149,7 @@ def role_keys(base_url: str, admin_key: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__)
     parser.add_argument(
-        "--max-examples", type=int, default=150, help="per operation and phase (admin)"
+        "--max-examples", type=int, default=200, help="per operation and phase (admin)"
     )
     parser.add_argument("--phases", default="examples,coverage,fuzzing", help="schemathesis phases")
     parser.add_argument("--out", default=".run/fuzz/summary.json", help="summary JSON")
