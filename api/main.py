@@ -28,6 +28,7 @@ from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import LedgerCollector, MetricsMiddleware
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
+from api.statements.endpoints import router as statements_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware
 from core.temporal_connection import connect_temporal, temporal_target
@@ -85,9 +86,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             state.temporal_error = f"{address}: {exc}"
             log.warning("cannot connect to Temporal at %s: %s", address, exc)
         app.state.billing = state
-        # For the dashboard router (api.dashboard), which reads these two.
-        app.state.session_factory = state.session_factory
-        app.state.temporal_client = state.temporal_client
         yield
 
     app = FastAPI(
@@ -101,6 +99,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
         accounts_router,
+        statements_router,
         keys_router,
         coupons_router,
         rate_cards_router,

@@ -4,10 +4,17 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpOut
+from api.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    AccountPatch,
+    TopUpOut,
+)
 from api.keys.service import create_key
 from api.schemas import BalanceOut, TransactionOut
-from db.models import Account
+from db.models import Account, LedgerTransaction
+from domain.history import TransactionFilter
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger import accounts, balances
@@ -56,6 +63,42 @@ def create_account(
         api_key=key,
     )
     return created, balance
+
+
+# What a customer key may change on its own account (the rest of AccountPatch is admin's).
+CUSTOMER_SETTINGS = frozenset({"alert_threshold_paisa"})
+
+
+def refused_settings(body: AccountPatch, *, is_admin: bool) -> str | None:
+    """The fields of `body` this caller may not change, comma-separated (None: all allowed)."""
+    refused = set() if is_admin else body.model_fields_set - CUSTOMER_SETTINGS
+    return ", ".join(sorted(refused)) or None
+
+
+def update_account(session: Session, account_id: str, body: AccountPatch) -> AccountOut:
+    """The fields sent, validated again by the ledger (`ledger.accounts.update_account`)."""
+    changes: dict[str, object] = body.model_dump(exclude_unset=True)
+    if changes.get("margin_rate") is not None:
+        changes["margin_rate"] = str(changes["margin_rate"])
+    account, _ = accounts.update_account(session, account_id, changes)
+    return account_out(account)
+
+
+def transactions_page(
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: TransactionFilter | None = None,
+) -> tuple[list[LedgerTransaction], str | None]:
+    """One page of the history, newest first, and the cursor of the next (older) page."""
+    before = int(cursor) if cursor else None
+    rows = balances.list_transactions(
+        session, account_id, before_id=before, limit=limit + 1, filters=filters
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, str(rows[-1].id) if more and rows else None
 
 
 def get_account(session: Session, account_id: str) -> AccountOut:
