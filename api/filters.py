@@ -36,7 +36,12 @@ FromQuery = Annotated[
 ]
 ToQuery = Annotated[
     str | None,
-    Query(max_length=10, description="Last day, YYYY-MM-DD (Asia/Kolkata), inclusive"),
+    Query(
+        alias="to",
+        max_length=10,
+        description="Last day, YYYY-MM-DD (Asia/Kolkata), inclusive",
+        examples=["2026-11-30"],
+    ),
 ]
 CallIdQuery = Annotated[
     str | None, Query(max_length=200, description="A call id, or the beginning of one")
