@@ -125,13 +125,13 @@ def make_customer(
     return Customer(account.id, secret, name)
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     """docs/screenshots/<name>.png, only with BILLING_SCREENSHOTS=1 (refreshing the committed
     pictures is a deliberate step: a plain test run leaves the tree clean)."""
     if os.environ.get("BILLING_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 async def sign_in(page: Page, base_url: str, api_key: str) -> None:

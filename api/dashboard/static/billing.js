@@ -108,18 +108,21 @@
     bars(document.getElementById("insight-components"), components, u.total_paisa);
   }
 
+  let monthRequest = 0; // only the latest request's answer is shown
   async function loadMonth() {
     const month = monthInput.value || data.month;
+    const mine = ++monthRequest;
     try {
       const [statement, usage] = await Promise.all([
         api("/dashboard/api/statement?month=" + encodeURIComponent(month)),
         api("/dashboard/api/usage-summary?month=" + encodeURIComponent(month)),
       ]);
+      if (mine !== monthRequest) return;
       showError(monthError, null);
       renderStatement(statement);
       renderInsight(usage);
     } catch (error) {
-      showError(monthError, error);
+      if (mine === monthRequest) showError(monthError, error);
     }
   }
   monthInput.addEventListener("change", loadMonth);
@@ -177,13 +180,16 @@
     return q;
   }
 
+  let txRequest = 0; // only the latest request's answer is shown
   async function loadPage(cursor, merge) {
+    const mine = ++txRequest;
     try {
       const page = await api("/dashboard/api/transactions?" + txQuery(cursor));
+      if (mine !== txRequest) return;
       showError(txError, null);
       if (merge) mergeNewest(page); else showPage(page);
     } catch (error) {
-      showError(txError, error);
+      if (mine === txRequest) showError(txError, error);
     }
   }
 

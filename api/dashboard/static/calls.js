@@ -211,9 +211,12 @@
     return q;
   }
 
+  let request = 0; // only the latest request's answer is shown
   async function load(cursor) {
+    const mine = ++request;
     try {
       const page = await api("/dashboard/api/calls?" + query(cursor));
+      if (mine !== request) return;
       showError(errorBox, null);
       if (!cursor) clear();
       page.items.forEach((row) => upsert(row, false));
@@ -221,7 +224,7 @@
       olderBtn.hidden = !nextCursor;
       showEmpty();
     } catch (error) {
-      showError(errorBox, error);
+      if (mine === request) showError(errorBox, error);
     }
   }
 
