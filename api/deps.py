@@ -18,7 +18,6 @@ from temporalio.client import Client
 
 from api.auth import Principal, get_principal
 from api.errors import ApiError
-from api.metrics import LedgerCollector
 from core.config import Settings
 from db.session import run_in_transaction
 from ledger.policy import LedgerPolicy
@@ -35,7 +34,6 @@ class BillingState:
     policy: LedgerPolicy
     temporal_client: Client | None = None
     temporal_error: str | None = None
-    ledger_metrics: LedgerCollector | None = None
 
     def billing_client(self) -> BillingClient:
         if self.temporal_client is None:

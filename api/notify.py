@@ -1,14 +1,32 @@
-"""The API's call into the one balance-change publisher, `adapters.balance_events`, with this
-app's Temporal client and task queue (best effort; it never raises)."""
+"""After the API commits a balance change: hand the low-balance crossing it recorded (if any)
+to `AccountWorkflow` through the one publisher, `adapters.balance_events` (the worker's side is
+activities.alerts). Never raises: what is not delivered now stays in the alert outbox, where the
+reconciler finds it."""
 
 from __future__ import annotations
 
-from adapters.balance_events import notify_balance_changed
-from api.deps import BillingState
+import logging
+
+from adapters.balance_events import publish_low_balance_alerts
+from api.deps import BillingState, run_db
 from domain.ledger_types import BalanceSnapshot
+from ledger import alerts
+
+log = logging.getLogger("api.notify")
 
 
 async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> None:
-    await notify_balance_changed(
-        state.temporal_client, snapshot, task_queue=state.settings.task_queue
+    # Only a balance below its threshold can have a crossing: credits and most debits cost
+    # nothing here.
+    if state.temporal_client is None or not snapshot.below_alert_threshold:
+        return
+    try:
+        pending = await run_db(
+            state.session_factory, lambda s: alerts.undelivered_alerts(s, snapshot.account_id)
+        )
+    except Exception:
+        log.warning("alert outbox of %s not read", snapshot.account_id, exc_info=True)
+        return
+    await publish_low_balance_alerts(
+        state.temporal_client, pending, task_queue=state.settings.task_queue
     )

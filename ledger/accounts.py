@@ -14,6 +14,7 @@ from db.models import Account, LedgerTransaction
 from domain.balance_rules import MAX_ALERT_THRESHOLD_PAISA
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import RatingError, validate_margin_rate
+from ledger.alerts import record_crossing
 from ledger.errors import NotFound, ValidationFailed
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
@@ -201,9 +202,10 @@ def update_account(
     session: Session, account_id: str, changes: Mapping[str, object]
 ) -> tuple[Account, BalanceSnapshot]:
     """Change an account's settings (fields absent from `changes` stay). `alert_threshold_paisa`
-    None alerts at the minimum balance again, `margin_rate` None is the default margin. The
-    threshold is read from the account by every balance change, so a new one applies from
-    the next crossing on (no alert is sent for the change itself)."""
+    None alerts at the minimum balance again, `margin_rate` None is the default margin. A new
+    threshold takes effect at once for the next crossing (ledger.alerts.record_crossing, in
+    this transaction): lowered to or below the balance it re-arms the alert; raised above the
+    balance while armed, that is the crossing (one alert, then none until re-armed)."""
     unknown = sorted(set(changes) - set(ACCOUNT_SETTINGS))
     if unknown:
         raise ValidationFailed(f"unknown account fields: {', '.join(unknown)}")
@@ -219,6 +221,8 @@ def update_account(
     account = require_account(session, account_id)
     for name, value in checked.items():
         setattr(account, name, value)
+    if "alert_threshold_paisa" in checked:
+        record_crossing(session, account)
     session.flush()
     return account, snapshot(account)
 

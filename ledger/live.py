@@ -8,7 +8,7 @@ is rolled back; identical payloads of one transaction arrive once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import psycopg
@@ -46,7 +46,7 @@ def conninfo(database_url: str) -> str:
     return database_url
 
 
-async def changes(database_url: str) -> AsyncIterator[Change]:
+async def changes(database_url: str) -> AsyncGenerator[Change, None]:
     """Every change committed from now on, until the connection fails (then it raises)."""
     async with await psycopg.AsyncConnection.connect(
         conninfo(database_url), autocommit=True, application_name="billing-live"

@@ -69,13 +69,21 @@ async def get_account(account_id: AccountIdPath, who: Reader, factory: SessionDe
     summary="Change an account's settings (customer: its alert threshold; admin: all fields)",
 )
 async def update_account(
-    account_id: AccountIdPath, body: AccountPatch, who: Settler, factory: SessionDep
+    account_id: AccountIdPath,
+    body: AccountPatch,
+    who: Settler,
+    factory: SessionDep,
+    state: StateDep,
 ) -> AccountOut:
     ensure_account_access(who, account_id)
     refused = accounts.refused_settings(body, is_admin=who.is_admin)
     if refused:
         raise ApiError(403, "forbidden", f"only an admin key may change {refused}")
-    return await run_db(factory, lambda s: accounts.update_account(s, account_id, body))
+    updated, snapshot = await run_db(
+        factory, lambda s: accounts.update_account(s, account_id, body)
+    )
+    await balance_changed(state, snapshot)  # a threshold raised above the balance alerts once
+    return updated
 
 
 @router.get(

@@ -75,13 +75,16 @@ def refused_settings(body: AccountPatch, *, is_admin: bool) -> str | None:
     return ", ".join(sorted(refused)) or None
 
 
-def update_account(session: Session, account_id: str, body: AccountPatch) -> AccountOut:
-    """The fields sent, validated again by the ledger (`ledger.accounts.update_account`)."""
+def update_account(
+    session: Session, account_id: str, body: AccountPatch
+) -> tuple[AccountOut, BalanceSnapshot]:
+    """The fields sent, validated again by the ledger (`ledger.accounts.update_account`); the
+    snapshot is for `api.notify.balance_changed` (a raised threshold may be a crossing)."""
     changes: dict[str, object] = body.model_dump(exclude_unset=True)
     if changes.get("margin_rate") is not None:
         changes["margin_rate"] = str(changes["margin_rate"])
-    account, _ = accounts.update_account(session, account_id, changes)
-    return account_out(account)
+    account, snapshot = accounts.update_account(session, account_id, changes)
+    return account_out(account), snapshot
 
 
 def transactions_page(

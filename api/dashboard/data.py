@@ -22,8 +22,10 @@ from api.dashboard.auth import SignedIn, SignedInWriter
 from api.deps import StateDep, run_db
 from api.errors import ApiError
 from api.filters import CallFilterDep, TransactionFilterDep, month_of
+from api.notify import balance_changed
 from api.statements import csv_export
 from api.statements import service as statements
+from domain.ledger_types import BalanceSnapshot
 from domain.periods import Month
 from ledger import accounts
 from ledger.errors import NotFound
@@ -151,8 +153,10 @@ async def update_settings(body: AccountPatch, who: SignedInWriter, state: StateD
     if refused:
         raise ApiError(403, "forbidden", f"only an admin key may change {refused}")
 
-    def work(session: Session) -> dict[str, Any]:
-        account_service.update_account(session, who.account_id, body)
-        return views.settings_view(accounts.get_account(session, who.account_id))
+    def work(session: Session) -> tuple[dict[str, Any], BalanceSnapshot]:
+        _, snapshot = account_service.update_account(session, who.account_id, body)
+        return views.settings_view(accounts.get_account(session, who.account_id)), snapshot
 
-    return await run_db(state.session_factory, work)
+    settings, snapshot = await run_db(state.session_factory, work)
+    await balance_changed(state, snapshot)
+    return settings

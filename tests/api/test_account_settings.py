@@ -7,12 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from domain.contracts import STATUS_QUERY, account_workflow_id
-from domain.contracts.accounts import AccountStatus
-from tests.api.conftest import create_account, unique
+from db.models import AlertOutbox
+from tests.api.conftest import Account, create_account, unique
 from tests.support.stack import RunningStack
 
 
@@ -32,7 +31,7 @@ def test_a_customer_sets_its_own_alert_threshold(stack: RunningStack, support_ke
             http.get(f"/v1/accounts/{account.id}/balance").json()["alert_threshold_paisa"] == 50_000
         )
     # The limits are inclusive; null goes back to the minimum balance.
-    assert patch(stack, account.key, account.id, {"alert_threshold_paisa": 0}).status_code == 200
+    threshold(stack, account, 0)
     top = patch(stack, account.key, account.id, {"alert_threshold_paisa": 10_00_000_00})
     assert top.status_code == 200, top.text
     reset = patch(stack, account.key, account.id, {"alert_threshold_paisa": None})
@@ -101,41 +100,30 @@ def test_admin_fields(stack: RunningStack) -> None:
     assert first.json()["margin_rate"] == "0.30" and first.json()["name"] == "Acme Health"
 
 
-async def _status(client: Client, account_id: str) -> AccountStatus:
-    handle = client.get_workflow_handle(account_workflow_id(account_id))
-    return await handle.query(STATUS_QUERY, result_type=AccountStatus)
+def threshold(stack: RunningStack, account: Account, paisa: int) -> None:
+    response = patch(stack, account.key, account.id, {"alert_threshold_paisa": paisa})
+    assert response.status_code == 200, response.text
 
 
-async def _wait(client: Client, account_id: str, done: Any, timeout: float = 20.0) -> AccountStatus:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            status = await _status(client, account_id)
-            if done(status):
-                return status
-        except Exception:  # the workflow may not have started yet
-            status = None
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"account workflow never got there: {status}")
-        await asyncio.sleep(0.2)
+def crossings(factory: sessionmaker[Session], account_id: str) -> list[AlertOutbox]:
+    with factory() as session:
+        rows = session.scalars(
+            select(AlertOutbox).where(AlertOutbox.account_id == account_id).order_by(AlertOutbox.id)
+        )
+        return list(rows)
 
 
 async def test_a_new_threshold_applies_from_the_next_crossing(
-    stack: RunningStack, workflow_env: WorkflowEnvironment, orchestrator_key: str
+    stack: RunningStack, session_factory: sessionmaker[Session], orchestrator_key: str
 ) -> None:
-    assert stack.worker is not None, "the account workflow needs the billing worker"
-    client = workflow_env.client
+    assert stack.worker is not None, "alert delivery needs the billing worker"
     account = create_account(stack, topup_paisa=5000)  # ₹100 available, alert below ₹10
-    status = await _wait(client, account.id, lambda s: s.state.available_paisa == 10_000)
-    assert status.state.crossings == 0 and status.state.threshold_paisa == 1000
 
-    # Above the current balance: no alert for the change itself...
-    response = patch(stack, account.key, account.id, {"alert_threshold_paisa": 9_990})
-    assert response.status_code == 200, response.text
-    await asyncio.sleep(1.0)
-    assert (await _status(client, account.id)).state.crossings == 0
+    # Lowered or raised but still at or under the balance: no alert for the change itself.
+    threshold(stack, account, 9_990)
+    assert crossings(session_factory, account.id) == []
 
-    # ...the next debit is the crossing, measured against the new threshold.
+    # The next debit below the new threshold is the crossing, against the new threshold.
     with stack.client(orchestrator_key) as http:
         charged = http.post(
             "/v1/api-usage",
@@ -148,6 +136,25 @@ async def test_a_new_threshold_applies_from_the_next_crossing(
             },
         )
     assert charged.status_code == 200, charged.text
-    status = await _wait(client, account.id, lambda s: s.state.crossings == 1)
-    assert status.state.threshold_paisa == 9_990
-    assert status.state.available_paisa is not None and status.state.available_paisa < 9_990
+    [crossed] = crossings(session_factory, account.id)
+    assert crossed.payload["threshold_paisa"] == 9_990
+    assert crossed.payload["available_paisa"] < 9_990
+
+    # Still below: a higher threshold is not a second alert; at or under the balance re-arms,
+    # and raising it above the balance again is the next crossing (handed to the worker).
+    threshold(stack, account, 50_000)
+    assert len(crossings(session_factory, account.id)) == 1
+    threshold(stack, account, 0)
+    with stack.client(stack.admin_key) as admin:  # a new balance version for the next crossing
+        topup = admin.post(
+            f"/v1/accounts/{account.id}/topups",
+            json={"amount_paisa": 100, "payment_reference": unique("pay")},
+        )
+        assert topup.status_code == 201, topup.text
+    threshold(stack, account, 50_000)
+    rows = crossings(session_factory, account.id)
+    assert len(rows) == 2 and rows[1].payload["threshold_paisa"] == 50_000
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(r.delivered_at is None for r in crossings(session_factory, account.id)):
+        assert asyncio.get_running_loop().time() < deadline, "alerts not delivered"
+        await asyncio.sleep(0.25)

@@ -94,7 +94,7 @@ def test_update_account_changes_only_what_is_sent(ledger: Ledger) -> None:
         50_000,
     )
     assert update({"alert_threshold_paisa": None, "margin_rate": None})[2:] == (None, None)
-    for bad in (
+    bad_changes: list[dict[str, object]] = [
         {"alert_threshold_paisa": -1},
         {"alert_threshold_paisa": 10_00_000_01},
         {"alert_threshold_paisa": 1.5},
@@ -103,7 +103,8 @@ def test_update_account_changes_only_what_is_sent(ledger: Ledger) -> None:
         {"email": "nope"},
         {"margin_rate": "-1"},
         {"auto_recharge": {}},
-    ):
+    ]
+    for bad in bad_changes:
         with pytest.raises(ValidationFailed):
             update(bad)
     assert update({})[:2] == ("Renamed", "test@example.com")
