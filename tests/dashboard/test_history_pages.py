@@ -119,6 +119,7 @@ async def test_billing_statement_insight_filters_and_export(
     assert 0 < channels["chat"]["total_paisa"] < channels["phone"]["total_paisa"]
     margin = page.get_by_test_id("insight-components").get_by_test_id("spend-margin")
     await expect(margin).to_have_attribute("data-paisa", str(usage["margin_paisa"]))
+    await page.evaluate("document.activeElement.blur()")
     await screenshot(page, "billing", full_page=True)
 
     # The statement's download is that month's transactions, and they add up.
