@@ -149,11 +149,13 @@ async def test_billing_statement_insight_filters_and_export(
     await page.get_by_test_id("tx-call-id").fill("no-such-call")
     await expect(body.first).to_have_text("No transactions match these filters.")
     await page.get_by_test_id("tx-call-id").fill(calls["old-chat"])
-    await expect(body).to_have_count(1)
+    link = body.get_by_test_id("tx-call-link")
+    await expect(link).to_have_count(1)
+    await expect(link).to_have_attribute("href", f"/calls?call={calls['old-chat']}")
 
     # A transaction row opens its call's breakdown on the Calls page.
-    await body.first.get_by_test_id("tx-call-link").click()
-    await page.wait_for_url(f"**/calls?call={calls['old-chat']}")
+    async with page.expect_navigation(url=f"**/calls?call={calls['old-chat']}"):
+        await link.click()
     detail = page.get_by_test_id("call-detail")
     await expect(detail.get_by_test_id("detail-call-id")).to_have_text(calls["old-chat"])
     await expect(detail.get_by_test_id("bd-sip")).to_have_text("₹0.00")

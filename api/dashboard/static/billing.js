@@ -153,8 +153,12 @@
     return el("tr", { class: "empty" }, el("td", { colspan: 5 }, Filters.active(txForm) ? "No transactions match these filters." : "No transactions yet."));
   }
 
+  // Rows already on screen are kept (a transaction never changes): focus and clicks in
+  // flight stay on the same element.
   function showPage(page) {
-    txBody.replaceChildren(...(page.items.length ? page.items.map(txRow) : [emptyRow()]));
+    const shown = new Map(Array.from(txBody.querySelectorAll("tr[data-tx-id]"), (tr) => [tr.dataset.txId, tr]));
+    const rows = page.items.map((tx) => shown.get(String(tx.id)) || txRow(tx));
+    txBody.replaceChildren(...(rows.length ? rows : [emptyRow()]));
     nextCursor = page.next_cursor;
     olderBtn.hidden = !nextCursor;
     newestBtn.hidden = cursors.length <= 1;
