@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from adapters.payments.razorpay_checkout import configured_razorpay
 from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
 from api.calls.endpoints import router as calls_router
@@ -26,6 +27,7 @@ from api.health.endpoints import router as health_router
 from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import LedgerCollector, MetricsMiddleware
+from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             database_url=url,
             session_factory=get_sessionmaker(url),
             policy=policy_from_settings(settings),
+            razorpay=configured_razorpay(settings),
         )
         state.ledger_metrics = LedgerCollector(state.session_factory)
         address = temporal_target(settings)
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         coupons_router,
         rate_cards_router,
         refunds_router,
+        payments_router,
         calls_router,
         api_usage_router,
         health_router,

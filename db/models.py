@@ -52,6 +52,12 @@ class Account(Base):
     reserved_paisa: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    # Auto-recharge (contract §6; db.payment_models holds the saved methods).
+    auto_recharge_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_recharge_threshold_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_amount_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_failures: Mapped[int] = mapped_column(Integer, default=0)
+    auto_recharge_method_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now_column()
 
 

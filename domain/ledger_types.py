@@ -20,6 +20,8 @@ class BalanceSnapshot:
     min_balance_paisa: int
     alert_threshold_paisa: int
     version: int
+    # Set while auto-recharge is on: AccountWorkflow charges once per crossing below it.
+    auto_recharge_threshold_paisa: int | None = None
 
     @property
     def available_paisa(self) -> int:

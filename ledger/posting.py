@@ -65,6 +65,9 @@ def snapshot(account: Account) -> BalanceSnapshot:
             else account.min_balance_paisa
         ),
         version=account.version,
+        auto_recharge_threshold_paisa=(
+            account.auto_recharge_threshold_paisa if account.auto_recharge_enabled else None
+        ),
     )
 
 
@@ -172,6 +175,7 @@ def credit_paid(
     contra_book: str,
     reference: str | None,
     description: str,
+    details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Add paid credit as a new lot; if paid was below zero, the lot first settles that."""
     overdraft = max(0, -account.paid_paisa)
@@ -186,6 +190,7 @@ def credit_paid(
         contra=[(contra_book, -amount)],
         reference=reference,
         description=description,
+        details=details,
     )
     settled = min(overdraft, amount)
     lot = CreditLot(

@@ -11,6 +11,10 @@ low-balance email once per crossing.
 - The alert's dedupe key is `low-balance:<account_id>:<version of the crossing snapshot>`, stable
   across activity retries, continue-as-new and even a restarted workflow; the activity reserves it
   in `email_log` before sending (at most once per key).
+- Auto-recharge (while the snapshot carries `auto_recharge_threshold_paisa`): the same armed/
+  crossing rule on `available − reserved` (`domain.payments.auto_recharge_step`); a crossing runs
+  `auto_recharge_start` once (its checkout is keyed by the crossing's version), which creates a
+  gateway order and hands it to `CheckoutWorkflow` for the recurring charge.
 - State is carried through continue-as-new, which happens after `continue_as_new_after_signals`
   signals (signals do not count towards `is_continue_as_new_suggested`) or when the server
   suggests it, once no alert is in flight and all handlers have finished.
@@ -27,6 +31,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
         ACCOUNT_WORKFLOW,
+        AUTO_RECHARGE_ACTIVITY,
         BALANCE_CHANGED_SIGNAL,
         LOW_BALANCE_ALERT_ACTIVITY,
         STATUS_QUERY,
@@ -38,7 +43,11 @@ with workflow.unsafe.imports_passed_through():
         AccountWorkflowInput,
         LowBalanceAlert,
     )
+    from domain.contracts.payments import AutoRechargeRequest, AutoRechargeStarted
     from domain.ledger_types import BalanceSnapshot
+    from domain.payments import auto_recharge_step
+
+AUTO_RECHARGE_PATCH = "auto-recharge"
 
 
 def low_balance_dedupe_key(account_id: str, crossing_version: int) -> str:
@@ -68,6 +77,7 @@ class AccountWorkflow:
         available = snapshot.paid_paisa + snapshot.promo_paisa
         state.available_paisa = available
         state.threshold_paisa = snapshot.alert_threshold_paisa
+        self._auto_recharge(snapshot)
         if available >= snapshot.alert_threshold_paisa:
             state.armed = True
             return
@@ -85,6 +95,28 @@ class AccountWorkflow:
             threshold_paisa=snapshot.alert_threshold_paisa,
         )
 
+    def _auto_recharge(self, snapshot: BalanceSnapshot) -> None:
+        threshold = snapshot.auto_recharge_threshold_paisa
+        state = self._state
+        if threshold is None:
+            state.recharge_armed = True  # off: the next time it is on starts armed
+            return
+        step = auto_recharge_step(
+            armed=state.recharge_armed,
+            available_paisa=snapshot.available_paisa,
+            reserved_paisa=snapshot.reserved_paisa,
+            threshold_paisa=threshold,
+        )
+        state.recharge_armed = step.armed
+        if step.crossed:
+            state.recharge_crossings += 1
+            state.pending_recharge = AutoRechargeRequest(
+                account_id=self._account_id,
+                crossing_version=snapshot.version,
+                spendable_paisa=snapshot.available_paisa - snapshot.reserved_paisa,
+                threshold_paisa=threshold,
+            )
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> AccountStatus:
         return AccountStatus(self._account_id, self._state, self._signals)
@@ -96,8 +128,18 @@ class AccountWorkflow:
     async def run(self, input: AccountWorkflowInput) -> None:
         while True:
             await workflow.wait_condition(
-                lambda: self._state.pending_alert is not None or self._continue_as_new_due()
+                lambda: (
+                    self._state.pending_alert is not None
+                    or self._state.pending_recharge is not None
+                    or self._continue_as_new_due()
+                )
             )
+            recharge = self._state.pending_recharge
+            if recharge is not None:
+                self._state.pending_recharge = None
+                if workflow.patched(AUTO_RECHARGE_PATCH):
+                    await self._recharge(recharge)
+                continue
             alert = self._state.pending_alert
             if alert is not None:
                 if self._state.armed:
@@ -107,7 +149,7 @@ class AccountWorkflow:
                 await self._send(alert)
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._state.pending_alert is not None:
+            if self._state.pending_alert is not None or self._state.pending_recharge is not None:
                 continue
             workflow.continue_as_new(
                 AccountWorkflowInput(
@@ -116,6 +158,23 @@ class AccountWorkflow:
                     continue_as_new_after_signals=self._limit,
                 )
             )
+
+    async def _recharge(self, request: AutoRechargeRequest) -> None:
+        try:
+            await workflow.execute_activity(
+                AUTO_RECHARGE_ACTIVITY,
+                request,
+                result_type=AutoRechargeStarted,
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=timedelta(minutes=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=1),
+                ),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("auto-recharge for %s not started: %s", self._account_id, exc)
 
     async def _send(self, alert: LowBalanceAlert) -> None:
         state = self._state

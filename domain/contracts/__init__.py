@@ -18,12 +18,14 @@ TASK_QUEUE = "billing"
 CALL_WORKFLOW = "CallBillingWorkflow"
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 REFUND_WORKFLOW = "RefundWorkflow"
+CHECKOUT_WORKFLOW = "CheckoutWorkflow"
 
 AUTHORIZE_UPDATE = "authorize"  # CallBillingWorkflow: AuthorizeRequest -> AuthorizeResult
 USAGE_SIGNAL = "usage"  # CallBillingWorkflow: one UsageReport or a UsageBatch
 HANGUP_SIGNAL = "hangup"  # CallBillingWorkflow: Hangup
 BALANCE_CHANGED_SIGNAL = "balance_changed"  # AccountWorkflow: domain.ledger_types.BalanceSnapshot
-STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult
+STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult, CheckoutProgress
+GATEWAY_EVENT_SIGNAL = "gateway_event"  # CheckoutWorkflow: payments.GatewayEventRef
 
 CALL_AUTHORIZE_ACTIVITY = "call_authorize"  # AuthorizeCallInput -> CallAuthorization
 CALL_FINALIZE_ACTIVITY = "call_finalize"  # FinalizeCallRequest -> FinalizedCall (ledger_types)
@@ -33,6 +35,12 @@ REFUND_GATEWAY_ACTIVITY = "refund_gateway"  # GatewayRequest -> GatewayOutcome
 REFUND_COMPLETE_ACTIVITY = "refund_complete"  # RefundCompletion -> RefundRecord
 REFUND_FAIL_ACTIVITY = "refund_fail"  # RefundFailure -> RefundRecord
 REFUND_EMAIL_ACTIVITY = "refund_email"  # refund id -> EmailOutcome
+CHECKOUT_LOAD_ACTIVITY = "checkout_load"  # order id -> payments.CheckoutRecord | None
+CHECKOUT_APPLY_EVENT_ACTIVITY = "checkout_apply_event"  # GatewayEventRef -> EventApplied
+CHECKOUT_EXPIRE_ACTIVITY = "checkout_expire"  # order id -> CheckoutRecord | None
+CHECKOUT_CHARGE_ACTIVITY = "checkout_charge_recurring"  # order id -> RecurringChargeResult
+AUTO_RECHARGE_ACTIVITY = "auto_recharge_start"  # AutoRechargeRequest -> AutoRechargeStarted
+AUTO_RECHARGE_EMAIL_ACTIVITY = "auto_recharge_failed_email"  # checkout id -> EmailOutcome
 
 # Keyword search attributes of a call's workflow, for ops in the Temporal UI.
 ACCOUNT_ID_ATTRIBUTE = "AccountId"
@@ -65,6 +73,11 @@ def account_workflow_id(account_id: str) -> str:
 
 def refund_workflow_id(refund_id: str) -> str:
     return f"refund-{refund_id}"
+
+
+def checkout_workflow_id(order_id: str) -> str:
+    """`checkout-<order_id>`: one workflow per gateway order (webhooks signal-with-start it)."""
+    return f"checkout-{order_id}"
 
 
 def authorize_update_id(account_id: str, channel: str) -> str:
@@ -103,6 +116,35 @@ class CheckoutStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     EXPIRED = "expired"
+
+
+class CheckoutKind(StrEnum):
+    CUSTOMER = "customer"  # bought on the Billing page or through the API
+    AUTO_RECHARGE = "auto_recharge"  # a recurring charge on a saved method, one per crossing
+
+
+class PaymentDisposition(StrEnum):
+    """What became of one stored gateway event (`gateway_events.disposition`)."""
+
+    CREDITED = "credited"  # this event credited the payment
+    ALREADY_CREDITED = "already_credited"  # the payment was credited by an earlier event
+    CHECKOUT_FAILED = "checkout_failed"  # payment.failed recorded
+    IGNORED = "ignored"  # nothing to do (payment.authorized, a failure after the payment)
+    UNKNOWN_ORDER = "unknown_order"  # not credited: kept for support
+    AMOUNT_MISMATCH = "amount_mismatch"  # not credited: kept for support
+    CURRENCY_MISMATCH = "currency_mismatch"  # not credited: kept for support
+    NO_ORDER = "no_order"  # a payment event without an order id: kept for support
+    REFUND_EVENT = "refund_event"  # stored for the refund workflow (refund.processed/failed)
+
+
+UNMATCHED_DISPOSITIONS = frozenset(
+    {
+        PaymentDisposition.UNKNOWN_ORDER,
+        PaymentDisposition.AMOUNT_MISMATCH,
+        PaymentDisposition.CURRENCY_MISMATCH,
+        PaymentDisposition.NO_ORDER,
+    }
+)
 
 
 class EmailOutcome(StrEnum):

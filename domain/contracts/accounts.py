@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.contracts import ACCOUNT_SIGNALS_PER_RUN
+from domain.contracts.payments import AutoRechargeRequest
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class AccountState:
     stale_ignored: int = 0
     pending_alert: LowBalanceAlert | None = None
     sent_alert_keys: list[str] = field(default_factory=list)  # the last few, for status
+    # Auto-recharge: armed while available − reserved is at or above its threshold.
+    recharge_armed: bool = True
+    recharge_crossings: int = 0
+    pending_recharge: AutoRechargeRequest | None = None
 
 
 @dataclass
