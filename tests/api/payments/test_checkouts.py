@@ -93,7 +93,13 @@ def test_gateway_down_is_a_503_then_it_works(pay: PaymentsStack, customer: Accou
         # A timeout: the stand-in hangs longer than the API's gateway timeout.
         pay.control(
             "faults",
-            {"path": "/v1/orders", "method": "POST", "count": 1, "delay_seconds": 4, "status": None},
+            {
+                "path": "/v1/orders",
+                "method": "POST",
+                "count": 1,
+                "delay_seconds": 4,
+                "status": None,
+            },
         )
         slow = http.post(url, json={"amount_paisa": 100_000}, timeout=30)
         assert slow.status_code == 503, slow.text
