@@ -169,8 +169,10 @@ def test_out_of_order_events(pay: PaymentsStack, customer: Account) -> None:
     payment = payment_entity(created["order_id"], 120_000)
     order = {"id": created["order_id"], "entity": "order", "amount": 120_000, "status": "paid"}
     # order.paid first, then a stale payment.failed of an earlier attempt, then captured.
+    started = time.monotonic()
     assert signed(pay, envelope("order.paid", payment=payment, order=order)).status_code == 200
-    wait_paid(pay, customer, 120_000)
+    assert time.monotonic() - started < 1.0  # recorded and handed over, not processed inline
+    wait_paid(pay, customer, 120_000, timeout=2)
     failed = payment_entity(
         created["order_id"], 120_000, status="failed", error_description="card declined"
     )
