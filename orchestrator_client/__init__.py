@@ -174,13 +174,14 @@ class BillingClient:
             )
         )
         try:
-            return await self.client.execute_update_with_start_workflow(
+            decision: AuthorizeResult = await self.client.execute_update_with_start_workflow(
                 AUTHORIZE_UPDATE,
                 AuthorizeRequest(call_id, account_id, channel),
                 start_workflow_operation=start,
                 id=authorize_update_id(account_id, channel),
                 result_type=AuthorizeResult,
             )
+            return decision
         except temporalio.exceptions.WorkflowAlreadyStartedError:
             finished = await self.result(call_id)
             if finished.account_id != account_id or finished.channel != channel:
@@ -235,7 +236,8 @@ class BillingClient:
     async def status(self, call_id: str) -> CallStatus:
         handle = self._handle(call_id)
         try:
-            return await handle.query(STATUS_QUERY, result_type=CallStatus)
+            status: CallStatus = await handle.query(STATUS_QUERY, result_type=CallStatus)
+            return status
         except temporalio.service.RPCError as exc:
             if _is_not_found(exc):
                 raise CallNotFound(f"call {call_id} not found") from exc

@@ -155,7 +155,7 @@ async def get_call(
     call = await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
     if who.role == "customer" and who.account_id != call.account_id:
         raise NotFound(f"call {call_id} not found")
-    if call.status != CallState.ACTIVE:
+    if call.status != CallState.ACTIVE.value:
         return call
     status: CallStatus | None = None
     try:

@@ -415,7 +415,7 @@ class _Watcher:
         self.sent: dict[str, tuple[Any, ...]] = {}
         self.cursor: datetime | None = None
 
-    def poll(self, session: Session, first: bool) -> tuple[dict | None, list[Call]]:
+    def poll(self, session: Session, first: bool) -> tuple[dict[str, Any] | None, list[Call]]:
         self.polls += 1
         if self.polls % REVALIDATE_EVERY == 0 and not auth.still_valid(session, self.signed_in):
             raise _SignedOut
