@@ -133,21 +133,19 @@ def test_three_failures_in_a_row_switch_it_off(pay: PaymentsStack, support: str)
     for attempt in range(1, 4):
         refund(pay, support, account, 20_000)  # below the threshold: a crossing
         paid -= 20_000
-        failed = eventually(
-            lambda attempt=attempt: (
-                len(recharges(pay, account)) == attempt
-                and recharges(pay, account)[-1].status == "failed"
-                and recharges(pay, account)[-1]
-            ),
-            timeout=20,
-        )
+
+        def failed_attempt(attempt: int = attempt) -> Checkout | None:
+            rows = recharges(pay, account)
+            return rows[-1] if len(rows) == attempt and rows[-1].status == "failed" else None
+
+        failed = eventually(failed_attempt, timeout=20)
         assert failed.failure_reason
         with pay.stack.client(account.key) as http:
             state = http.get(f"/v1/accounts/{account.id}").json()["auto_recharge"]
         assert state["consecutive_failures"] == attempt
         assert state["enabled"] is (attempt < 3)
         email_key = f"auto-recharge-failed:{failed.id}"
-        eventually(lambda key=email_key: email_sent(pay, key), timeout=15)
+        eventually(lambda: email_sent(pay, email_key), timeout=15)  # noqa: B023 (called at once)
         if attempt < 3:
             top_up(pay, account, 20_000)  # back above: re-armed for the next crossing
             paid += 20_000
