@@ -66,6 +66,11 @@ def configure(
             f"{max_amount_paisa} paisa"
         )
     if enabled:
+        # Omitted: the values stored before (turning it back on keeps the last settings).
+        if threshold_paisa is None:
+            threshold_paisa = account.auto_recharge_threshold_paisa
+        if amount_paisa is None:
+            amount_paisa = account.auto_recharge_amount_paisa
         if threshold_paisa is None or amount_paisa is None:
             raise ValidationFailed("auto_recharge needs threshold_paisa and amount_paisa")
         method = (

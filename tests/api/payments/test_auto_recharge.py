@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from db.models import EmailLog
 from db.payment_models import Checkout
+from ledger.invariants import check_ledger
 from tests.api.conftest import Account, create_account
 from tests.api.payments.conftest import balance, checkout, checkout_status, wait_paid
 from tests.support.payments import PaymentsStack, eventually
@@ -123,6 +124,8 @@ def test_one_charge_per_crossing(pay: PaymentsStack, support: str) -> None:
     assert second.id != first.id and second.amount_paisa == RECHARGE
     assert eventually(lambda: recharges(pay, account)[1].status == "paid")
     assert balance(pay, account)["paid_paisa"] == 130_000
+    with pay.stack.api.app.state.billing.session_factory() as session:
+        assert check_ledger(session, [account.id]) == []
 
 
 def test_three_failures_in_a_row_switch_it_off(pay: PaymentsStack, support: str) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from adapters.payments.razorpay_signatures import webhook_signature
 from db.payment_models import GatewayEvent, GatewayPayment
+from ledger.invariants import check_ledger
 from tests.api.conftest import Account
 from tests.api.payments.conftest import (
     balance,
@@ -162,6 +163,8 @@ def test_twenty_concurrent_deliveries_of_one_payment_credit_once(
     assert eventually(lambda: all(stored_event(pay, r.id).status == "processed" for r in rows))
     dispositions = sorted(stored_event(pay, r.id).disposition or "" for r in rows)
     assert dispositions == ["already_credited"] * 10 + ["credited"]
+    with pay.stack.api.app.state.billing.session_factory() as session:
+        assert check_ledger(session, [customer.id]) == []
 
 
 def test_out_of_order_events(pay: PaymentsStack, customer: Account) -> None:
