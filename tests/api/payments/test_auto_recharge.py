@@ -165,3 +165,23 @@ def email_sent(pay: PaymentsStack, key: str) -> bool:
     with pay.stack.api.app.state.billing.session_factory() as session:
         row = session.get(EmailLog, key)
         return row is not None and row.status == "sent"
+
+
+def test_a_lost_gateway_answer_is_retried_without_charging_twice(
+    pay: PaymentsStack, support: str
+) -> None:
+    account = with_saved_card(pay)
+    enable(pay, account)
+    # The first recurring charge goes through at the gateway but its answer is a 500.
+    pay.control(
+        "faults",
+        {"path": "/v1/payments/create/recurring", "method": "POST", "status": 500, "when": "after"},
+    )
+    refund(pay, support, account, 20_000)
+    wait_paid(pay, account, 80_000 + RECHARGE, timeout=20)
+    [recharge] = recharges(pay, account)
+    assert eventually(lambda: recharges(pay, account)[0].status == "paid")
+    time.sleep(2)
+    assert balance(pay, account)["paid_paisa"] == 80_000 + RECHARGE
+    payments = pay.standin.store.order_payments(recharge.order_id or "")["items"]
+    assert [p["status"] for p in payments] == ["captured"]

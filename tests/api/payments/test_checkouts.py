@@ -3,6 +3,8 @@ down (503, nothing stored) and back, and a checkout paid through the stand-in.""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +27,10 @@ def test_checkout_creates_an_order_and_pays_once(pay: PaymentsStack, customer: A
     assert created["status"] == "created"
     assert created["amount_paisa"] == 150_000 and created["currency"] == "INR"
     assert created["key_id"] == pay.standin.key_id
+    lifetime = datetime.fromisoformat(created["expires_at"]) - datetime.fromisoformat(
+        created["created_at"]
+    )
+    assert abs(lifetime.total_seconds() - 1800) < 5  # CHECKOUT_EXPIRY_SECONDS
     order = pay.standin.store.get("orders", created["order_id"])
     assert order["amount"] == 150_000 and order["currency"] == "INR"
     assert order["receipt"] == created["checkout_id"]
