@@ -1,6 +1,6 @@
 """Activities of money in: `CheckoutWorkflow`'s (load, apply a stored webhook event, expire,
-the recurring charge of an auto-recharge, its failure email) and `AccountWorkflow`'s
-`auto_recharge_start` (one checkout and gateway order per crossing).
+the recurring charge of an auto-recharge, its failure email) and `AutoRechargeWorkflow`'s
+`auto_recharge_start` (the gateway order of a crossing the ledger recorded).
 
 The gateway is the Razorpay adapter (synchronous: called on a thread). Its retryable errors
 propagate so Temporal retries with the same idempotency (one order per charge); a rejection is
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -19,7 +18,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.accounts import load_recipient, send_rendered_once
 from activities.deps import WorkerDeps
-from adapters.balance_events import notify_balance_changed
 from adapters.checkout_events import start_checkout_workflow
 from adapters.email.payment_templates import auto_recharge_failed
 from adapters.payments.razorpay_types import RazorpayRejectedError, RazorpayRetryableError
@@ -35,7 +33,6 @@ from domain.contracts import (
     EmailOutcome,
 )
 from domain.contracts.payments import (
-    AutoRechargeRequest,
     AutoRechargeStarted,
     CheckoutRecord,
     EventApplied,
@@ -69,9 +66,8 @@ class PaymentActivities:
 
     @activity.defn(name=CHECKOUT_APPLY_EVENT_ACTIVITY)
     async def checkout_apply_event(self, event: GatewayEventRef) -> EventApplied:
-        applied, balance, _ = await self._db(lambda s: payments.apply_event(s, event.event_row_id))
-        if balance is not None:
-            await notify_balance_changed(self.deps.client, balance, task_queue=self.deps.task_queue)
+        # A credit never crosses a threshold downwards: nothing to hand over after it.
+        applied, _, _ = await self._db(lambda s: payments.apply_event(s, event.event_row_id))
         return applied
 
     @activity.defn(name=CHECKOUT_EXPIRE_ACTIVITY)
@@ -125,24 +121,20 @@ class PaymentActivities:
         )
 
     @activity.defn(name=AUTO_RECHARGE_ACTIVITY)
-    async def auto_recharge_start(self, request: AutoRechargeRequest) -> AutoRechargeStarted:
-        expires_at = utcnow() + timedelta(seconds=self.deps.checkout_expiry_seconds)
-        checkout, reason = await self._db(
-            lambda s: auto_recharge.start(s, request, expires_at=expires_at)
-        )
-        if checkout is None:
-            return AutoRechargeStarted(started=False, reason=reason)
+    async def auto_recharge_start(self, checkout_id: str) -> AutoRechargeStarted:
+        """The gateway order of a recorded auto-recharge, then its `CheckoutWorkflow`. While
+        the gateway is down this is retried, until the checkout's window ends: then the attempt
+        has failed."""
+        checkout, customer_id = await self._db(lambda s: auto_recharge.order_terms(s, checkout_id))
         order_id = checkout.order_id
+        if checkout.status != CheckoutStatus.CREATED and order_id is None:
+            return AutoRechargeStarted(False, checkout_id, reason=f"already {checkout.status}")
         if order_id is None:
             gateway = self.deps.razorpay
             if gateway is None:
-                await self._db(
-                    lambda s: payments.fail_checkout(s, checkout.id, "payments are not configured")
-                )
-                return AutoRechargeStarted(False, checkout.id, reason="payments are not configured")
-            customer_id = await self._db(
-                lambda s: auto_recharge.saved_customer_id(s, request.account_id)
-            )
+                return await self._recharge_failed(checkout_id, "payments are not configured")
+            if checkout.expires_at <= utcnow():
+                return await self._recharge_failed(checkout_id, "the payment gateway was down")
             try:
                 order = await asyncio.to_thread(
                     gateway.create_order,
@@ -155,14 +147,16 @@ class PaymentActivities:
             except RazorpayRetryableError as exc:
                 raise self._gateway_error(exc) from exc
             except RazorpayRejectedError as exc:
-                reason = exc.reason or exc.description
-                await self._db(lambda s: payments.fail_checkout(s, checkout.id, reason))
-                return AutoRechargeStarted(False, checkout.id, reason=reason)
-            stored = await self._db(lambda s: auto_recharge.set_order(s, checkout.id, order.id))
+                return await self._recharge_failed(checkout_id, exc.reason or exc.description)
+            stored = await self._db(lambda s: auto_recharge.set_order(s, checkout_id, order.id))
             order_id = stored.order_id
         assert order_id is not None
         await start_checkout_workflow(self.deps.client, order_id, task_queue=self.deps.task_queue)
-        return AutoRechargeStarted(True, checkout.id, order_id)
+        return AutoRechargeStarted(True, checkout_id, order_id)
+
+    async def _recharge_failed(self, checkout_id: str, reason: str) -> AutoRechargeStarted:
+        await self._db(lambda s: payments.fail_checkout(s, checkout_id, reason))
+        return AutoRechargeStarted(False, checkout_id, failed=True, reason=reason)
 
     @activity.defn(name=AUTO_RECHARGE_EMAIL_ACTIVITY)
     async def auto_recharge_failed_email(self, checkout_id: str) -> EmailOutcome:

@@ -8,6 +8,7 @@ from domain.contracts import PaymentDisposition
 
 CURRENCY = "INR"
 AUTO_RECHARGE_MAX_FAILURES = 3  # failures in a row that switch auto-recharge off
+AUTO_RECHARGE_WINDOW_SECONDS = 30 * 60  # an auto-recharge not paid by then counts as failed
 # Events that mean "this payment is captured": both arrive for one payment, and either credits.
 CAPTURE_EVENTS = frozenset({"payment.captured", "order.paid"})
 FAILURE_EVENTS = frozenset({"payment.failed"})

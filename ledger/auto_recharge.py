@@ -1,23 +1,20 @@
-"""Auto-recharge (contract §6): settings on the account, and the one checkout per crossing that
-a recurring charge on the saved method pays. Failures are counted where checkouts fail
-(`ledger.payments`): three in a row switch it off."""
+"""Auto-recharge (contract §6): settings on the account, the checkouts its crossings record
+(ledger.recharge_crossings) and what their gateway orders and recurring charges need. Failures
+are counted where checkouts fail (`ledger.payments`): three in a row switch it off."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from db.models import Account
 from db.payment_models import Checkout, PaymentMethod
-from domain.balance_rules import spendable_paisa
 from domain.contracts import CheckoutKind, CheckoutStatus
-from domain.contracts.payments import AutoRechargeRequest
 from domain.ledger_types import BalanceSnapshot
-from ledger.errors import ValidationFailed
-from ledger.payments import create_checkout
-from ledger.posting import MAX_AMOUNT_PAISA, new_id, require_account, snapshot, utcnow
+from ledger.errors import NotFound, ValidationFailed
+from ledger.posting import MAX_AMOUNT_PAISA, require_account, snapshot, utcnow
+from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import payments as rows
 
 
@@ -92,6 +89,7 @@ def configure(
         account.auto_recharge_amount_paisa = amount_paisa
     account.auto_recharge_enabled = enabled
     session.flush()
+    record_recharge_crossing(session, account)  # turned on while already below: a crossing
     return settings_of(session, account), snapshot(account)
 
 
@@ -105,39 +103,19 @@ def saved_customer_id(session: Session, account_id: str) -> str | None:
     return method.customer_id if method is not None else None
 
 
-def crossing_key(account_id: str, crossing_version: int) -> str:
-    return f"auto-recharge:{account_id}:{crossing_version}"
+def undelivered(session: Session, account_id: str) -> list[str]:
+    """The account's auto-recharge checkouts still without a gateway order (right after a
+    commit: the one its crossing recorded)."""
+    return [c.id for c in rows.auto_recharges_without_order(session, account_id, utcnow())]
 
 
-def start(
-    session: Session, request: AutoRechargeRequest, *, expires_at: datetime
-) -> tuple[Checkout | None, str | None]:
-    """The checkout for one crossing (idempotent on the crossing), or None and why not: turned
-    off meanwhile, balance back above the threshold, or another recharge still in progress."""
-    account = require_account(session, request.account_id)
-    key = crossing_key(request.account_id, request.crossing_version)
-    existing = rows.checkout_by_request_key(session, key)
-    if existing is not None:
-        return existing, None
-    if not account.auto_recharge_enabled or account.auto_recharge_method_id is None:
-        return None, "auto-recharge is off"
-    threshold = account.auto_recharge_threshold_paisa or 0
-    spendable = spendable_paisa(account.paid_paisa + account.promo_paisa, account.reserved_paisa)
-    if spendable >= threshold:
-        return None, "the balance is back above the threshold"
-    if rows.open_auto_recharge(session, account.id, utcnow()) is not None:
-        return None, "another auto-recharge is in progress"
-    checkout = create_checkout(
-        session,
-        checkout_id=new_id("chk"),
-        account_id=account.id,
-        order_id=None,
-        amount_paisa=account.auto_recharge_amount_paisa or 0,
-        expires_at=expires_at,
-        kind=CheckoutKind.AUTO_RECHARGE,
-        request_key=key,
-    )
-    return checkout, None
+def order_terms(session: Session, checkout_id: str) -> tuple[Checkout, str | None]:
+    """What the gateway order of an auto-recharge needs: the checkout and the saved method's
+    gateway customer."""
+    checkout = rows.get_checkout(session, checkout_id)
+    if checkout is None or checkout.kind != CheckoutKind.AUTO_RECHARGE:
+        raise NotFound(f"auto-recharge checkout {checkout_id} not found")
+    return checkout, saved_customer_id(session, checkout.account_id)
 
 
 def set_order(session: Session, checkout_id: str, order_id: str) -> Checkout:

@@ -9,13 +9,22 @@ from activities.accounts import AccountActivities
 from activities.calls import CallActivities
 from activities.deps import WorkerDeps
 from activities.payments import PaymentActivities
+from activities.reconciler import ReconcilerActivities
 from activities.refunds import RefundActivities
 from workflows.accounts import AccountWorkflow
 from workflows.calls import CallBillingWorkflow
-from workflows.checkouts import CheckoutWorkflow
+from workflows.checkouts import AutoRechargeWorkflow, CheckoutWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 from workflows.refunds import RefundWorkflow
 
-WORKFLOWS: list[type] = [CallBillingWorkflow, AccountWorkflow, RefundWorkflow, CheckoutWorkflow]
+WORKFLOWS: list[type] = [
+    CallBillingWorkflow,
+    AccountWorkflow,
+    RefundWorkflow,
+    ReconcilerWorkflow,
+    CheckoutWorkflow,
+    AutoRechargeWorkflow,
+]
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -37,5 +46,6 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         *CallActivities(deps).activities(),
         *accounts.activities(),
         *refunds.activities(),
+        *ReconcilerActivities(deps).activities(),
         *PaymentActivities(deps).activities(),
     ]

@@ -12,6 +12,8 @@ for a finished order starts a short run that settles it.
 4. While the checkout is `created`: wait for events until `expires_at`, then `checkout_expire`.
 A failed auto-recharge attempt (declined, failed or expired) emails the customer
 (`auto_recharge_failed_email`, at most once per checkout). Names and shapes: domain.contracts.
+
+`AutoRechargeWorkflow` (below) makes the order of an auto-recharge crossing, then hands it here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
+        AUTO_RECHARGE_ACTIVITY,
         AUTO_RECHARGE_EMAIL_ACTIVITY,
+        AUTO_RECHARGE_WORKFLOW,
         CHECKOUT_APPLY_EVENT_ACTIVITY,
         CHECKOUT_CHARGE_ACTIVITY,
         CHECKOUT_EXPIRE_ACTIVITY,
@@ -40,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentDisposition,
     )
     from domain.contracts.payments import (
+        AutoRechargeStarted,
         CheckoutInput,
         CheckoutProgress,
         CheckoutRecord,
@@ -169,22 +174,45 @@ class CheckoutWorkflow:
 
     async def _email_failed_recharge(self) -> None:
         record = self._record
-        if record is None or record.kind != CheckoutKind.AUTO_RECHARGE:
-            return
-        try:
-            await workflow.execute_activity(
-                AUTO_RECHARGE_EMAIL_ACTIVITY,
-                record.checkout_id,
-                result_type=EmailOutcome,
-                start_to_close_timeout=timedelta(seconds=60),
-                schedule_to_close_timeout=timedelta(hours=6),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=5),
-                ),
-            )
-        except ActivityError as exc:
-            workflow.logger.warning(
-                "auto-recharge email for %s not sent: %s", record.checkout_id, exc
-            )
+        if record is not None and record.kind == CheckoutKind.AUTO_RECHARGE:
+            await email_failed_recharge(record.checkout_id)
+
+
+async def email_failed_recharge(checkout_id: str) -> None:
+    """The customer hears of each failed auto-recharge attempt (at most once per checkout)."""
+    try:
+        await workflow.execute_activity(
+            AUTO_RECHARGE_EMAIL_ACTIVITY,
+            checkout_id,
+            result_type=EmailOutcome,
+            start_to_close_timeout=timedelta(seconds=60),
+            schedule_to_close_timeout=timedelta(hours=6),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(minutes=5),
+            ),
+        )
+    except ActivityError as exc:
+        workflow.logger.warning("auto-recharge email for %s not sent: %s", checkout_id, exc)
+
+
+@workflow.defn(name=AUTO_RECHARGE_WORKFLOW)
+class AutoRechargeWorkflow:
+    """`auto_recharge_workflow_id(checkout_id)`: one per auto-recharge crossing the ledger
+    recorded (ledger.recharge_crossings). `auto_recharge_start` makes its gateway order (retried
+    while the gateway is down, until the checkout's window ends) and starts the order's
+    `CheckoutWorkflow`, which charges the saved card; an attempt that failed here is emailed."""
+
+    @workflow.run
+    async def run(self, checkout_id: str) -> AutoRechargeStarted:
+        result: AutoRechargeStarted = await workflow.execute_activity(
+            AUTO_RECHARGE_ACTIVITY,
+            checkout_id,
+            result_type=AutoRechargeStarted,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_GATEWAY_RETRY,
+        )
+        if result.failed:
+            await email_failed_recharge(checkout_id)
+        return result

@@ -1,6 +1,6 @@
 """`CheckoutWorkflow`'s shapes (one workflow per gateway order, `checkout_workflow_id`): its
-input, the `gateway_event` signal, the `status` query, and its activities' payloads; and the
-auto-recharge activity's, which `AccountWorkflow` runs on a crossing."""
+input, the `gateway_event` signal, the `status` query, and its activities' payloads; and what
+`AutoRechargeWorkflow` (one per auto-recharge checkout) gets back from its activity."""
 
 from __future__ import annotations
 
@@ -67,18 +67,12 @@ class CheckoutProgress:
 
 
 @dataclass(frozen=True)
-class AutoRechargeRequest:
-    """One crossing below the auto-recharge threshold (`AccountWorkflow`)."""
-
-    account_id: str
-    crossing_version: int
-    spendable_paisa: int
-    threshold_paisa: int
-
-
-@dataclass(frozen=True)
 class AutoRechargeStarted:
+    """`started`: its order exists and `CheckoutWorkflow` charges it; else `failed` says whether
+    the attempt failed (counted, the customer is emailed) or was already settled."""
+
     started: bool
-    checkout_id: str | None = None
+    checkout_id: str
     order_id: str | None = None
+    failed: bool = False
     reason: str | None = None

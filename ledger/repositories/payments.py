@@ -141,3 +141,17 @@ def open_auto_recharge(session: Session, account_id: str, now: datetime) -> Chec
         )
         .limit(1)
     ).one_or_none()
+
+
+def auto_recharges_without_order(
+    session: Session, account_id: str, now: datetime
+) -> Sequence[Checkout]:
+    return session.scalars(
+        select(Checkout).where(
+            Checkout.account_id == account_id,
+            Checkout.kind == "auto_recharge",
+            Checkout.status == "created",
+            Checkout.order_id.is_(None),
+            Checkout.expires_at > now,
+        )
+    ).all()

@@ -99,7 +99,13 @@ async def _start(
     database_url: str, client: Client, tmp_path: Path, **extra: str
 ) -> tuple[Running, dict[str, int], str]:
     namespace = await _namespace(client)
-    names = ["API_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT", "RAZORPAY_STANDIN_PORT"]
+    names = [
+        "API_PORT",
+        "API_METRICS_PORT",
+        "WORKER_METRICS_PORT",
+        "EMAIL_CAPTURE_PORT",
+        "RAZORPAY_STANDIN_PORT",
+    ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     unset = ("ADMIN_API_KEY", "SENDGRID_API_KEY", "RAZORPAY_KEY_ID", "RAZORPAY_API_URL")
     env = {k: v for k, v in os.environ.items() if k not in unset}
@@ -150,6 +156,11 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
             assert response.status == 200
         assert port_in_use(ports["WORKER_METRICS_PORT"])
         assert port_in_use(ports["EMAIL_CAPTURE_PORT"])
+        # The API's metrics are on their own port (printed), not on the public one.
+        api_metrics = f"http://127.0.0.1:{ports['API_METRICS_PORT']}/metrics"
+        assert f"API {api_metrics}" in text
+        with urllib.request.urlopen(api_metrics, timeout=5) as response:
+            assert b"billing_http_requests_total" in response.read()
         standin = f"http://127.0.0.1:{ports['RAZORPAY_STANDIN_PORT']}"
         assert f"Razorpay       {standin} (local stand-in)" in text
 

@@ -1,7 +1,7 @@
 """checkouts, gateway payments and events, saved payment methods, auto-recharge settings
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -46,6 +46,10 @@ def upgrade() -> None:
         sa.Column(
             "auto_recharge_method_id", sa.String(64), sa.ForeignKey("payment_methods.id")
         ),
+    )
+    op.add_column(
+        "accounts",
+        sa.Column("auto_recharge_armed", sa.Boolean(), server_default="true", nullable=False),
     )
     op.create_check_constraint(
         "auto_recharge_needs_settings",
@@ -144,6 +148,7 @@ def downgrade() -> None:
     op.drop_table("checkouts")
     op.drop_constraint("auto_recharge_needs_settings", "accounts", type_="check")
     for column in (
+        "auto_recharge_armed",
         "auto_recharge_method_id",
         "auto_recharge_failures",
         "auto_recharge_amount_paisa",
