@@ -29,7 +29,7 @@ from ledger import balances
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("customer", "support"))]
-Settler = Annotated[Principal, Depends(require_roles("customer"))]
+Settler = Annotated[Principal, Depends(require_roles("customer"))]  # and admin
 
 
 @router.post(
@@ -66,7 +66,8 @@ async def get_account(account_id: AccountIdPath, who: Reader, factory: SessionDe
     response_model=AccountOut,
     responses=MUTATING,
     dependencies=[Depends(idempotency_key_header)],
-    summary="Change an account's settings (customer: its alert threshold; admin: all fields)",
+    summary="Settings: customer: its alert threshold and auto-recharge (needs a saved card); "
+    "admin: also name, email, margin rate",
 )
 async def update_account(
     account_id: AccountIdPath,
@@ -79,10 +80,12 @@ async def update_account(
     refused = accounts.refused_settings(body, is_admin=who.is_admin)
     if refused:
         raise ApiError(403, "forbidden", f"only an admin key may change {refused}")
+    bounds = (state.settings.checkout_min_paisa, state.settings.checkout_max_paisa)
     updated, snapshot = await run_db(
-        factory, lambda s: accounts.update_account(s, account_id, body)
+        factory, lambda s: accounts.update_account(s, account_id, body, checkout_bounds=bounds)
     )
-    await balance_changed(state, snapshot)  # a threshold raised above the balance alerts once
+    # A threshold raised above the balance (alert or auto-recharge) is a crossing: hand it over.
+    await balance_changed(state, snapshot)
     return updated
 
 

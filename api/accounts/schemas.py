@@ -51,19 +51,58 @@ class AccountCreate(RequestModel):
     alert_threshold_paisa: AlertThreshold = None
 
 
+class AutoRechargeIn(RequestModel):
+    enabled: bool = Field(strict=True)
+    threshold_paisa: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=1_000_000_000,
+        description="Recharge when available − reserved drops below this",
+    )
+    amount_paisa: int | None = Field(
+        None,
+        strict=True,
+        ge=1,
+        le=1_000_000_000,
+        description="Charged to the saved card per crossing (the checkout bounds apply)",
+    )
+
+
 class AccountPatch(RequestModel):
     """Only the fields sent change. A customer key may change its own account's
-    `alert_threshold_paisa`; an admin key also `name`, `email` and `margin_rate`."""
+    `alert_threshold_paisa` and `auto_recharge`; an admin key also `name`, `email` and
+    `margin_rate`."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"alert_threshold_paisa": 50000}]},
+        json_schema_extra={
+            "examples": [
+                {"alert_threshold_paisa": 50000},
+                {
+                    "auto_recharge": {
+                        "enabled": True,
+                        "threshold_paisa": 20000,
+                        "amount_paisa": 100000,
+                    }
+                },
+            ]
+        },
     )
 
     alert_threshold_paisa: AlertThreshold = None
+    auto_recharge: AutoRechargeIn | None = None
     name: str | None = Field(None, min_length=1, max_length=200, pattern=r"\S")
     email: str | None = Field(None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     margin_rate: MarginRate = None
+
+
+class AutoRechargeOut(BaseModel):
+    enabled: bool
+    threshold_paisa: int | None
+    amount_paisa: int | None
+    consecutive_failures: int
+    has_saved_method: bool
 
 
 class AccountOut(BaseModel):
@@ -76,6 +115,7 @@ class AccountOut(BaseModel):
     min_balance_paisa: int
     alert_threshold_paisa: int | None
     created_at: datetime
+    auto_recharge: AutoRechargeOut | None = None
 
 
 class AccountCreated(BaseModel):

@@ -58,12 +58,15 @@ def clear(response: Response) -> None:
     response.delete_cookie(COOKIE_NAME, path="/")
 
 
-def read(request: Request, settings: Settings) -> DashboardSession | None:
-    """The cookie's session if its signature and age are good (the key is not checked)."""
+def read(request: Request, settings: Settings | None = None) -> DashboardSession | None:
+    """The cookie's session if its signature and age are good (the key is not checked).
+    `settings`: the app's (`app.state.billing.settings`) when not given."""
+    settings = settings or request.app.state.billing.settings
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         return None
     try:
+        assert settings is not None
         data = _serializer(settings).loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature:
         return None

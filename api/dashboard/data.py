@@ -153,8 +153,12 @@ async def update_settings(body: AccountPatch, who: SignedInWriter, state: StateD
     if refused:
         raise ApiError(403, "forbidden", f"only an admin key may change {refused}")
 
+    bounds = (state.settings.checkout_min_paisa, state.settings.checkout_max_paisa)
+
     def work(session: Session) -> tuple[dict[str, Any], BalanceSnapshot]:
-        _, snapshot = account_service.update_account(session, who.account_id, body)
+        _, snapshot = account_service.update_account(
+            session, who.account_id, body, checkout_bounds=bounds
+        )
         return views.settings_view(accounts.get_account(session, who.account_id)), snapshot
 
     settings, snapshot = await run_db(state.session_factory, work)

@@ -28,6 +28,8 @@ STATIC_FILES = {
     "billing.js": "text/javascript",
     "calls.js": "text/javascript",
     "history.js": "text/javascript",
+    "payments.js": "text/javascript",
+    "payments.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
 PAGE_SIZE = 20
