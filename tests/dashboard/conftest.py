@@ -131,7 +131,14 @@ async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     if os.environ.get("BILLING_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    viewport = page.viewport_size
+    if full_page and viewport is not None:  # a tall window rather than a stitched page
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": viewport["width"], "height": int(height)})
+        await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    if full_page and viewport is not None:
+        await page.set_viewport_size(viewport)
 
 
 async def sign_in(page: Page, base_url: str, api_key: str) -> None:
