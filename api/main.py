@@ -19,11 +19,13 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from adapters.payments.razorpay_checkout import configured_razorpay
 from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
 from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
+from api.dashboard.payments import router as dashboard_payments_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -31,9 +33,11 @@ from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import MetricsMiddleware
 from api.metrics_server import MetricsServer
+from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from api.security import install_security
+from api.statements.endpoints import router as statements_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware, configure_logging
 from core.production import refuse_insecure_start
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             database_url=url,
             session_factory=get_sessionmaker(url),
             policy=policy_from_settings(settings),
+            razorpay=configured_razorpay(settings),
         )
         instrument_engine(get_engine(url))
         address = temporal_target(settings)
@@ -95,9 +100,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             state.temporal_error = f"{address}: {exc}"
             log.warning("cannot connect to Temporal at %s: %s", address, exc)
         app.state.billing = state
-        # For the dashboard router (api.dashboard), which reads these two.
-        app.state.session_factory = state.session_factory
-        app.state.temporal_client = state.temporal_client
         metrics = MetricsServer.start(
             settings.api_metrics_host,
             settings.api_metrics_port,
@@ -123,14 +125,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
         accounts_router,
+        statements_router,
         keys_router,
         coupons_router,
         rate_cards_router,
         refunds_router,
+        payments_router,
         calls_router,
         api_usage_router,
         health_router,
         dashboard_router,
+        dashboard_payments_router,
     ):
         app.include_router(router)
     return app

@@ -8,14 +8,17 @@ from __future__ import annotations
 import logging
 
 from adapters.balance_events import publish_low_balance_alerts
+from adapters.checkout_events import start_auto_recharges
 from api.deps import BillingState, run_db
 from domain.ledger_types import BalanceSnapshot
-from ledger import alerts
+from ledger import alerts, auto_recharge
 
 log = logging.getLogger("api.notify")
 
 
 async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> None:
+    if snapshot.below_auto_recharge_threshold:
+        await _hand_over_recharges(state, snapshot.account_id)
     # Only a balance below its threshold can have a crossing: credits and most debits cost
     # nothing here.
     if state.temporal_client is None or not snapshot.below_alert_threshold:
@@ -30,3 +33,16 @@ async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> Non
     await publish_low_balance_alerts(
         state.temporal_client, pending, task_queue=state.settings.task_queue
     )
+
+
+async def _hand_over_recharges(state: BillingState, account_id: str) -> None:
+    """An auto-recharge crossing the change recorded (ledger.recharge_crossings) goes to its
+    workflow now; never raises (it stays recorded for the next change)."""
+    try:
+        pending = await run_db(
+            state.session_factory, lambda s: auto_recharge.undelivered(s, account_id)
+        )
+    except Exception:
+        log.warning("auto-recharges of %s not read", account_id, exc_info=True)
+        return
+    await start_auto_recharges(state.temporal_client, pending, task_queue=state.settings.task_queue)

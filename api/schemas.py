@@ -26,7 +26,7 @@ AmountPaisa = Annotated[
 # A margin rate: 0 to 10 with at most 4 decimals, as a number or a decimal string. The schema
 # says exactly that (pydantic's own would allow any string for a Decimal).
 MARGIN_RATE_PATTERN = r"^(10(\.0{1,4})?|[0-9](\.[0-9]{1,4})?)$"
-MarginRate = Annotated[
+DecimalMarginRate = Annotated[
     Decimal,
     Field(ge=0, le=10, max_digits=8, decimal_places=4),
     WithJsonSchema(

@@ -13,14 +13,19 @@ reach"; docs/api.md "Edges"):
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.payments.razorpay_checkout import RAZORPAY_HOSTED_CHECKOUT
 from api.openapi import declare_edge_constraints
 from api.rate_limits import KeyRateLimits, LoginThrottle
 from api.request_guard import RequestGuard
 from core.config import Settings
 
+# "Add credits" posts a form to Razorpay's hosted checkout (in a new window).
+_CHECKOUT = urlsplit(RAZORPAY_HOSTED_CHECKOUT)
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -28,7 +33,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
-        "form-action 'self'",
+        f"form-action 'self' {_CHECKOUT.scheme}://{_CHECKOUT.netloc}",
         "frame-ancestors 'none'",
         "base-uri 'none'",
         "object-src 'none'",

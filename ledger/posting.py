@@ -25,6 +25,7 @@ from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger.alerts import alert_threshold_of, record_crossing
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
 from ledger.repositories import journal
@@ -62,6 +63,9 @@ def snapshot(account: Account) -> BalanceSnapshot:
         min_balance_paisa=account.min_balance_paisa,
         alert_threshold_paisa=alert_threshold_of(account),
         version=account.version,
+        auto_recharge_threshold_paisa=(
+            account.auto_recharge_threshold_paisa if account.auto_recharge_enabled else None
+        ),
     )
 
 
@@ -149,6 +153,7 @@ def post(
     session.add(transaction)
     session.flush()
     record_crossing(session, account)
+    record_recharge_crossing(session, account)
     entries = [("customer_paid", paid_delta), ("customer_promo", promo_delta), *contra_entries]
     session.add_all(
         JournalEntry(
@@ -171,6 +176,7 @@ def credit_paid(
     contra_book: str,
     reference: str | None,
     description: str,
+    details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Add paid credit as a new lot; if paid was below zero, the lot first settles that."""
     overdraft = max(0, -account.paid_paisa)
@@ -185,6 +191,7 @@ def credit_paid(
         contra=[(contra_book, -amount)],
         reference=reference,
         description=description,
+        details=details,
     )
     settled = min(overdraft, amount)
     lot = CreditLot(

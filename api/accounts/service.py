@@ -4,14 +4,23 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpOut
+from api.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    AccountPatch,
+    AutoRechargeOut,
+    TopUpOut,
+)
 from api.keys.service import create_key
 from api.schemas import BalanceOut, TransactionOut
-from db.models import Account
+from db.models import Account, LedgerTransaction
+from domain.history import TransactionFilter
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
-from ledger import accounts, balances
+from ledger import accounts, auto_recharge, balances
 from ledger.policy import LedgerPolicy
+from ledger.posting import snapshot
 
 
 def format_rate(rate: Decimal) -> str:
@@ -33,6 +42,13 @@ def account_out(account: Account) -> AccountOut:
         min_balance_paisa=account.min_balance_paisa,
         alert_threshold_paisa=account.alert_threshold_paisa,
         created_at=account.created_at,
+        auto_recharge=AutoRechargeOut(
+            enabled=account.auto_recharge_enabled,
+            threshold_paisa=account.auto_recharge_threshold_paisa,
+            amount_paisa=account.auto_recharge_amount_paisa,
+            consecutive_failures=account.auto_recharge_failures,
+            has_saved_method=account.auto_recharge_method_id is not None,
+        ),
     )
 
 
@@ -58,6 +74,33 @@ def create_account(
     return created, balance
 
 
+# What a customer key may change on its own account (the rest of AccountPatch is admin's).
+CUSTOMER_SETTINGS = frozenset({"alert_threshold_paisa", "auto_recharge"})
+
+
+def refused_settings(body: AccountPatch, *, is_admin: bool) -> str | None:
+    """The fields of `body` this caller may not change, comma-separated (None: all allowed)."""
+    refused = set() if is_admin else body.model_fields_set - CUSTOMER_SETTINGS
+    return ", ".join(sorted(refused)) or None
+
+
+def transactions_page(
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: TransactionFilter | None = None,
+) -> tuple[list[LedgerTransaction], str | None]:
+    """One page of the history, newest first, and the cursor of the next (older) page."""
+    before = int(cursor) if cursor else None
+    rows = balances.list_transactions(
+        session, account_id, before_id=before, limit=limit + 1, filters=filters
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, str(rows[-1].id) if more and rows else None
+
+
 def get_account(session: Session, account_id: str) -> AccountOut:
     return account_out(accounts.get_account(session, account_id))
 
@@ -75,3 +118,34 @@ def top_up(
         balance=BalanceOut.of(balances.summary_of(session, balance)),
     )
     return out, balance
+
+
+def update_account(
+    session: Session,
+    account_id: str,
+    body: AccountPatch,
+    *,
+    checkout_bounds: tuple[int, int],
+) -> tuple[AccountOut, BalanceSnapshot]:
+    """The fields sent: the account's settings through `ledger.accounts.update_account`
+    (validated again there; a new alert threshold may be a crossing), auto-recharge through
+    `ledger.auto_recharge.configure` (contract §6). The snapshot is for
+    `api.notify.balance_changed`."""
+    changes: dict[str, object] = body.model_dump(exclude_unset=True, exclude={"auto_recharge"})
+    if changes.get("margin_rate") is not None:
+        changes["margin_rate"] = str(changes["margin_rate"])
+    account, _ = accounts.update_account(session, account_id, changes)
+    if body.auto_recharge is not None:
+        wanted = body.auto_recharge
+        auto_recharge.configure(
+            session,
+            account_id,
+            enabled=wanted.enabled,
+            threshold_paisa=wanted.threshold_paisa,
+            amount_paisa=wanted.amount_paisa,
+            min_amount_paisa=checkout_bounds[0],
+            max_amount_paisa=checkout_bounds[1],
+        )
+    session.flush()
+    session.refresh(account)
+    return account_out(account), snapshot(account)

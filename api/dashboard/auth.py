@@ -1,20 +1,26 @@
-"""The dashboard's sign-in session: a signed cookie (itsdangerous) holding the API key's id and
-its account, never the key itself, plus a CSRF token echoed by the page's POSTs. Each request
-re-checks the key, so revoking a key signs its sessions out. The cookie is `HttpOnly`,
-`SameSite=Lax`, and `Secure` unless this is plain-http development (`secure_cookies`); failed
-sign-ins are throttled by api.rate_limits.LoginThrottle."""
+"""The dashboard's sign-in session: a signed cookie (itsdangerous, `SESSION_SECRET`) holding
+the API key's id and its account, never the key itself, plus a CSRF token echoed by the page's
+writes. Each request re-checks the key, so revoking a key signs its sessions out. The cookie is
+`HttpOnly`, `SameSite=Lax`, and `Secure` unless this is plain-http development
+(`secure_cookies`); failed sign-ins are throttled by api.rate_limits.LoginThrottle.
+
+Dependencies: `MaybeSignedIn` (pages: None sends the browser to /login), `SignedIn` (the JSON:
+401 `unauthorized`), `SignedInWriter` (writes: also the CSRF header, else 403 `forbidden`)."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from core.config import Settings, get_settings
+from api.deps import StateDep, run_db
+from api.errors import ApiError
+from core.config import Settings
 from db.models import ApiKey
 from ledger import api_keys
 
@@ -30,30 +36,22 @@ class DashboardSession:
     csrf: str
 
 
-def _settings(request: Request) -> Settings:
-    """The app's settings (api.deps.BillingState), else the environment's."""
-    billing = getattr(request.app.state, "billing", None)
-    settings: Settings = getattr(billing, "settings", None) or get_settings()
-    return settings
-
-
-def _serializer(request: Request) -> URLSafeTimedSerializer:
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     """Signed with SESSION_SECRET (production refuses to start without one, core.production)."""
-    secret = _settings(request).session_secret
-    if not secret:
+    if not settings.session_secret:
         raise RuntimeError("SESSION_SECRET is not set: no dashboard sessions")
-    return URLSafeTimedSerializer(secret, salt="osmtalk-dashboard")
+    return URLSafeTimedSerializer(settings.session_secret, salt="osmtalk-dashboard")
 
 
-def secure_cookies(request: Request) -> bool:
+def secure_cookies(request: Request, settings: Settings) -> bool:
     """`Secure` always in production (TLS ends at a proxy, so the scheme here says nothing);
     in development only over https, so a plain-http local stack can sign in."""
-    return _settings(request).billing_env == "production" or request.url.scheme == "https"
+    return settings.billing_env == "production" or request.url.scheme == "https"
 
 
-def issue(response: Response, request: Request, key: ApiKey) -> None:
+def issue(response: Response, request: Request, settings: Settings, key: ApiKey) -> None:
     assert key.account_id is not None
-    token = _serializer(request).dumps(
+    token = _serializer(settings).dumps(
         {"k": key.id, "a": key.account_id, "c": secrets.token_urlsafe(24)}
     )
     response.set_cookie(
@@ -62,7 +60,7 @@ def issue(response: Response, request: Request, key: ApiKey) -> None:
         max_age=MAX_AGE_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=secure_cookies(request),
+        secure=secure_cookies(request, settings),
         path="/",
     )
 
@@ -71,12 +69,16 @@ def clear(response: Response) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
 
 
-def read(request: Request) -> DashboardSession | None:
+def read(request: Request, settings: Settings | None = None) -> DashboardSession | None:
+    """The cookie's session if its signature and age are good (the key is not checked).
+    `settings`: the app's (`app.state.billing.settings`) when not given."""
+    settings = settings or request.app.state.billing.settings
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         return None
     try:
-        data = _serializer(request).loads(token, max_age=MAX_AGE_SECONDS)
+        assert settings is not None
+        data = _serializer(settings).loads(token, max_age=MAX_AGE_SECONDS)
     except BadSignature:
         return None
     if not isinstance(data, dict):
@@ -101,3 +103,32 @@ def still_valid(session: Session, signed_in: DashboardSession) -> bool:
 def csrf_ok(request: Request, signed_in: DashboardSession) -> bool:
     sent = request.headers.get(CSRF_HEADER, "")
     return bool(sent) and hmac.compare_digest(sent, signed_in.csrf)
+
+
+async def maybe_signed_in(request: Request, state: StateDep) -> DashboardSession | None:
+    signed_in = read(request, state.settings)
+    if signed_in is None:
+        return None
+    valid = await run_db(state.session_factory, lambda s: still_valid(s, signed_in))
+    return signed_in if valid else None
+
+
+async def signed_in(
+    found: Annotated[DashboardSession | None, Depends(maybe_signed_in)],
+) -> DashboardSession:
+    if found is None:
+        raise ApiError(401, "unauthorized", "sign in first")
+    return found
+
+
+async def signed_in_writer(
+    request: Request, found: Annotated[DashboardSession, Depends(signed_in)]
+) -> DashboardSession:
+    if not csrf_ok(request, found):
+        raise ApiError(403, "forbidden", "missing or wrong CSRF token")
+    return found
+
+
+MaybeSignedIn = Annotated[DashboardSession | None, Depends(maybe_signed_in)]
+SignedIn = Annotated[DashboardSession, Depends(signed_in)]
+SignedInWriter = Annotated[DashboardSession, Depends(signed_in_writer)]
