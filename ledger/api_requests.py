@@ -183,6 +183,8 @@ async def authorize_api_request_async(
 def _validate(item: ApiUsage) -> None:
     if not item.request_id or len(item.request_id) > 200:
         raise ValidationFailed("request_id must be 1 to 200 characters")
+    if any("\x00" in text for text in (item.request_id, item.account_id, item.sku)):
+        raise ValidationFailed("strings may not contain NUL characters")
     for name, value in (("input_tokens", item.input_tokens), ("output_tokens", item.output_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
             raise ValidationFailed(f"{name} must be an integer between 0 and {MAX_TOKENS}")

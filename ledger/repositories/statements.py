@@ -65,3 +65,9 @@ async def run_steps_async(conn: psycopg.AsyncConnection[Any], steps: Steps[R]) -
     except StopIteration as stop:
         result: R = stop.value
         return result
+
+
+async def fetch_async(conn: psycopg.AsyncConnection[Any], statement: Statement) -> list[Row]:
+    """One statement's rows (an autocommit connection: one round trip)."""
+    cursor = await conn.execute(statement.sql, statement.params)
+    return list(await cursor.fetchall()) if statement.fetch else []
