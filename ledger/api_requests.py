@@ -191,7 +191,7 @@ def _validate(item: ApiUsage) -> None:
 
 
 def _replayed(row: Row) -> ApiCharge:
-    """The charge of a request_id already in api_requests (sql.requests_by_id's columns)."""
+    """The charge of a request_id already in api_requests (sql.charge_context's columns)."""
     request_id, account_id, sku, tokens_in, tokens_out, version, provider, margin, total, tx = row[
         :10
     ]
@@ -305,33 +305,27 @@ def _charge_steps(
     if not valid:
         return ApiChargeResult([r for r in results if r is not None], {})
     account_ids = sorted({items[i].account_id for i in valid})
-    rows = yield [
+    request_ids = sorted({items[i].request_id for i in valid})
+    account_rows, (context,) = yield [
         sql.lock_accounts(account_ids),
-        sql.requests_by_id(sorted({items[i].request_id for i in valid})),
-        sql.rate_card_in_force(now),
-        sql.accounts_needing_housekeeping(account_ids, now),
-        sql.open_lots(account_ids),
-        sql.month_usage(account_ids),
-        sql.reserve_transaction_ids(len(valid)),
+        sql.charge_context(account_ids, request_ids, now, len(valid)),
     ]
-    account_rows, request_rows, card_rows, housekeeping_rows, lot_rows, month_rows, id_rows = rows
-    if housekeeping_rows:
-        raise NeedsHousekeeping(sorted({row[0] for row in housekeeping_rows}))
+    request_rows, card_version, card_from, stale, lot_rows, month, id_rows = context
+    if stale:
+        raise NeedsHousekeeping(sorted(set(stale)))
     accounts = {row[0]: _Account(*row) for row in account_rows}
     before = {a.id: a.paid_paisa + a.promo_paisa for a in accounts.values()}
     for lot_id, account_id, kind, lot_remaining in lot_rows:
         accounts[account_id].lots[kind].append([lot_id, lot_remaining])
-    month = {account_id: int(paisa) for account_id, paisa in month_rows}
     card: RateCard | None = None
-    if card_rows:
-        card = rate_cards.cached_rate_card(database, card_rows[0][0])
+    if card_version is not None:
+        card = rate_cards.cached_rate_card(database, card_version)
         if card is None:
-            (price_rows,) = yield [sql.rate_card_prices(card_rows[0][0])]
-            version, effective_from = card_rows[0]
-            card = rate_cards.remember_rate_card(database, version, effective_from, price_rows)
+            (price_rows,) = yield [sql.rate_card_prices(card_version)]
+            card = rate_cards.remember_rate_card(database, card_version, card_from, price_rows)
     existing = {row[0]: row for row in request_rows}
     charged: dict[str, tuple[str, ApiCharge]] = {}  # this batch's requests so far
-    transaction_ids = iter(sorted(int(row[0]) for row in id_rows))
+    transaction_ids = iter(sorted(int(i) for i in id_rows))
     writes = _Writes()
     for index in valid:
         item = items[index]
@@ -345,13 +339,13 @@ def _charge_steps(
             if earlier is not None:
                 if earlier[0] != digest:
                     raise Conflict(f"request {item.request_id} was charged with a different body")
-                results[index] = earlier[1]
+                results[index] = replace(earlier[1], replayed=True)
                 continue
             if card is None:
                 raise NotFound("no rate card is in force")
             charge = _post(writes, account, item, digest, card, transaction_ids)
             month[account.id] = month.get(account.id, 0) + charge.total_paisa
-            charged[item.request_id] = (digest, replace(charge, replayed=True))
+            charged[item.request_id] = (digest, charge)
             results[index] = charge
         except BillingError as exc:
             results[index] = ApiChargeError(item.request_id, exc)

@@ -1,6 +1,9 @@
 """The SQL of the osmAPI hot path (ledger.api_requests): plain statements for
-`ledger.repositories.statements`, several accounts and requests per statement (arrays), so a
-batch of a thousand charges costs the same few round trips as one."""
+`ledger.repositories.statements`, any number of accounts and requests per statement, so a batch
+of a thousand charges costs the same three statements as one.
+
+Lists go to PostgreSQL as one text-array literal and rows as one JSON document: adapting
+Python lists parameter by parameter cost the API more CPU than the rest of a charge."""
 
 from __future__ import annotations
 
@@ -12,13 +15,66 @@ from typing import Any
 from ledger.repositories.statements import Statement
 
 
+def text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL text[] literal (`%s::text[]`)."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 def lock_accounts(account_ids: Sequence[str]) -> Statement:
-    """The accounts, locked in one order (every writer locks the account row first)."""
+    """The accounts, locked in one order (every writer locks the account row first, so what
+    the next statement reads of them cannot change until the commit)."""
     return Statement(
         "SELECT id, paid_paisa, promo_paisa, reserved_paisa, min_balance_paisa, "
         "alert_threshold_paisa, version, margin_rate FROM accounts "
-        "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (list(account_ids),),
+        "WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
+        (text_array(account_ids),),
+    )
+
+
+def charge_context(
+    account_ids: Sequence[str], request_ids: Sequence[str], now: datetime, count: int
+) -> Statement:
+    """After the locks, in one row: the requests already charged (api_requests columns), the
+    rate card in force (version, effective_from), the accounts that need housekeeping (expired
+    promo, stale holds), their open lots (promo before paid, oldest first), this month's charges
+    (the month of the transaction's clock, as the counter's trigger files them), and `count`
+    transaction ids. The lots need no lock of their own: every change to a lot is made under its
+    account's lock (ledger.posting). The ids are increasing and taken under the locks, so an
+    account's transactions are numbered in posting order (as balance_after chains)."""
+    return Statement(
+        """
+        SELECT
+          (SELECT COALESCE(json_agg(json_build_array(request_id, account_id, sku, input_tokens,
+                    output_tokens, rate_card_version, provider_total_paisa, margin_paisa,
+                    total_paisa, transaction_id, request_hash)), '[]')
+             FROM api_requests WHERE request_id = ANY(%(requests)s::text[])),
+          (SELECT version FROM rate_cards WHERE effective_from <= %(now)s
+             ORDER BY effective_from DESC, version DESC LIMIT 1),
+          (SELECT effective_from FROM rate_cards WHERE effective_from <= %(now)s
+             ORDER BY effective_from DESC, version DESC LIMIT 1),
+          (SELECT COALESCE(json_agg(account_id), '[]') FROM (
+             SELECT account_id FROM credit_lots WHERE account_id = ANY(%(accounts)s::text[])
+               AND kind = 'promo' AND remaining_paisa > 0 AND expires_at <= %(now)s
+             UNION SELECT account_id FROM holds WHERE account_id = ANY(%(accounts)s::text[])
+               AND status = 'active' AND expires_at <= %(now)s) stale),
+          (SELECT COALESCE(json_agg(json_build_array(id, account_id, kind, remaining_paisa)
+                    ORDER BY account_id, kind = 'paid', id), '[]')
+             FROM credit_lots
+             WHERE account_id = ANY(%(accounts)s::text[]) AND remaining_paisa > 0),
+          (SELECT COALESCE(json_object_agg(account_id, charged_paisa), '{}')
+             FROM account_month_usage WHERE account_id = ANY(%(accounts)s::text[])
+               AND month = date_trunc('month', now() AT TIME ZONE 'Asia/Kolkata')::date),
+          (SELECT COALESCE(json_agg(nextval(pg_get_serial_sequence('ledger_transactions', 'id'))),
+                    '[]')
+             FROM generate_series(1, %(count)s))
+        """,
+        {
+            "requests": text_array(request_ids),
+            "accounts": text_array(account_ids),
+            "now": now,
+            "count": count,
+        },
     )
 
 
@@ -39,70 +95,11 @@ def read_account(account_id: str, now: datetime) -> Statement:
     )
 
 
-def requests_by_id(request_ids: Sequence[str]) -> Statement:
-    return Statement(
-        "SELECT request_id, account_id, sku, input_tokens, output_tokens, rate_card_version, "
-        "provider_total_paisa, margin_paisa, total_paisa, transaction_id, request_hash "
-        "FROM api_requests WHERE request_id = ANY(%s)",
-        (list(request_ids),),
-    )
-
-
-def rate_card_in_force(now: datetime) -> Statement:
-    return Statement(
-        "SELECT version, effective_from FROM rate_cards WHERE effective_from <= %s "
-        "ORDER BY effective_from DESC, version DESC LIMIT 1",
-        (now,),
-    )
-
-
 def rate_card_prices(version: int) -> Statement:
     return Statement(
         "SELECT sku, component, unit, price_inr FROM rate_card_prices WHERE version = %s "
         "ORDER BY sku, unit",
         (version,),
-    )
-
-
-def open_lots(account_ids: Sequence[str]) -> Statement:
-    """Lots with credit left, promo before paid, oldest first, locked (after the accounts)."""
-    return Statement(
-        "SELECT id, account_id, kind, remaining_paisa FROM credit_lots "
-        "WHERE account_id = ANY(%s) AND remaining_paisa > 0 "
-        "ORDER BY account_id, kind = 'paid', id FOR UPDATE",
-        (list(account_ids),),
-    )
-
-
-def accounts_needing_housekeeping(account_ids: Sequence[str], now: datetime) -> Statement:
-    """Accounts with an expired promo lot or a stale hold (ledger.posting.housekeeping)."""
-    return Statement(
-        "SELECT account_id FROM credit_lots WHERE account_id = ANY(%(ids)s) AND kind = 'promo' "
-        "AND remaining_paisa > 0 AND expires_at <= %(now)s "
-        "UNION SELECT account_id FROM holds WHERE account_id = ANY(%(ids)s) "
-        "AND status = 'active' AND expires_at <= %(now)s",
-        {"ids": list(account_ids), "now": now},
-    )
-
-
-def month_usage(account_ids: Sequence[str]) -> Statement:
-    """This month's charges so far (the month of the transaction's own clock, as the counter's
-    trigger files them)."""
-    return Statement(
-        "SELECT account_id, charged_paisa FROM account_month_usage "
-        "WHERE account_id = ANY(%s) "
-        "AND month = date_trunc('month', now() AT TIME ZONE 'Asia/Kolkata')::date",
-        (list(account_ids),),
-    )
-
-
-def reserve_transaction_ids(count: int) -> Statement:
-    """Ids for the transactions about to be posted, increasing, taken after the account locks
-    (so an account's transactions are numbered in posting order, as balance_after chains)."""
-    return Statement(
-        "SELECT nextval(pg_get_serial_sequence('ledger_transactions', 'id')) "
-        "FROM generate_series(1, %s)",
-        (count,),
     )
 
 
@@ -124,59 +121,56 @@ def post_charges(
     (transaction_id, lot_id or None, account_id, kind, amount); accounts: (id, paid, promo,
     version); requests: (request_id, account_id, sku, input, output, card version, provider,
     margin, total, transaction_id or None, hash)."""
-
-    def cols(rows: Sequence[Sequence[Any]], count: int) -> list[list[Any]]:
-        return [[row[i] for row in rows] for i in range(count)]
-
-    tx = cols(transactions, 13)
-    tx[12] = [json.dumps(details, separators=(",", ":")) for details in tx[12]]
+    document = json.dumps(
+        {
+            "tx": transactions,
+            "je": entries,
+            "lots": lots,
+            "la": allocations,
+            "acc": accounts,
+            "req": requests,
+        },
+        separators=(",", ":"),
+    )
     return Statement(
         """
-        WITH tx AS (
+        WITH d AS (SELECT %s::jsonb AS j),
+        tx AS (
             INSERT INTO ledger_transactions (id, account_id, kind, idempotency_key, request_hash,
                 amount_paisa, paid_delta_paisa, promo_delta_paisa, paid_balance_after,
                 promo_balance_after, balance_after, reference, description, details)
-            SELECT t.id, t.account_id, 'api_charge', t.key, t.hash, t.amount, t.paid_delta,
-                t.promo_delta, t.paid_after, t.promo_after, t.balance_after, t.reference,
-                t.description, t.details::jsonb
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[],
-                %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[],
-                %s::text[], %s::text[])
-                AS t(id, account_id, key, hash, amount, paid_delta, promo_delta, paid_after,
-                     promo_after, balance_after, reference, description, details)
+            SELECT (e->>0)::bigint, e->>1, 'api_charge', e->>2, e->>3, (e->>4)::bigint,
+                (e->>5)::bigint, (e->>6)::bigint, (e->>7)::bigint, (e->>8)::bigint,
+                (e->>9)::bigint, e->>10, e->>11, e->12
+            FROM d, jsonb_array_elements(d.j->'tx') e
         ),
         je AS (
             INSERT INTO journal_entries (transaction_id, account_id, book, amount_paisa)
-            SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[])
+            SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::bigint
+            FROM d, jsonb_array_elements(d.j->'je') e
         ),
         lots AS (
-            UPDATE credit_lots c SET remaining_paisa = u.remaining
-            FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, remaining) WHERE c.id = u.id
+            UPDATE credit_lots c SET remaining_paisa = (e->>1)::bigint
+            FROM d, jsonb_array_elements(d.j->'lots') e WHERE c.id = (e->>0)::bigint
         ),
         la AS (
             INSERT INTO lot_allocations (transaction_id, lot_id, account_id, kind, amount_paisa)
-            SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[])
+            SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, e->>3, (e->>4)::bigint
+            FROM d, jsonb_array_elements(d.j->'la') e
         ),
         acc AS (
-            UPDATE accounts a SET paid_paisa = u.paid, promo_paisa = u.promo, version = u.version
-            FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
-                AS u(id, paid, promo, version)
-            WHERE a.id = u.id
+            UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
+                version = (e->>3)::bigint
+            FROM d, jsonb_array_elements(d.j->'acc') e WHERE a.id = e->>0
         )
         INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
             rate_card_version, provider_total_paisa, margin_paisa, total_paisa, transaction_id,
             request_hash)
-        SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],
-            %s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
+        SELECT e->>0, e->>1, e->>2, (e->>3)::bigint, (e->>4)::bigint, (e->>5)::int,
+            (e->>6)::bigint, (e->>7)::bigint, (e->>8)::bigint, (e->>9)::bigint, e->>10
+        FROM d, jsonb_array_elements(d.j->'req') e
         """,
-        (
-            *tx,
-            *cols(entries, 4),
-            *cols(lots, 2),
-            *cols(allocations, 5),
-            *cols(accounts, 4),
-            *cols(requests, 11),
-        ),
+        (document,),
         fetch=False,
     )
 
