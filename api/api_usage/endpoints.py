@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.api_usage import service
 from api.api_usage.schemas import (
@@ -63,10 +63,10 @@ async def authorize_api_request(
     dependencies=[Depends(idempotency_key_header)],
     summary="Charge a finished LLM request (never refused); idempotent on request_id",
 )
-async def charge_api_usage(body: ApiUsageIn, _: Gateway, state: StateDep) -> ApiUsageOut:
+async def charge_api_usage(body: ApiUsageIn, _: Gateway, state: StateDep) -> Response:
     result = await service.charge(state, [service.usage_of(body)])
     charge, _balance = single(result)
-    return service.charge_out(charge, result.accounts[charge.account_id])
+    return service.json(service.charge_out(charge, result.accounts[charge.account_id]))
 
 
 @router.post(
@@ -77,15 +77,15 @@ async def charge_api_usage(body: ApiUsageIn, _: Gateway, state: StateDep) -> Api
     summary="Charge up to 1,000 finished LLM requests in one call; each idempotent on "
     "request_id, with a result per request",
 )
-async def charge_api_usage_batch(
-    body: ApiUsageBatchIn, _: Gateway, state: StateDep
-) -> ApiUsageBatchOut:
+async def charge_api_usage_batch(body: ApiUsageBatchIn, _: Gateway, state: StateDep) -> Response:
     result = await service.charge(state, [service.usage_of(r) for r in body.requests])
     items = [service.item_out(item) for item in result.items]
-    return ApiUsageBatchOut(
-        results=items,
-        charged=sum(1 for i in items if i.status == "charged"),
-        replayed=sum(1 for i in items if i.status == "replayed"),
-        failed=sum(1 for i in items if i.status == "failed"),
-        balances=[service.balance_out(after) for _, after in sorted(result.accounts.items())],
+    return service.json(
+        ApiUsageBatchOut(
+            results=items,
+            charged=sum(1 for i in items if i.status == "charged"),
+            replayed=sum(1 for i in items if i.status == "replayed"),
+            failed=sum(1 for i in items if i.status == "failed"),
+            balances=[service.balance_out(a) for _, a in sorted(result.accounts.items())],
+        )
     )
