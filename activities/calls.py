@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
-from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
 from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY
@@ -36,6 +36,7 @@ def _business_error(exc: BillingError) -> ApplicationError:
 class CallActivities:
     def __init__(self, deps: WorkerDeps) -> None:
         self.deps = deps
+        self.alerts = AlertPublisher(deps.session_factory, deps.client, task_queue=deps.task_queue)
 
     async def _transaction(self, work: Callable[[Session], T]) -> T:
         """One ledger transaction off the event loop (SQLAlchemy here is synchronous)."""
@@ -69,22 +70,8 @@ class CallActivities:
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
-        # A call only ever lowers the balance, so the account workflow (which alerts on a drop
-        # below the threshold and re-arms on credits) needs to hear of it only when it ends
-        # below: this saves a signal-with-start on almost every call.
-        if (
-            finalized.balance is not None
-            and finalized.charged
-            and finalized.balance.below_alert_threshold
-        ):
-            try:
-                await notify_balance_changed(
-                    self.deps.client,
-                    finalized.balance,
-                    task_queue=self.deps.task_queue,
-                )
-            except Exception:  # best effort: the charge is committed either way
-                log.exception("balance notification failed for call %s", request.call_id)
+        # A low-balance crossing this charge caused is in the outbox (same transaction).
+        await self.alerts.after_commit(finalized.balance)
         return finalized
 
     def activities(self) -> list[Callable[..., Any]]:

@@ -21,7 +21,6 @@ from temporalio.client import Client
 
 from api.auth import Principal, get_principal
 from api.errors import ApiError
-from api.metrics import LedgerCollector
 from core.config import Settings
 from db.session import run_in_transaction
 from ledger.policy import LedgerPolicy
@@ -38,7 +37,6 @@ class BillingState:
     policy: LedgerPolicy
     temporal_client: Client | None = None
     temporal_error: str | None = None
-    ledger_metrics: LedgerCollector | None = None
     # The async pool of the hot paths (db.async_pool); None: everything goes through threads.
     hot_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 

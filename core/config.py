@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     api_db_threads: int = 16
     api_hot_pool_size: int = 8
     worker_metrics_port: int = 9464
+    # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
+    # re-read from PostgreSQL at most this often.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9465
+    ledger_gauges_refresh_seconds: float = 15.0
     admin_api_key: str | None = None
     sendgrid_api_key: str | None = None
     sendgrid_host: str | None = None  # unset with no key: the local capture server
@@ -36,6 +41,12 @@ class Settings(BaseSettings):
     call_hold_paisa: int | None = None  # unset: equal to the account's minimum balance
     max_call_duration_seconds: int = 4 * 3600
     hold_grace_seconds: int = 15 * 60
+    # How long POST /refunds waits for the refund workflow to debit (or refuse) before a 503
+    # (the retry with the same Idempotency-Key then finds the same refund).
+    refund_decision_timeout_seconds: float = 10.0
+    # The worker creates the reconciler's Temporal Schedule at start (off: a worker that only
+    # serves, e.g. a second one in a test).
+    reconciler_schedule: bool = True
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False

@@ -15,10 +15,10 @@ Children log JSON lines to RUN_DIR/logs/<name>.log (`--verbose` streams them to 
 
 Environment (contract §5 plus ports, so that tests can run it beside another stack):
 DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), API_HOST
-(127.0.0.1), API_PORT (8000), API_WORKERS (uvicorn processes, 1), WORKER_METRICS_PORT (9464),
-EMAIL_CAPTURE_PORT (8025), ADMIN_API_KEY (generated for the session when unset),
-SENDGRID_API_KEY, SENDGRID_HOST, RUN_DIR (.run), DEMO_DURATION (seconds of demo traffic, then
-stop; unset/0: until Ctrl-C), DEMO_RATE (calls/s), DEMO_ACCOUNTS.
+(127.0.0.1), API_PORT (8000), API_WORKERS (uvicorn processes, 1), API_METRICS_PORT (9465),
+WORKER_METRICS_PORT (9464), EMAIL_CAPTURE_PORT (8025), ADMIN_API_KEY (generated for the session
+when unset), SENDGRID_API_KEY, SENDGRID_HOST, RUN_DIR (.run), DEMO_DURATION (seconds of demo
+traffic, then stop; unset/0: until Ctrl-C), DEMO_RATE (calls/s), DEMO_ACCOUNTS.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class StackConfig:
     api_port: int
     temporal_port: int
     temporal_ui_port: int
+    api_metrics_port: int
     worker_metrics_port: int
     email_capture_port: int
     admin_api_key: str
@@ -98,6 +99,7 @@ class StackConfig:
             api_port=_env_int("API_PORT", 8000),
             temporal_port=_env_int("TEMPORAL_PORT", 7233),
             temporal_ui_port=_env_int("TEMPORAL_UI_PORT", 8233),
+            api_metrics_port=_env_int("API_METRICS_PORT", 9465),
             worker_metrics_port=_env_int("WORKER_METRICS_PORT", 9464),
             email_capture_port=_env_int("EMAIL_CAPTURE_PORT", 8025),
             admin_api_key=key,
@@ -227,6 +229,7 @@ class Stack:
         self.env["ADMIN_API_KEY"] = cfg.admin_api_key
         self.env["API_PORT"] = str(cfg.api_port)
         self.env["API_HOST"] = cfg.api_host
+        self.env["API_METRICS_PORT"] = str(cfg.api_metrics_port)
         self.env["WORKER_METRICS_PORT"] = str(cfg.worker_metrics_port)
         self.env.setdefault("DASHBOARD_URL", cfg.api_url)
         self.env.setdefault("RUN_DIR", str(cfg.run_dir))
@@ -279,7 +282,7 @@ class Stack:
             lines.append(f"  Temporal UI    {self.temporal_ui_url}")
         lines += [
             f"  Temporal       {self.env['TEMPORAL_ADDRESS']} (task queue '{TASK_QUEUE}')",
-            f"  Metrics        API {cfg.api_url}/metrics · "
+            f"  Metrics        API http://127.0.0.1:{cfg.api_metrics_port}/metrics · "
             f"worker http://127.0.0.1:{cfg.worker_metrics_port}/metrics",
         ]
         if not self.env.get("SENDGRID_API_KEY"):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from db.models import Account, LedgerTransaction
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import RatingError, validate_margin_rate
+from ledger.alerts import record_crossing
 from ledger.errors import NotFound, ValidationFailed
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
@@ -175,4 +176,7 @@ def set_alert_threshold(
     _check_threshold(threshold_paisa)
     account = require_account(session, account_id)
     account.alert_threshold_paisa = threshold_paisa
+    # A threshold raised above the balance is a crossing too (alerted once); lowered below it
+    # re-arms.
+    record_crossing(session, account)
     return account, snapshot(account)

@@ -15,7 +15,7 @@ housekeeping on a Session (`NeedsHousekeeping` tells the async caller to do that
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -25,9 +25,11 @@ from sqlalchemy.orm import Session
 
 from domain.balance_rules import plan_debit
 from domain.channels import Channel, Component
+from domain.contracts.accounts import LowBalanceAlert
 from domain.ledger_types import REASON_INSUFFICIENT_BALANCE, AuthorizeDecision, BalanceSnapshot
 from domain.rating import RateCard, RatingError, UsageTotals, price_usage, validate_usage_event
 from ledger import rate_cards
+from ledger.alerts import crossing_step
 from ledger.errors import BillingError, Conflict, NotFound, ValidationFailed
 from ledger.posting import (
     AccountBalances,
@@ -108,6 +110,7 @@ class AccountAfter:
 class ApiChargeResult:
     items: list[ApiCharge | ApiChargeError]  # in request order
     accounts: dict[str, AccountAfter]
+    alerts: list[LowBalanceAlert] = field(default_factory=list)  # crossings recorded
 
 
 class NeedsHousekeeping(Exception):
@@ -130,6 +133,7 @@ class _Account:
     alert_threshold_paisa: int | None
     version: int
     margin_rate: Decimal | None
+    low_balance_armed: bool | None
     lots: dict[str, list[list[int]]] = field(default_factory=lambda: {"promo": [], "paid": []})
 
 
@@ -208,6 +212,7 @@ class _Writes:
     lots: dict[int, int] = field(default_factory=dict)
     allocations: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[LowBalanceAlert] = field(default_factory=list)
 
 
 def _post(
@@ -260,6 +265,9 @@ def _post(
         account.version += 1
         if account.promo_paisa < 0:
             raise AssertionError("promo balance would go negative")
+        account.low_balance_armed, alert = crossing_step(account)  # as ledger.posting.post
+        if alert is not None:
+            writes.alerts.append(alert)
         writes.transactions.append(
             (
                 transaction_id, account.id, f"api:{item.request_id}", digest, -total,
@@ -358,11 +366,12 @@ def _charge_steps(
                 lots=sorted(writes.lots.items()),
                 allocations=writes.allocations,
                 accounts=[
-                    (a.id, a.paid_paisa, a.promo_paisa, a.version)
+                    (a.id, a.paid_paisa, a.promo_paisa, a.version, a.low_balance_armed is not False)
                     for a in accounts.values()
                     if a.id in touched
                 ],
                 requests=writes.requests,
+                alerts=[(a.account_id, a.dedupe_key, asdict(a)) for a in writes.alerts],
             )
         ]
     return ApiChargeResult(
@@ -371,6 +380,7 @@ def _charge_steps(
             a.id: AccountAfter(snapshot(a), month.get(a.id, 0), before[a.id])
             for a in accounts.values()
         },
+        alerts=writes.alerts,
     )
 
 

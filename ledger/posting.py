@@ -23,6 +23,7 @@ from db.models import Account, CreditLot, JournalEntry, LedgerTransaction, LotAl
 from domain.balance_rules import is_refused, plan_debit
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
+from ledger.alerts import alert_threshold_of, record_crossing
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
@@ -72,6 +73,8 @@ class AccountBalances(Protocol):
     def version(self) -> int: ...
     @property
     def margin_rate(self) -> Decimal | None: ...
+    @property
+    def low_balance_armed(self) -> bool | None: ...
 
 
 def snapshot(account: AccountBalances) -> BalanceSnapshot:
@@ -81,11 +84,7 @@ def snapshot(account: AccountBalances) -> BalanceSnapshot:
         promo_paisa=account.promo_paisa,
         reserved_paisa=account.reserved_paisa,
         min_balance_paisa=account.min_balance_paisa,
-        alert_threshold_paisa=(
-            account.alert_threshold_paisa
-            if account.alert_threshold_paisa is not None
-            else account.min_balance_paisa
-        ),
+        alert_threshold_paisa=alert_threshold_of(account),
         version=account.version,
     )
 
@@ -146,7 +145,8 @@ def post(
     details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Write one balanced transaction: customer books move by the deltas, the contra (system)
-    entries take the other side. The account row must already be locked."""
+    entries take the other side; a low-balance crossing it causes goes to the alert outbox in
+    the same transaction (ledger.alerts). The account row must already be locked."""
     contra_entries = [(book, amount) for book, amount in contra if amount]
     if paid_delta + promo_delta + sum(a for _, a in contra_entries) != 0:
         raise AssertionError("unbalanced journal transaction")
@@ -172,6 +172,7 @@ def post(
     )
     session.add(transaction)
     session.flush()
+    record_crossing(session, account)
     session.add_all(
         JournalEntry(
             transaction_id=transaction.id, account_id=account.id, book=book, amount_paisa=amount

@@ -6,6 +6,7 @@ the decision already taken; `report_usage` and `hangup` are signals; `status` is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,10 @@ import temporalio.service
 from domain.channels import HANGUP_OUTCOMES, Channel, Component, Outcome
 from domain.contracts import (
     AUTHORIZE_UPDATE,
+    CALL_ID_PATTERN,
     CALL_WORKFLOW,
     HANGUP_SIGNAL,
+    MAX_EVENTS_PER_SIGNAL,
     STATUS_QUERY,
     TASK_QUEUE,
     USAGE_SIGNAL,
@@ -37,8 +40,8 @@ from domain.contracts.calls import (
     UsageReport,
 )
 
-# One signal carries at most this many events: keeps a payload well under Temporal's 2 MB.
-MAX_EVENTS_PER_SIGNAL = 2000
+_CALL_ID = re.compile(CALL_ID_PATTERN)
+CALL_ID_RULE = "call_id: 1 to 200 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"
 _CHANNELS = frozenset(Channel)
 _COMPONENTS = frozenset(Component)
 # What `report_usage` takes: one event (a UsageReport or its JSON object), a list of them, or a
@@ -79,8 +82,8 @@ class UsageRejected(InvalidRequest):
 
 
 def _check_call_id(call_id: str) -> None:
-    if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 200:
-        raise InvalidRequest("call_id must be 1 to 200 characters")
+    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
+        raise InvalidRequest(CALL_ID_RULE)
 
 
 def _check_iso_time(value: str | None, field: str) -> None:
@@ -174,13 +177,14 @@ class BillingClient:
             )
         )
         try:
-            return await self.client.execute_update_with_start_workflow(
+            decision: AuthorizeResult = await self.client.execute_update_with_start_workflow(
                 AUTHORIZE_UPDATE,
                 AuthorizeRequest(call_id, account_id, channel),
                 start_workflow_operation=start,
                 id=authorize_update_id(account_id, channel),
                 result_type=AuthorizeResult,
             )
+            return decision
         except temporalio.exceptions.WorkflowAlreadyStartedError:
             finished = await self.result(call_id)
             if finished.account_id != account_id or finished.channel != channel:
@@ -235,7 +239,8 @@ class BillingClient:
     async def status(self, call_id: str) -> CallStatus:
         handle = self._handle(call_id)
         try:
-            return await handle.query(STATUS_QUERY, result_type=CallStatus)
+            status: CallStatus = await handle.query(STATUS_QUERY, result_type=CallStatus)
+            return status
         except temporalio.service.RPCError as exc:
             if _is_not_found(exc):
                 raise CallNotFound(f"call {call_id} not found") from exc

@@ -3,6 +3,7 @@ form charges up to 1,000 finished requests in one call (docs/api.md)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -37,8 +38,9 @@ Gateway = Annotated[Principal, Depends(require_roles("orchestrator"))]
 async def authorize_api_request(
     body: ApiAuthorizeIn, _: Gateway, state: StateDep
 ) -> ApiAuthorizeOut | JSONResponse:
+    started = time.perf_counter()
     decision = await service.authorize(state, body.account_id)
-    record_authorization("api", decision.authorized)
+    record_authorization("api", decision.authorized, decision.reason, started)
     out = ApiAuthorizeOut(
         account_id=body.account_id,
         authorized=decision.authorized,

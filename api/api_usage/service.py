@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.api_usage.schemas import ApiUsageIn, ApiUsageItemOut, ApiUsageOut, ItemError
 from api.deps import BillingState, run_db
 from api.metrics import record_charge
-from api.notify import balance_dropped
+from api.notify import alerts_recorded
 from api.schemas import BalanceOut
 from db.async_pool import run_in_async_transaction
 from domain.ledger_types import AuthorizeDecision
@@ -47,8 +47,8 @@ async def authorize(state: BillingState, account_id: str) -> AuthorizeDecision:
 
 
 async def charge(state: BillingState, items: Sequence[ApiUsage]) -> ApiChargeResult:
-    """Charge the requests (one transaction), then count them and tell the account workflow
-    of any account the charges took below its alert threshold."""
+    """Charge the requests (one transaction), then count them and hand the low-balance
+    crossings they recorded (if any) to the account workflow."""
     result: ApiChargeResult | None = None
     if state.hot_pool is not None:
         try:
@@ -64,8 +64,7 @@ async def charge(state: BillingState, items: Sequence[ApiUsage]) -> ApiChargeRes
     for item in result.items:
         if isinstance(item, ApiCharge) and not item.replayed and item.total_paisa > 0:
             record_charge("api", item.total_paisa)
-    for after in result.accounts.values():
-        await balance_dropped(state, after.available_before_paisa, after.balance)
+    await alerts_recorded(state, result.alerts)
     return result
 
 

@@ -113,7 +113,7 @@ def summary_payload(
     now: datetime | None = None,
     *,
     balance: BalanceSnapshot | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """`balance`: the snapshot an operation in this transaction just returned (not re-read)."""
     now = now or utcnow()
     summary = (

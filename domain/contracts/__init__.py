@@ -9,6 +9,7 @@ which are the contract's, so the package types the wire format without changing 
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 # --- names ---------------------------------------------------------------------------------------
@@ -18,11 +19,17 @@ TASK_QUEUE = "billing"
 CALL_WORKFLOW = "CallBillingWorkflow"
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 REFUND_WORKFLOW = "RefundWorkflow"
+RECONCILER_WORKFLOW = "ReconcilerWorkflow"
 
 AUTHORIZE_UPDATE = "authorize"  # CallBillingWorkflow: AuthorizeRequest -> AuthorizeResult
 USAGE_SIGNAL = "usage"  # CallBillingWorkflow: one UsageReport or a UsageBatch
 HANGUP_SIGNAL = "hangup"  # CallBillingWorkflow: Hangup
-BALANCE_CHANGED_SIGNAL = "balance_changed"  # AccountWorkflow: domain.ledger_types.BalanceSnapshot
+# AccountWorkflow: a BalanceSnapshot. Legacy: nothing sends it since the alert outbox; still
+# handled for workflows started before it (and their histories).
+BALANCE_CHANGED_SIGNAL = "balance_changed"
+LOW_BALANCE_SIGNAL = "low_balance"  # AccountWorkflow: accounts.LowBalanceAlert (an outbox row)
+REFUND_DECISION_UPDATE = "decision"  # RefundWorkflow: RefundDecisionRequest -> RefundResult
+REFUND_DECISION_UPDATE_ID = "decision"  # one per refund: the server dedupes a retried request
 STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult
 
 CALL_AUTHORIZE_ACTIVITY = "call_authorize"  # AuthorizeCallInput -> CallAuthorization
@@ -34,6 +41,24 @@ REFUND_COMPLETE_ACTIVITY = "refund_complete"  # RefundCompletion -> RefundRecord
 REFUND_FAIL_ACTIVITY = "refund_fail"  # RefundFailure -> RefundRecord
 REFUND_EMAIL_ACTIVITY = "refund_email"  # refund id -> EmailOutcome
 
+# The reconciler's steps, one activity each (reconciler.StepReport each), in the order a run
+# takes them. The Schedule passes the tuple as the run's input (reconciler.ReconcilerInput), so
+# a run replays with the steps it started with even after a deploy changes the tuple.
+RELEASE_EXPIRED_HOLDS_STEP = "reconcile_release_expired_holds"
+REDRIVE_PENDING_REFUNDS_STEP = "reconcile_redrive_pending_refunds"
+RECLAIM_STUCK_EMAILS_STEP = "reconcile_reclaim_stuck_emails"
+DELIVER_ALERT_OUTBOX_STEP = "reconcile_deliver_alert_outbox"
+PRUNE_IDEMPOTENCY_STEP = "reconcile_prune_idempotency_records"
+RECONCILER_STEPS: tuple[str, ...] = (
+    RELEASE_EXPIRED_HOLDS_STEP,
+    REDRIVE_PENDING_REFUNDS_STEP,
+    RECLAIM_STUCK_EMAILS_STEP,
+    DELIVER_ALERT_OUTBOX_STEP,
+    PRUNE_IDEMPOTENCY_STEP,
+)
+RECONCILER_SCHEDULE_ID = "billing-reconciler"  # also the id prefix of its runs
+RECONCILER_INTERVAL_SECONDS = 60
+
 # Keyword search attributes of a call's workflow, for ops in the Temporal UI.
 ACCOUNT_ID_ATTRIBUTE = "AccountId"
 CALL_CHANNEL_ATTRIBUTE = "CallChannel"
@@ -41,6 +66,12 @@ CALL_OUTCOME_ATTRIBUTE = "CallOutcome"
 
 DEFAULT_MAX_CALL_DURATION_SECONDS = 4 * 3600
 ACCOUNT_SIGNALS_PER_RUN = 1000  # AccountWorkflow continues as new after this many signals
+
+# What a call id may be (the API's path and body, the clients): it is the idempotency key of the
+# whole call and part of the workflow id.
+CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
+# One usage signal carries at most this many events: keeps a payload well under Temporal's 2 MB.
+MAX_EVENTS_PER_SIGNAL = 2000
 
 # --- workflow and update ids ----------------------------------------------------------------------
 
@@ -65,6 +96,19 @@ def account_workflow_id(account_id: str) -> str:
 
 def refund_workflow_id(refund_id: str) -> str:
     return f"refund-{refund_id}"
+
+
+def refund_id_for(account_id: str, idempotency_key: str) -> str:
+    """The refund a support request makes: derived from (account, `Idempotency-Key`), so a retry
+    after any failure names the same refund (and its workflow), and never a second one."""
+    digest = hashlib.sha256(f"{account_id}\n{idempotency_key}".encode()).hexdigest()
+    return f"ref_{digest[:32]}"
+
+
+def low_balance_alert_key(account_id: str, crossing_version: int) -> str:
+    """One per crossing: the outbox row's and the email's dedupe key (`version` is the account's
+    after the balance change that crossed)."""
+    return f"low-balance:{account_id}:{crossing_version}"
 
 
 def authorize_update_id(account_id: str, channel: str) -> str:

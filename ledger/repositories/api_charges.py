@@ -26,7 +26,7 @@ def lock_accounts(account_ids: Sequence[str]) -> Statement:
     the next statement reads of them cannot change until the commit)."""
     return Statement(
         "SELECT id, paid_paisa, promo_paisa, reserved_paisa, min_balance_paisa, "
-        "alert_threshold_paisa, version, margin_rate FROM accounts "
+        "alert_threshold_paisa, version, margin_rate, low_balance_armed FROM accounts "
         "WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
         (text_array(account_ids),),
     )
@@ -83,7 +83,7 @@ def read_account(account_id: str, now: datetime) -> Statement:
     in force: one statement, one snapshot."""
     return Statement(
         "SELECT a.id, a.paid_paisa, a.promo_paisa, a.reserved_paisa, a.min_balance_paisa, "
-        "a.alert_threshold_paisa, a.version, a.margin_rate, "
+        "a.alert_threshold_paisa, a.version, a.margin_rate, a.low_balance_armed, "
         "EXISTS (SELECT 1 FROM credit_lots l WHERE l.account_id = a.id AND l.kind = 'promo' "
         "AND l.remaining_paisa > 0 AND l.expires_at <= %(now)s) "
         "OR EXISTS (SELECT 1 FROM holds h WHERE h.account_id = a.id AND h.status = 'active' "
@@ -109,8 +109,9 @@ def post_charges(
     entries: Sequence[Sequence[Any]],
     lots: Sequence[tuple[int, int]],
     allocations: Sequence[Sequence[Any]],
-    accounts: Sequence[tuple[str, int, int, int]],
+    accounts: Sequence[tuple[str, int, int, int, bool]],
     requests: Sequence[Sequence[Any]],
+    alerts: Sequence[tuple[str, str, dict[str, Any]]],
 ) -> Statement:
     """Every row of the charges in one statement: the transactions, their journal entries, the
     lots' new remainders and their allocations, the accounts' new balances, the request rows.
@@ -119,8 +120,9 @@ def post_charges(
     promo_after, balance_after, reference, description, details dict); entries:
     (transaction_id, account_id, book, amount); lots: (lot_id, remaining); allocations:
     (transaction_id, lot_id or None, account_id, kind, amount); accounts: (id, paid, promo,
-    version); requests: (request_id, account_id, sku, input, output, card version, provider,
-    margin, total, transaction_id or None, hash)."""
+    version, low_balance_armed); requests: (request_id, account_id, sku, input, output, card
+    version, provider, margin, total, transaction_id or None, hash); alerts: the low-balance
+    crossings for the outbox (account_id, dedupe_key, payload)."""
     document = json.dumps(
         {
             "tx": transactions,
@@ -129,6 +131,7 @@ def post_charges(
             "la": allocations,
             "acc": accounts,
             "req": requests,
+            "alerts": alerts,
         },
         separators=(",", ":"),
     )
@@ -160,8 +163,13 @@ def post_charges(
         ),
         acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
-                version = (e->>3)::bigint
+                version = (e->>3)::bigint, low_balance_armed = (e->>4)::boolean
             FROM d, jsonb_array_elements(d.j->'acc') e WHERE a.id = e->>0
+        ),
+        alerts AS (
+            INSERT INTO alert_outbox (account_id, dedupe_key, payload)
+            SELECT e->>0, e->>1, e->2 FROM d, jsonb_array_elements(d.j->'alerts') e
+            ON CONFLICT (dedupe_key) DO NOTHING
         )
         INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
             rate_card_version, provider_total_paisa, margin_paisa, total_paisa, transaction_id,

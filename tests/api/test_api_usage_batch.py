@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contracts import BALANCE_CHANGED_SIGNAL, account_workflow_id
+from domain.contracts import account_workflow_id
 from tests.api.conftest import Account, create_account, unique
 from tests.api.test_endpoints import assert_problem, ledger_state
 from tests.support.stack import RunningStack
@@ -138,29 +139,48 @@ def test_a_thousand_requests_in_one_call_and_the_limits(
     check_ledger(stack, account)
 
 
-async def _balance_signals(env: WorkflowEnvironment, account: Account) -> int:
+async def _account_signals(env: WorkflowEnvironment, account: Account) -> int:
+    """Signals the account's AccountWorkflow got (0: Temporal never heard of the account)."""
     handle = env.client.get_workflow_handle(account_workflow_id(account.id))
-    history = await handle.fetch_history()
+    try:
+        history = await handle.fetch_history()
+    except RPCError:
+        return 0
     return sum(
         1
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        and event.workflow_execution_signaled_event_attributes.signal_name == BALANCE_CHANGED_SIGNAL
     )
+
+
+def _outbox(stack: RunningStack, account: Account) -> list[str]:
+    from sqlalchemy import text
+
+    from db.session import get_sessionmaker
+
+    with get_sessionmaker(stack.database_url)() as session:
+        rows = session.execute(
+            text("SELECT dedupe_key FROM alert_outbox WHERE account_id = :a"), {"a": account.id}
+        )
+        return [row[0] for row in rows]
 
 
 async def test_only_a_drop_below_the_alert_threshold_reaches_temporal(
     call_stack: RunningStack, orchestrator_key: str, workflow_env: WorkflowEnvironment
 ) -> None:
     account = create_account(call_stack)  # ₹50 welcome promo, alert threshold ₹10
-    signals = await _balance_signals(workflow_env, account)  # the welcome credit's
     with call_stack.client(orchestrator_key) as http:
         for _ in range(3):
             assert http.post("/v1/api-usage", json=req(account)).status_code == 200
-        assert await _balance_signals(workflow_env, account) == signals  # 4844 left: above
-        crossing = http.post("/v1/api-usage/batch", json={"requests": [req(account, BIG)] * 1})
-        assert crossing.json()["balances"][0]["available_paisa"] == 4844 - 4870
-        assert await _balance_signals(workflow_env, account) == signals + 1
+        assert await _account_signals(workflow_env, account) == 0  # 4844 left: above
+        crossing = http.post("/v1/api-usage/batch", json={"requests": [req(account, BIG)]})
+        after = crossing.json()["balances"][0]
+        assert after["available_paisa"] == 4844 - 4870
+        # The crossing is in the outbox with the charge, and handed to the account workflow.
+        assert len(_outbox(call_stack, account)) == 1
+        assert await _account_signals(workflow_env, account) == 1
         for _ in range(2):  # already below: the workflow has alerted, nothing new to tell
             assert http.post("/v1/api-usage", json=req(account)).status_code == 200
-        assert await _balance_signals(workflow_env, account) == signals + 1
+        assert await _account_signals(workflow_env, account) == 1
+    assert len(_outbox(call_stack, account)) == 1
+    check_ledger(call_stack, account)

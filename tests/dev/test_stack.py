@@ -99,7 +99,7 @@ async def _start(
     database_url: str, client: Client, tmp_path: Path, **extra: str
 ) -> tuple[Running, dict[str, int], str]:
     namespace = await _namespace(client)
-    names = ["API_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
+    names = ["API_PORT", "API_METRICS_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_API_KEY", "SENDGRID_API_KEY")}
     env.update({name: str(port) for name, port in ports.items()})
@@ -149,6 +149,11 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
             assert response.status == 200
         assert port_in_use(ports["WORKER_METRICS_PORT"])
         assert port_in_use(ports["EMAIL_CAPTURE_PORT"])
+        # The API's metrics are on their own port (printed), not on the public one.
+        api_metrics = f"http://127.0.0.1:{ports['API_METRICS_PORT']}/metrics"
+        assert f"API {api_metrics}" in text
+        with urllib.request.urlopen(api_metrics, timeout=5) as response:
+            assert b"billing_http_requests_total" in response.read()
 
         # The traffic generator alone, against this running stack.
         demo = await asyncio.to_thread(
