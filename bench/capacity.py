@@ -258,7 +258,12 @@ def model(billed: dict[str, Any], cpus: int, calls: int = 10_000) -> dict[str, A
     )
     if trial is None or not trial.get("cpu"):
         return {"error": "no billed level held"}
-    per_process = trial["cpu"]["bench_cpu_pct_by_process"]
+    # The processes production runs (not the load generator or the baseline worker).
+    per_process = {
+        k: v
+        for k, v in trial["cpu"]["bench_cpu_pct_by_process"].items()
+        if k in ("worker", "api", "temporal", "postgres")
+    }
     n = trial["calls"]
     cores_per_call = {k: v / 100 * cpus / n for k, v in per_process.items()}
     need = {k: round(v * calls / UTILIZATION, 1) for k, v in cores_per_call.items()}

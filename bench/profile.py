@@ -1,6 +1,10 @@
 """A py-spy profile of a process (and its children: uvicorn workers) while a load runs, as the
 top-20 table of docs/benchmarks.md: own samples (the function itself was running) and total
-samples (it was on the stack), in % of all samples. `py-spy` comes from PyPI (dev extra)."""
+samples (it was on the stack), in % of all samples. `py-spy` comes from PyPI (dev extra).
+
+Only samples of a thread holding the GIL count (`--gil`): py-spy cannot tell idle threads here
+(waiting in poll or on a lock looked busy), and the GIL holder is the Python CPU the API spends.
+Time in C without the GIL (libpq, the event loop's epoll) is not in the table."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ class Profiler:
             self.error = "py-spy not installed (pip install py-spy)"
             return self
         self.proc = subprocess.Popen(
-            [binary, "record", "--pid", str(self.pid), "--subprocesses", "--function",
+            [binary, "record", "--pid", str(self.pid), "--subprocesses", "--function", "--gil",
              "--nonblocking", "--rate", str(self.rate), "--duration", str(int(self.seconds)),
              "--format", "raw", "--output", str(self.out)],
             stdout=subprocess.DEVNULL,

@@ -95,11 +95,11 @@ async def _debit(
             "UPDATE credit_lots SET remaining_paisa = remaining_paisa - %s WHERE id = %s",
             (take, lot_id),
         )
-    for lot_id, allocation_kind, amount in allocations:
+    for lot, allocation_kind, amount in allocations:
         await conn.execute(
             "INSERT INTO lot_allocations (transaction_id, lot_id, account_id, kind, amount_paisa)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (tx_id, lot_id, account_id, allocation_kind, amount),
+            (tx_id, lot, account_id, allocation_kind, amount),
         )
     await conn.execute(
         "UPDATE accounts SET paid_paisa = %s, promo_paisa = %s, version = version + 1, "
