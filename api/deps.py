@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from adapters.payments.razorpay import RazorpayGateway
 from api.auth import Principal, get_principal
 from api.errors import ApiError
 from core.config import Settings
@@ -37,6 +38,7 @@ class BillingState:
     policy: LedgerPolicy
     temporal_client: Client | None = None
     temporal_error: str | None = None
+    razorpay: RazorpayGateway | None = None  # None: payments not configured (503 on checkout)
     # The async pool of the hot paths (db.async_pool); None: everything goes through threads.
     hot_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 

@@ -17,11 +17,13 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from adapters.payments.razorpay_checkout import configured_razorpay
 from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
 from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
+from api.dashboard.payments import router as dashboard_payments_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -29,6 +31,7 @@ from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import MetricsMiddleware
 from api.metrics_server import MetricsServer
+from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             database_url=url,
             session_factory=get_sessionmaker(url, threads + 2, 0, False),
             policy=policy_from_settings(settings),
+            razorpay=configured_razorpay(settings),
         )
         instrument_engine(get_engine(url, threads + 2, 0, False))
         if settings.api_hot_pool_size > 0:
@@ -130,10 +134,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         coupons_router,
         rate_cards_router,
         refunds_router,
+        payments_router,
         calls_router,
         api_usage_router,
         health_router,
         dashboard_router,
+        dashboard_payments_router,
     ):
         app.include_router(router)
     return app

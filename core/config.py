@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     razorpay_key_secret: str | None = None
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
+    razorpay_timeout_seconds: float = 10.0  # per gateway request (a slow order is a 503)
+    checkout_min_paisa: int = 10_000  # ₹100
+    checkout_max_paisa: int = 50_000_000  # ₹5,00,000
+    checkout_expiry_seconds: int = 30 * 60  # an unpaid checkout expires after this
     session_secret: str = "dev-only-change-me"
     # Off in production, where the one-shot `migrate` job (python -m db.migrate) owns the schema.
     migrate_on_start: bool = True

@@ -57,6 +57,14 @@ class Account(Base):
     # Low-balance alert: armed while available >= threshold; a balance change that takes it
     # below while armed is a crossing (an `alert_outbox` row in the same transaction).
     low_balance_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Auto-recharge (contract §6; db.payment_models holds the saved methods): armed while
+    # available − reserved >= its threshold, like the alert.
+    auto_recharge_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_recharge_threshold_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_amount_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_failures: Mapped[int] = mapped_column(Integer, default=0)
+    auto_recharge_method_id: Mapped[str | None] = mapped_column(String(64))
+    auto_recharge_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = _now_column()
 
 

@@ -17,8 +17,11 @@ Environment (contract §5 plus ports, so that tests can run it beside another st
 DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), API_HOST
 (127.0.0.1), API_PORT (8000), API_WORKERS (uvicorn processes, 1), API_METRICS_PORT (9465),
 WORKER_METRICS_PORT (9464), EMAIL_CAPTURE_PORT (8025), ADMIN_API_KEY (generated for the session
-when unset), SENDGRID_API_KEY, SENDGRID_HOST, RUN_DIR (.run), DEMO_DURATION (seconds of demo
-traffic, then stop; unset/0: until Ctrl-C), DEMO_RATE (calls/s), DEMO_ACCOUNTS.
+when unset), SENDGRID_API_KEY, SENDGRID_HOST,
+RAZORPAY_KEY_ID/_SECRET/RAZORPAY_WEBHOOK_SECRET/RAZORPAY_API_URL (unset key: the local stand-in
+on RAZORPAY_STANDIN_PORT, 8790),
+RUN_DIR (.run), DEMO_DURATION (seconds of demo traffic, then stop; unset/0: until Ctrl-C),
+DEMO_RATE (calls/s), DEMO_ACCOUNTS.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any, TextIO
 
 from core.logging import uvicorn_log_config
 from dev.procs import ChildProcess, http_ok, python_command
+from dev.razorpay import devstack as razorpay_standin
 from domain.contracts import TASK_QUEUE
 
 
@@ -242,6 +246,14 @@ class Stack:
             _say(f"email: no SENDGRID_API_KEY, capture server on :{port}")
             self._child("email-capture", python_command("dev.email_capture", "--port", str(port)))
 
+        if razorpay_standin.wanted(self.env):
+            razorpay_env, command = razorpay_standin.standin_settings(cfg.api_url)
+            self.env.update(razorpay_env)
+            url = razorpay_env["RAZORPAY_API_URL"]
+            _say(f"payments: no RAZORPAY_KEY_ID, Razorpay stand-in on {url}")
+            self._child("razorpay-standin", command)
+            self._wait_for("the Razorpay stand-in", lambda: http_ok(f"{url}/healthz"), 30)
+
         _say("starting the worker")
         self._child("worker", python_command("worker"), stop_timeout=20)
         _say(f"starting the API on {cfg.api_url}")
@@ -287,6 +299,8 @@ class Stack:
         ]
         if not self.env.get("SENDGRID_API_KEY"):
             lines.append(f"  Email capture  {self.env['SENDGRID_HOST']}")
+        if any(c.name == "razorpay-standin" for c in self.children):
+            lines.append(f"  Razorpay       {self.env['RAZORPAY_API_URL']} (local stand-in)")
         if cfg.admin_key_generated:
             lines.append(f"  Admin API key  {cfg.admin_api_key}   (generated for this session)")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.balance_rules import below_alert_threshold
+from domain.balance_rules import below_alert_threshold, spendable_paisa
 from domain.rating import Breakdown, RateCard, UsageLine
 
 REASON_INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -20,10 +20,22 @@ class BalanceSnapshot:
     min_balance_paisa: int
     alert_threshold_paisa: int
     version: int
+    # Set while auto-recharge is on: AccountWorkflow charges once per crossing below it.
+    auto_recharge_threshold_paisa: int | None = None
 
     @property
     def available_paisa(self) -> int:
         return self.paid_paisa + self.promo_paisa
+
+    @property
+    def below_auto_recharge_threshold(self) -> bool:
+        """Auto-recharge is on and `available − reserved` is below its threshold: a committed
+        change may have recorded a recharge to hand over (ledger.recharge_crossings)."""
+        threshold = self.auto_recharge_threshold_paisa
+        return (
+            threshold is not None
+            and spendable_paisa(self.available_paisa, self.reserved_paisa) < threshold
+        )
 
     @property
     def below_alert_threshold(self) -> bool:

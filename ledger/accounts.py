@@ -108,7 +108,13 @@ def create_account(
 
 
 def top_up(
-    session: Session, *, account_id: str, amount_paisa: int, payment_reference: str
+    session: Session,
+    *,
+    account_id: str,
+    amount_paisa: int,
+    payment_reference: str,
+    description: str = "Top-up",
+    details: dict[str, Any] | None = None,
 ) -> tuple[LedgerTransaction, BalanceSnapshot]:
     check_amount(amount_paisa)
     if not payment_reference or len(payment_reference) > 200:
@@ -130,7 +136,8 @@ def top_up(
         payload_hash=payload_hash,
         contra_book="cash",
         reference=payment_reference,
-        description="Top-up",
+        description=description,
+        details=details,
     )
     return transaction, snapshot(account)
 

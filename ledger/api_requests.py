@@ -7,9 +7,10 @@ API's async pool or on a Session's own connection: lock the accounts and read wh
 need in one round trip, price and plan every charge in Python with the ledger's own rules
 (domain.rating, domain.balance_rules.plan_debit, ledger.posting.journal_lines), write every row
 in a second. Any number of requests over any number of accounts is one transaction; each request
-is its own ledger transaction, idempotent on `request_id` with a hash of its body. An account
-that needs housekeeping (expired promo, a stale hold) first goes through ledger.posting's
-housekeeping on a Session (`NeedsHousekeeping` tells the async caller to do that instead).
+is its own ledger transaction, idempotent on `request_id` with a hash of its body, and records
+the crossings `ledger.posting.post` records (low-balance alert outbox, auto-recharge). An account
+that needs housekeeping (expired promo, a stale hold) or whose charge crosses its auto-recharge
+threshold goes through a Session (`NeedsSession` tells the async caller to do that instead).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ledger.posting import (
     snapshot,
     utcnow,
 )
+from ledger.recharge_crossings import recharge_step, record_recharge_checkout
 from ledger.repositories import api_charges as sql
 from ledger.repositories.statements import Row, Steps, run_steps, run_steps_async
 
@@ -111,10 +113,14 @@ class ApiChargeResult:
     items: list[ApiCharge | ApiChargeError]  # in request order
     accounts: dict[str, AccountAfter]
     alerts: list[LowBalanceAlert] = field(default_factory=list)  # crossings recorded
+    # Auto-recharge crossings (account, crossing version, paisa): their checkouts are recorded.
+    recharges: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-class NeedsHousekeeping(Exception):
-    """Some accounts need ledger.posting.housekeeping first (only a Session can run it)."""
+class NeedsSession(Exception):
+    """Some accounts need what only a Session does: ledger.posting.housekeeping first (expired
+    promo, stale holds), or an auto-recharge checkout for a crossing (ledger.recharge_crossings).
+    Raised before anything is written."""
 
     def __init__(self, account_ids: Sequence[str]) -> None:
         super().__init__(", ".join(account_ids))
@@ -134,6 +140,10 @@ class _Account:
     version: int
     margin_rate: Decimal | None
     low_balance_armed: bool | None
+    auto_recharge_enabled: bool
+    auto_recharge_threshold_paisa: int | None
+    auto_recharge_amount_paisa: int | None
+    auto_recharge_armed: bool | None
     lots: dict[str, list[list[int]]] = field(default_factory=lambda: {"promo": [], "paid": []})
 
 
@@ -171,7 +181,7 @@ def _authorize_steps(account_id: str, now: datetime) -> Steps[AuthorizeDecision]
         raise NotFound(f"account {account_id} not found")
     *columns, needs_housekeeping, card_version = rows[0]
     if needs_housekeeping:
-        raise NeedsHousekeeping([account_id])
+        raise NeedsSession([account_id])
     if card_version is None:
         raise NotFound("no rate card is in force")
     return authorization(_Account(*columns), card_version)
@@ -213,6 +223,7 @@ class _Writes:
     allocations: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[tuple[Any, ...]] = field(default_factory=list)
     alerts: list[LowBalanceAlert] = field(default_factory=list)
+    recharges: list[tuple[str, int, int]] = field(default_factory=list)  # account, version, paisa
 
 
 def _post(
@@ -265,9 +276,15 @@ def _post(
         account.version += 1
         if account.promo_paisa < 0:
             raise AssertionError("promo balance would go negative")
-        account.low_balance_armed, alert = crossing_step(account)  # as ledger.posting.post
+        # The crossings ledger.posting.post records: the low-balance alert, auto-recharge.
+        account.low_balance_armed, alert = crossing_step(account)
         if alert is not None:
             writes.alerts.append(alert)
+        account.auto_recharge_armed, recharge = recharge_step(account)
+        if recharge and account.auto_recharge_amount_paisa:
+            writes.recharges.append(
+                (account.id, account.version, account.auto_recharge_amount_paisa)
+            )
         writes.transactions.append(
             (
                 transaction_id, account.id, f"api:{item.request_id}", digest, -total,
@@ -299,9 +316,16 @@ def _post(
     return charge
 
 
+def _flags(account: _Account) -> tuple[bool, bool]:
+    """The account's alert and auto-recharge arming as stored (None: armed, the default)."""
+    return account.low_balance_armed is not False, account.auto_recharge_armed is not False
+
+
 def _charge_steps(
-    items: Sequence[ApiUsage], now: datetime, database: str
+    items: Sequence[ApiUsage], now: datetime, database: str, *, session: bool
 ) -> Steps[ApiChargeResult]:
+    """`session`: the caller records auto-recharge checkouts after the steps (a Session);
+    without one, a crossing raises `NeedsSession` before anything is written."""
     results: list[ApiCharge | ApiChargeError | None] = [None] * len(items)
     valid: list[int] = []
     for index, item in enumerate(items):
@@ -320,7 +344,7 @@ def _charge_steps(
     ]
     request_rows, card_version, card_from, stale, lot_rows, month, id_rows = context
     if stale:
-        raise NeedsHousekeeping(sorted(set(stale)))
+        raise NeedsSession(sorted(set(stale)))
     accounts = {row[0]: _Account(*row) for row in account_rows}
     before = {a.id: a.paid_paisa + a.promo_paisa for a in accounts.values()}
     for lot_id, account_id, kind, lot_remaining in lot_rows:
@@ -357,6 +381,8 @@ def _charge_steps(
             results[index] = charge
         except BillingError as exc:
             results[index] = ApiChargeError(item.request_id, exc)
+    if writes.recharges and not session:
+        raise NeedsSession(sorted({account_id for account_id, _, _ in writes.recharges}))
     if writes.requests:
         touched = {row[1] for row in writes.transactions}
         yield [
@@ -366,7 +392,7 @@ def _charge_steps(
                 lots=sorted(writes.lots.items()),
                 allocations=writes.allocations,
                 accounts=[
-                    (a.id, a.paid_paisa, a.promo_paisa, a.version, a.low_balance_armed is not False)
+                    (a.id, a.paid_paisa, a.promo_paisa, a.version, *_flags(a))
                     for a in accounts.values()
                     if a.id in touched
                 ],
@@ -381,6 +407,7 @@ def _charge_steps(
             for a in accounts.values()
         },
         alerts=writes.alerts,
+        recharges=writes.recharges,
     )
 
 
@@ -393,14 +420,17 @@ def charge_api_usage_batch(
     now = now or utcnow()
     session.flush()
     conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    database = database_key(conn)
     try:
-        result = run_steps(conn, _charge_steps(items, now, database_key(conn)))
-    except NeedsHousekeeping as needs:
+        result = run_steps(conn, _charge_steps(items, now, database, session=True))
+    except NeedsSession as needs:  # housekeeping due
         for account_id in needs.account_ids:  # sorted: the one lock order
             housekeeping(session, require_account(session, account_id), now)
         session.flush()
-        result = run_steps(conn, _charge_steps(items, now, database_key(conn)))
+        result = run_steps(conn, _charge_steps(items, now, database, session=True))
     session.expire_all()  # the rows changed under the ORM's feet
+    for account_id, version, amount in result.recharges:
+        record_recharge_checkout(session, account_id, version, amount)
     return result
 
 
@@ -408,8 +438,8 @@ async def charge_api_usage_async(
     conn: psycopg.AsyncConnection[Any], items: Sequence[ApiUsage], now: datetime | None = None
 ) -> ApiChargeResult:
     """`charge_api_usage_batch` on an async connection in a transaction (the API's pool);
-    raises `NeedsHousekeeping` when an account must go through the Session path first."""
-    steps = _charge_steps(items, now or utcnow(), database_key(conn))
+    raises `NeedsSession` when an account must go through the Session path first."""
+    steps = _charge_steps(items, now or utcnow(), database_key(conn), session=False)
     return await run_steps_async(conn, steps)
 
 

@@ -25,6 +25,7 @@ from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger.alerts import alert_threshold_of, record_crossing
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
 from ledger.repositories import journal
@@ -75,6 +76,10 @@ class AccountBalances(Protocol):
     def margin_rate(self) -> Decimal | None: ...
     @property
     def low_balance_armed(self) -> bool | None: ...
+    @property
+    def auto_recharge_enabled(self) -> bool: ...
+    @property
+    def auto_recharge_threshold_paisa(self) -> int | None: ...
 
 
 def snapshot(account: AccountBalances) -> BalanceSnapshot:
@@ -86,6 +91,9 @@ def snapshot(account: AccountBalances) -> BalanceSnapshot:
         min_balance_paisa=account.min_balance_paisa,
         alert_threshold_paisa=alert_threshold_of(account),
         version=account.version,
+        auto_recharge_threshold_paisa=(
+            account.auto_recharge_threshold_paisa if account.auto_recharge_enabled else None
+        ),
     )
 
 
@@ -173,6 +181,7 @@ def post(
     session.add(transaction)
     session.flush()
     record_crossing(session, account)
+    record_recharge_crossing(session, account)
     session.add_all(
         JournalEntry(
             transaction_id=transaction.id, account_id=account.id, book=book, amount_paisa=amount
@@ -202,6 +211,7 @@ def credit_paid(
     contra_book: str,
     reference: str | None,
     description: str,
+    details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Add paid credit as a new lot; if paid was below zero, the lot first settles that."""
     overdraft = max(0, -account.paid_paisa)
@@ -216,6 +226,7 @@ def credit_paid(
         contra=[(contra_book, -amount)],
         reference=reference,
         description=description,
+        details=details,
     )
     settled = min(overdraft, amount)
     lot = CreditLot(

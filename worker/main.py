@@ -27,6 +27,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.deps import WorkerDeps
 from adapters.email.sender import EmailSender, email_sender_from_settings
 from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
+from adapters.payments.razorpay_checkout import configured_razorpay
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor, configure_logging
 from core.metrics import worker_prometheus_config
@@ -62,6 +63,8 @@ def worker_deps(
         payment_gateway=payment_gateway or payment_gateway_from_env(),
         email_from=settings.email_from,
         dashboard_url=settings.dashboard_url,
+        razorpay=configured_razorpay(settings),
+        checkout_expiry_seconds=settings.checkout_expiry_seconds,
     )
 
 

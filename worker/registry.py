@@ -8,14 +8,23 @@ from typing import Any
 from activities.accounts import AccountActivities
 from activities.calls import CallActivities
 from activities.deps import WorkerDeps
+from activities.payments import PaymentActivities
 from activities.reconciler import ReconcilerActivities
 from activities.refunds import RefundActivities
 from workflows.accounts import AccountWorkflow
 from workflows.calls import CallBillingWorkflow
+from workflows.checkouts import AutoRechargeWorkflow, CheckoutWorkflow
 from workflows.reconciler import ReconcilerWorkflow
 from workflows.refunds import RefundWorkflow
 
-WORKFLOWS: list[type] = [CallBillingWorkflow, AccountWorkflow, RefundWorkflow, ReconcilerWorkflow]
+WORKFLOWS: list[type] = [
+    CallBillingWorkflow,
+    AccountWorkflow,
+    RefundWorkflow,
+    ReconcilerWorkflow,
+    CheckoutWorkflow,
+    AutoRechargeWorkflow,
+]
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -38,4 +47,5 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         *accounts.activities(),
         *refunds.activities(),
         *ReconcilerActivities(deps).activities(),
+        *PaymentActivities(deps).activities(),
     ]

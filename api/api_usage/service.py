@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.api_usage.schemas import ApiUsageIn, ApiUsageItemOut, ApiUsageOut, ItemError
 from api.deps import BillingState, run_db
 from api.metrics import record_charge
-from api.notify import alerts_recorded
+from api.notify import alerts_recorded, recharges_recorded
 from api.schemas import BalanceOut
 from db.async_pool import run_in_async_transaction
 from domain.ledger_types import AuthorizeDecision
@@ -22,7 +22,7 @@ from ledger.api_requests import (
     ApiChargeError,
     ApiChargeResult,
     ApiUsage,
-    NeedsHousekeeping,
+    NeedsSession,
 )
 from ledger.balances import BalanceSummary
 
@@ -38,8 +38,8 @@ async def authorize(state: BillingState, account_id: str) -> AuthorizeDecision:
         try:
             async with state.hot_pool.connection() as conn:
                 return await api_requests.authorize_api_request_async(conn, account_id=account_id)
-        except NeedsHousekeeping:
-            pass  # settle it through the Session path (a write), then answer
+        except NeedsSession:
+            pass  # settle it through the Session path (housekeeping is a write), then answer
     return await run_db(
         state.session_factory,
         lambda s: api_requests.authorize_api_request(s, account_id=account_id),
@@ -55,7 +55,7 @@ async def charge(state: BillingState, items: Sequence[ApiUsage]) -> ApiChargeRes
             result = await run_in_async_transaction(
                 state.hot_pool, lambda conn: api_requests.charge_api_usage_async(conn, items)
             )
-        except NeedsHousekeeping:
+        except NeedsSession:
             result = None
     if result is None:
         result = await run_db(
@@ -65,6 +65,7 @@ async def charge(state: BillingState, items: Sequence[ApiUsage]) -> ApiChargeRes
         if isinstance(item, ApiCharge) and not item.replayed and item.total_paisa > 0:
             record_charge("api", item.total_paisa)
     await alerts_recorded(state, result.alerts)
+    await recharges_recorded(state, sorted({account for account, _, _ in result.recharges}))
     return result
 
 

@@ -52,6 +52,8 @@ STATIC_FILES = {
     "common.js": "text/javascript",
     "billing.js": "text/javascript",
     "calls.js": "text/javascript",
+    "payments.js": "text/javascript",
+    "payments.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
 PAGE_SIZE = 20

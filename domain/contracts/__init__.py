@@ -20,6 +20,8 @@ CALL_WORKFLOW = "CallBillingWorkflow"
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 REFUND_WORKFLOW = "RefundWorkflow"
 RECONCILER_WORKFLOW = "ReconcilerWorkflow"
+CHECKOUT_WORKFLOW = "CheckoutWorkflow"
+AUTO_RECHARGE_WORKFLOW = "AutoRechargeWorkflow"
 
 AUTHORIZE_UPDATE = "authorize"  # CallBillingWorkflow: AuthorizeRequest -> AuthorizeResult
 USAGE_SIGNAL = "usage"  # CallBillingWorkflow: one UsageReport or a UsageBatch
@@ -30,7 +32,8 @@ BALANCE_CHANGED_SIGNAL = "balance_changed"
 LOW_BALANCE_SIGNAL = "low_balance"  # AccountWorkflow: accounts.LowBalanceAlert (an outbox row)
 REFUND_DECISION_UPDATE = "decision"  # RefundWorkflow: RefundDecisionRequest -> RefundResult
 REFUND_DECISION_UPDATE_ID = "decision"  # one per refund: the server dedupes a retried request
-STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult
+STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult, CheckoutProgress
+GATEWAY_EVENT_SIGNAL = "gateway_event"  # CheckoutWorkflow: payments.GatewayEventRef
 
 CALL_AUTHORIZE_ACTIVITY = "call_authorize"  # AuthorizeCallInput -> CallAuthorization
 CALL_FINALIZE_ACTIVITY = "call_finalize"  # FinalizeCallRequest -> FinalizedCall (ledger_types)
@@ -40,6 +43,12 @@ REFUND_GATEWAY_ACTIVITY = "refund_gateway"  # GatewayRequest -> GatewayOutcome
 REFUND_COMPLETE_ACTIVITY = "refund_complete"  # RefundCompletion -> RefundRecord
 REFUND_FAIL_ACTIVITY = "refund_fail"  # RefundFailure -> RefundRecord
 REFUND_EMAIL_ACTIVITY = "refund_email"  # refund id -> EmailOutcome
+CHECKOUT_LOAD_ACTIVITY = "checkout_load"  # order id -> payments.CheckoutRecord | None
+CHECKOUT_APPLY_EVENT_ACTIVITY = "checkout_apply_event"  # GatewayEventRef -> EventApplied
+CHECKOUT_EXPIRE_ACTIVITY = "checkout_expire"  # order id -> CheckoutRecord | None
+CHECKOUT_CHARGE_ACTIVITY = "checkout_charge_recurring"  # order id -> RecurringChargeResult
+AUTO_RECHARGE_ACTIVITY = "auto_recharge_start"  # checkout id -> AutoRechargeStarted
+AUTO_RECHARGE_EMAIL_ACTIVITY = "auto_recharge_failed_email"  # checkout id -> EmailOutcome
 
 # The reconciler's steps, one activity each (reconciler.StepReport each), in the order a run
 # takes them. The Schedule passes the tuple as the run's input (reconciler.ReconcilerInput), so
@@ -111,6 +120,16 @@ def low_balance_alert_key(account_id: str, crossing_version: int) -> str:
     return f"low-balance:{account_id}:{crossing_version}"
 
 
+def checkout_workflow_id(order_id: str) -> str:
+    """`checkout-<order_id>`: one workflow per gateway order (webhooks signal-with-start it)."""
+    return f"checkout-{order_id}"
+
+
+def auto_recharge_workflow_id(checkout_id: str) -> str:
+    """`auto-recharge-<checkout_id>`: creates the gateway order of one auto-recharge crossing."""
+    return f"auto-recharge-{checkout_id}"
+
+
 def authorize_update_id(account_id: str, channel: str) -> str:
     """Fixed for a call's (account, channel): the server deduplicates a retried authorize by it,
     while a request naming another account or channel still reaches the validator (conflict)."""
@@ -147,6 +166,35 @@ class CheckoutStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     EXPIRED = "expired"
+
+
+class CheckoutKind(StrEnum):
+    CUSTOMER = "customer"  # bought on the Billing page or through the API
+    AUTO_RECHARGE = "auto_recharge"  # a recurring charge on a saved method, one per crossing
+
+
+class PaymentDisposition(StrEnum):
+    """What became of one stored gateway event (`gateway_events.disposition`)."""
+
+    CREDITED = "credited"  # this event credited the payment
+    ALREADY_CREDITED = "already_credited"  # the payment was credited by an earlier event
+    CHECKOUT_FAILED = "checkout_failed"  # payment.failed recorded
+    IGNORED = "ignored"  # nothing to do (payment.authorized, a failure after the payment)
+    UNKNOWN_ORDER = "unknown_order"  # not credited: kept for support
+    AMOUNT_MISMATCH = "amount_mismatch"  # not credited: kept for support
+    CURRENCY_MISMATCH = "currency_mismatch"  # not credited: kept for support
+    NO_ORDER = "no_order"  # a payment event without an order id: kept for support
+    REFUND_EVENT = "refund_event"  # stored for the refund workflow (refund.processed/failed)
+
+
+UNMATCHED_DISPOSITIONS = frozenset(
+    {
+        PaymentDisposition.UNKNOWN_ORDER,
+        PaymentDisposition.AMOUNT_MISMATCH,
+        PaymentDisposition.CURRENCY_MISMATCH,
+        PaymentDisposition.NO_ORDER,
+    }
+)
 
 
 class EmailOutcome(StrEnum):

@@ -14,6 +14,13 @@ from typing import Any
 
 from ledger.repositories.statements import Statement
 
+# What the hot path reads of an account (ledger.api_requests._Account, in this order).
+ACCOUNT_COLUMNS = (
+    "id, paid_paisa, promo_paisa, reserved_paisa, min_balance_paisa, alert_threshold_paisa, "
+    "version, margin_rate, low_balance_armed, auto_recharge_enabled, "
+    "auto_recharge_threshold_paisa, auto_recharge_amount_paisa, auto_recharge_armed"
+)
+
 
 def text_array(values: Sequence[str]) -> str:
     """A PostgreSQL text[] literal (`%s::text[]`)."""
@@ -25,9 +32,7 @@ def lock_accounts(account_ids: Sequence[str]) -> Statement:
     """The accounts, locked in one order (every writer locks the account row first, so what
     the next statement reads of them cannot change until the commit)."""
     return Statement(
-        "SELECT id, paid_paisa, promo_paisa, reserved_paisa, min_balance_paisa, "
-        "alert_threshold_paisa, version, margin_rate, low_balance_armed FROM accounts "
-        "WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
         (text_array(account_ids),),
     )
 
@@ -82,8 +87,7 @@ def read_account(account_id: str, now: datetime) -> Statement:
     """An account for a read (no lock), whether it needs housekeeping, and the rate card version
     in force: one statement, one snapshot."""
     return Statement(
-        "SELECT a.id, a.paid_paisa, a.promo_paisa, a.reserved_paisa, a.min_balance_paisa, "
-        "a.alert_threshold_paisa, a.version, a.margin_rate, a.low_balance_armed, "
+        f"SELECT {ACCOUNT_COLUMNS}, "
         "EXISTS (SELECT 1 FROM credit_lots l WHERE l.account_id = a.id AND l.kind = 'promo' "
         "AND l.remaining_paisa > 0 AND l.expires_at <= %(now)s) "
         "OR EXISTS (SELECT 1 FROM holds h WHERE h.account_id = a.id AND h.status = 'active' "
@@ -109,7 +113,7 @@ def post_charges(
     entries: Sequence[Sequence[Any]],
     lots: Sequence[tuple[int, int]],
     allocations: Sequence[Sequence[Any]],
-    accounts: Sequence[tuple[str, int, int, int, bool]],
+    accounts: Sequence[tuple[str, int, int, int, bool, bool]],
     requests: Sequence[Sequence[Any]],
     alerts: Sequence[tuple[str, str, dict[str, Any]]],
 ) -> Statement:
@@ -120,9 +124,9 @@ def post_charges(
     promo_after, balance_after, reference, description, details dict); entries:
     (transaction_id, account_id, book, amount); lots: (lot_id, remaining); allocations:
     (transaction_id, lot_id or None, account_id, kind, amount); accounts: (id, paid, promo,
-    version, low_balance_armed); requests: (request_id, account_id, sku, input, output, card
-    version, provider, margin, total, transaction_id or None, hash); alerts: the low-balance
-    crossings for the outbox (account_id, dedupe_key, payload)."""
+    version, low_balance_armed, auto_recharge_armed); requests: (request_id, account_id, sku,
+    input, output, card version, provider, margin, total, transaction_id or None, hash); alerts:
+    the low-balance crossings for the outbox (account_id, dedupe_key, payload)."""
     document = json.dumps(
         {
             "tx": transactions,
@@ -163,7 +167,8 @@ def post_charges(
         ),
         acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
-                version = (e->>3)::bigint, low_balance_armed = (e->>4)::boolean
+                version = (e->>3)::bigint, low_balance_armed = (e->>4)::boolean,
+                auto_recharge_armed = (e->>5)::boolean
             FROM d, jsonb_array_elements(d.j->'acc') e WHERE a.id = e->>0
         ),
         alerts AS (

@@ -13,7 +13,7 @@ import pytest
 from db.async_pool import open_async_pool, run_in_async_transaction
 from ledger import accounts as ledger_accounts
 from ledger import api_requests
-from ledger.api_requests import ApiCharge, ApiChargeError, ApiUsage, NeedsHousekeeping
+from ledger.api_requests import ApiCharge, ApiChargeError, ApiUsage, NeedsSession
 from tests.ledger.conftest import Ledger, uid
 
 MINI = "openai/gpt-4o-mini"  # 24,000 in + 2,000 out = 52 paisa
@@ -103,12 +103,12 @@ async def test_housekeeping_comes_first(ledger: Ledger, database_url: str) -> No
     item = usage(account_id)
     pool = await open_async_pool(database_url, 1)
     try:
-        with pytest.raises(NeedsHousekeeping):
+        with pytest.raises(NeedsSession):
             await run_in_async_transaction(
                 pool, lambda conn: api_requests.charge_api_usage_async(conn, [item], expires)
             )
         async with pool.connection() as conn:
-            with pytest.raises(NeedsHousekeeping):
+            with pytest.raises(NeedsSession):
                 await api_requests.authorize_api_request_async(
                     conn, account_id=account_id, now=expires
                 )
@@ -137,4 +137,57 @@ def test_bad_requests_are_errors_of_their_own(ledger: Ledger) -> None:
     codes = [i.error.code if isinstance(i, ApiChargeError) else "ok" for i in result.items]
     assert codes == ["ok", *["validation_error"] * 3, "not_found", "unknown_sku"]
     assert len(ledger.transactions(account_id)) == 2
+    ledger.assert_consistent(account_id)
+
+
+async def test_crossings_are_recorded_with_the_charge(ledger: Ledger, database_url: str) -> None:
+    """What ledger.posting.post records, the fast path records: the low-balance crossing in the
+    alert outbox, and an auto-recharge crossing as its checkout (through a Session)."""
+    from sqlalchemy import select, update
+    from sqlalchemy.orm import Session
+
+    from db.models import Account, AlertOutbox
+    from db.payment_models import Checkout, PaymentMethod
+
+    account_id = ledger.account(paid=0, promo=1_100)  # alert threshold = min balance, 1,000
+    method = uid("pm")
+
+    def turn_on(s: Session) -> None:  # a saved card, as a paid checkout leaves one
+        s.add(PaymentMethod(id=method, account_id=account_id, customer_id="c", token_id=method))
+        s.flush()
+        s.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(
+                auto_recharge_enabled=True,
+                auto_recharge_threshold_paisa=1_050,
+                auto_recharge_amount_paisa=50_000,
+                auto_recharge_method_id=method,
+            )
+        )
+
+    ledger.tx(turn_on)
+    first, second = usage(account_id), usage(account_id)  # 1,100 → 1,048 → 996
+    pool = await open_async_pool(database_url, 1)
+    try:
+        with pytest.raises(NeedsSession):  # 1,048 crosses the auto-recharge threshold
+            await run_in_async_transaction(
+                pool, lambda conn: api_requests.charge_api_usage_async(conn, [first, second])
+            )
+    finally:
+        await pool.close()
+    result = ledger.tx(lambda s: api_requests.charge_api_usage_batch(s, [first, second]))
+    assert result.recharges == [
+        (account_id, result.accounts[account_id].balance.version - 1, 50_000)
+    ]
+    assert [a.available_paisa for a in result.alerts] == [996]
+    with ledger.factory() as s:
+        checkouts = s.scalars(select(Checkout).where(Checkout.account_id == account_id)).all()
+        outbox = s.scalars(select(AlertOutbox).where(AlertOutbox.account_id == account_id)).all()
+        row = s.get(Account, account_id)
+        assert row is not None
+        armed = (row.low_balance_armed, row.auto_recharge_armed)
+    assert [(c.kind, c.amount_paisa) for c in checkouts] == [("auto_recharge", 50_000)]
+    assert [o.dedupe_key for o in outbox] == [result.alerts[0].dedupe_key]
+    assert armed == (False, False)
     ledger.assert_consistent(account_id)
