@@ -1,7 +1,7 @@
 """month usage counter: account_month_usage, kept by a trigger on ledger_transactions
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 
 "This month's usage" (contract §2) was a sum over the account's charges of the month, read on
 every balance answer, so an osmAPI charge on a busy account cost more the more it had been used.
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
