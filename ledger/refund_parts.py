@@ -169,3 +169,14 @@ def mark_event_settled(session: Session, event_row_id: int, refund_id: str, part
         event.status = "processed"
         event.detail = f"refund {refund_id} part {part_no}"
         event.processed_at = utcnow()
+
+
+def recent_refunds(
+    session: Session, account_id: str, limit: int = 10
+) -> list[tuple[Refund, list[RefundPart]]]:
+    """An account's latest refunds, newest first, each with its parts."""
+    refunds = list(repo.recent_refunds(session, account_id, limit))
+    by_refund: dict[str, list[RefundPart]] = {r.id: [] for r in refunds}
+    for part in repo.parts_of_many(session, [r.id for r in refunds]):
+        by_refund[part.refund_id].append(part)
+    return [(refund, by_refund[refund.id]) for refund in refunds]

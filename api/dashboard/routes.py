@@ -53,6 +53,7 @@ STATIC_FILES = {
     "billing.js": "text/javascript",
     "calls.js": "text/javascript",
     "payments.js": "text/javascript",
+    "refunds.js": "text/javascript",
     "payments.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }

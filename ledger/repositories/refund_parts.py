@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.models import Refund
 from db.payment_models import GatewayPayment, RefundPart
 
 
@@ -45,3 +46,12 @@ def lock_payment(session: Session, payment_id: str) -> GatewayPayment | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
+
+
+def recent_refunds(session: Session, account_id: str, limit: int) -> Sequence[Refund]:
+    return session.scalars(
+        select(Refund)
+        .where(Refund.account_id == account_id)
+        .order_by(Refund.created_at.desc(), Refund.id.desc())
+        .limit(limit)
+    ).all()
