@@ -180,3 +180,12 @@ def recent_refunds(
     for part in repo.parts_of_many(session, [r.id for r in refunds]):
         by_refund[part.refund_id].append(part)
     return [(refund, by_refund[refund.id]) for refund in refunds]
+
+
+def set_payout_fund_account(
+    session: Session, account_id: str, fund_account_id: str | None
+) -> str | None:
+    """The customer's RazorpayX fund account (their bank account) for refund payout parts."""
+    account = require_account(session, account_id)
+    account.payout_fund_account_id = fund_account_id
+    return account.payout_fund_account_id

@@ -28,7 +28,13 @@ from api.auth import Principal, ensure_account_access, require_roles
 from api.deps import SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING, R503, ApiError, problem
 from api.idempotency import HEADER, IdempotentRoute, idempotency_key_header
-from api.refunds.schemas import RefundCreate, RefundOut, RefundPartOut
+from api.refunds.schemas import (
+    PayoutAccountIn,
+    PayoutAccountOut,
+    RefundCreate,
+    RefundOut,
+    RefundPartOut,
+)
 from api.schemas import AccountIdPath
 from domain.contracts import (
     REFUND_DECISION_UPDATE,
@@ -189,3 +195,23 @@ def refund_out(session: Session, refund_id: str) -> RefundOut:
         for part in refund_parts.parts(session, refund_id)
     ]
     return out
+
+
+@router.put(
+    "/v1/accounts/{account_id}/payout-fund-account",
+    response_model=PayoutAccountOut,
+    responses=MUTATING,
+    summary="The customer's bank account (a RazorpayX fund account) for refund payouts",
+    description="Paid balance that came without a gateway payment (admin top-ups, bank "
+    "transfers) is refunded by a payout to this fund account; without one such a refund part "
+    "fails and its amount goes back to the balance.",
+)
+async def set_payout_fund_account(
+    account_id: AccountIdPath, body: PayoutAccountIn, who: Support, factory: SessionDep
+) -> PayoutAccountOut:
+    ensure_account_access(who, account_id)
+    fund_account = await run_db(
+        factory,
+        lambda s: refund_parts.set_payout_fund_account(s, account_id, body.fund_account_id),
+    )
+    return PayoutAccountOut(account_id=account_id, fund_account_id=fund_account)

@@ -84,3 +84,20 @@ class RefundOut(BaseModel):
         default_factory=list,
         description="The payments it goes back to, newest first, and a payout for the rest",
     )
+
+
+class PayoutAccountIn(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"fund_account_id": "fa_00000000000001"}]}
+    )
+
+    fund_account_id: str | None = Field(
+        description="The customer's RazorpayX fund account (bank account) for refund payouts; "
+        "null removes it",
+        pattern=r"^fa_[A-Za-z0-9]{1,40}$",
+    )
+
+
+class PayoutAccountOut(BaseModel):
+    account_id: str
+    fund_account_id: str | None

@@ -238,3 +238,25 @@ def refund_events(pay: PaymentsStack, event: str, gateway_refund_id: str) -> lis
     return [
         e for e in events if e["payload"]["payload"]["refund"]["entity"]["id"] == gateway_refund_id
     ]
+
+
+def test_a_payout_goes_to_the_customers_own_fund_account(pay: PaymentsStack, support: str) -> None:
+    account = create_account(pay.stack, topup_paisa=ADMIN_TOPUP, name="Bank Transfer Co")
+    with pay.stack.client(support) as http:
+        bad = http.put(
+            f"/v1/accounts/{account.id}/payout-fund-account", json={"fund_account_id": "x"}
+        )
+        assert bad.status_code == 422, bad.text
+        saved = http.put(
+            f"/v1/accounts/{account.id}/payout-fund-account",
+            json={"fund_account_id": "fa_CustomerBank01"},
+        )
+    assert saved.json() == {"account_id": account.id, "fund_account_id": "fa_CustomerBank01"}
+    created = refund(pay, support, account, 7_500)
+    done = settled(pay, support, created["id"])
+    [part] = done["parts"]
+    assert (part["kind"], part["amount_paisa"], part["status"]) == ("payout", 7_500, "processed")
+    with pay.standin.store.lock:
+        payout = dict(pay.standin.store.payouts[part["gateway_reference"]])
+    assert payout["fund_account_id"] == "fa_CustomerBank01" and payout["amount"] == 7_500
+    assert payout["notes"]["refund_id"] == created["id"]
