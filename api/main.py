@@ -35,6 +35,7 @@ from api.metrics_server import MetricsServer
 from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
+from api.statements.endpoints import router as statements_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware, configure_logging
 from core.temporal_connection import connect_temporal, temporal_target
@@ -95,9 +96,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             state.temporal_error = f"{address}: {exc}"
             log.warning("cannot connect to Temporal at %s: %s", address, exc)
         app.state.billing = state
-        # For the dashboard router (api.dashboard), which reads these two.
-        app.state.session_factory = state.session_factory
-        app.state.temporal_client = state.temporal_client
         metrics = MetricsServer.start(
             settings.api_metrics_host,
             settings.api_metrics_port,
@@ -122,6 +120,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
         accounts_router,
+        statements_router,
         keys_router,
         coupons_router,
         rate_cards_router,

@@ -92,7 +92,10 @@ class LedgerTransaction(Base):
     """One balance change as the customer sees it; its journal entries sum to zero."""
 
     __tablename__ = "ledger_transactions"
-    __table_args__ = (Index("ix_ledger_tx_account_id_desc", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_tx_account_id_desc", "account_id", "id"),
+        Index("ix_ledger_tx_account_created", "account_id", "created_at"),  # history filters
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))

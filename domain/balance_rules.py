@@ -28,6 +28,10 @@ def refundable_paisa(*, paid_paisa: int, reserved_paisa: int) -> int:
     return max(0, paid_paisa - reserved_paisa)
 
 
+# The highest low-balance alert threshold an account may set: ₹10,00,000.
+MAX_ALERT_THRESHOLD_PAISA = 10_00_000_00
+
+
 def below_alert_threshold(*, available_paisa: int, alert_threshold_paisa: int) -> bool:
     """The low-balance condition the alert email is about."""
     return available_paisa < alert_threshold_paisa

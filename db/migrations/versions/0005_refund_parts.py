@@ -1,7 +1,7 @@
 """refund parts: where each refund's money goes back to
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 
 - `refund_parts`: one row per part of a refund (a gateway refund against one captured payment,
   or a payout to the customer's bank account), written with the refund's debit; its idempotency
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
