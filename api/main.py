@@ -24,6 +24,7 @@ from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
 from api.dashboard.payments import router as dashboard_payments_router
+from api.dashboard.refunds import router as dashboard_refunds_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         health_router,
         dashboard_router,
         dashboard_payments_router,
+        dashboard_refunds_router,
     ):
         app.include_router(router)
     return app

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
     razorpay_timeout_seconds: float = 10.0  # per gateway request (a slow order is a 503)
+    # Refund payouts (RazorpayX): the account number money is paid out from (unset: payout
+    # parts fail and are credited back), and a fund account for accounts without their own
+    # (`accounts.payout_fund_account_id`): the dev stand-in's placeholder; unset in production.
+    razorpayx_account_number: str | None = None
+    refund_payout_fund_account_id: str | None = None
     checkout_min_paisa: int = 10_000  # ₹100
     checkout_max_paisa: int = 50_000_000  # ₹5,00,000
     checkout_expiry_seconds: int = 30 * 60  # an unpaid checkout expires after this

@@ -65,6 +65,8 @@ class Account(Base):
     auto_recharge_failures: Mapped[int] = mapped_column(Integer, default=0)
     auto_recharge_method_id: Mapped[str | None] = mapped_column(String(64))
     auto_recharge_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The customer's RazorpayX fund account (bank account) for refund payout parts; support sets it.
+    payout_fund_account_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
 
 
