@@ -78,6 +78,10 @@ async def authenticate(request: Request) -> Principal:
         hashlib.sha256(secret.encode()).digest(), hashlib.sha256(admin_key.encode()).digest()
     ):
         principal = Principal(key_id=ENV_ADMIN_KEY_ID, role="admin")
+    elif (pool := request.app.state.billing.hot_pool) is not None:
+        async with pool.connection() as conn:
+            key = await api_keys.resolve_api_key_async(conn, secret)
+        principal = Principal(key.id, key.role, key.account_id) if key is not None else None
     else:
         principal = await anyio.to_thread.run_sync(_lookup, request, secret)
     if principal is None:

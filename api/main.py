@@ -26,6 +26,7 @@ from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
 from api.dashboard.payments import router as dashboard_payments_router
+from api.dashboard.refunds import router as dashboard_refunds_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -44,6 +45,7 @@ from core.production import refuse_insecure_start
 from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
 from core.tracing import instrument_app, instrument_engine, setup_tracing, temporal_interceptors
+from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
 from ledger.policy import policy_from_settings
@@ -79,14 +81,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         url = _database_url(settings)
         if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
+        # Threads for the synchronous ledger calls, one pooled connection each (+2 for the
+        # event loop's own short uses), no overflow: no connection churn, no pre-ping.
+        threads = max(1, settings.api_db_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         state = BillingState(
             settings=settings,
             database_url=url,
-            session_factory=get_sessionmaker(url),
+            session_factory=get_sessionmaker(url, threads + 2, 0, False),
             policy=policy_from_settings(settings),
             razorpay=configured_razorpay(settings),
         )
-        instrument_engine(get_engine(url))
+        instrument_engine(get_engine(url, threads + 2, 0, False))
+        if settings.api_hot_pool_size > 0:
+            state.hot_pool = await open_async_pool(url, settings.api_hot_pool_size)
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
@@ -111,6 +119,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             if metrics is not None:
                 metrics.stop()
+            if state.hot_pool is not None:
+                await state.hot_pool.close()
 
     app = FastAPI(
         title="osmTalk Billing API",
@@ -136,6 +146,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         health_router,
         dashboard_router,
         dashboard_payments_router,
+        dashboard_refunds_router,
     ):
         app.include_router(router)
     return app

@@ -26,6 +26,7 @@ class Stack:
         with_baseline: bool = False,
         database_url: str | None = None,
         workers: int = 1,
+        api_workers: int = 1,
     ) -> None:
         self.dir = Path(work_dir).absolute()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -40,10 +41,13 @@ class Stack:
         )
         self.database_url = ""
         self.admin_api_key = "adm_" + secrets.token_urlsafe(24)
+        # One for every API process of this stack (a random one each would not share sessions).
+        self.session_secret = secrets.token_urlsafe(32)
         self.api_port = free_port()
         self.worker: ChildProcess | None = None  # the most recently started one
         self.workers: list[ChildProcess] = []
         self.worker_count = workers
+        self.api_workers = api_workers
         self.api: ChildProcess | None = None
         self.baseline: ChildProcess | None = None
         self._worker_generation = 0
@@ -60,6 +64,7 @@ class Stack:
             "TEMPORAL_ADDRESS": self.temporal.address,
             "ADMIN_API_KEY": self.admin_api_key,
             "BILLING_ENV": "development",  # dev tooling: generated secrets, no checks
+            "SESSION_SECRET": self.session_secret,
             "SENDGRID_HOST": self._capture_url,
             "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{existing}" if existing else str(REPO_ROOT),
             "LOG_LEVEL": "WARNING",
@@ -108,6 +113,8 @@ class Stack:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    "--workers",
+                    str(self.api_workers),
                 ),
                 env=self._env(),
                 log_path=self.dir / "api.log",

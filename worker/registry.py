@@ -10,7 +10,10 @@ from activities.calls import CallActivities
 from activities.deps import WorkerDeps
 from activities.payments import PaymentActivities
 from activities.reconciler import ReconcilerActivities
+from activities.refund_parts import RefundPartActivities
 from activities.refunds import RefundActivities
+from adapters.payments.gateway import SandboxPaymentGateway
+from adapters.payments.refund_rails import SandboxRefundRails
 from workflows.accounts import AccountWorkflow
 from workflows.calls import CallBillingWorkflow
 from workflows.checkouts import AutoRechargeWorkflow, CheckoutWorkflow
@@ -46,6 +49,22 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         *CallActivities(deps).activities(),
         *accounts.activities(),
         *refunds.activities(),
+        *refund_part_activities(deps).activities(),
         *ReconcilerActivities(deps).activities(),
         *PaymentActivities(deps).activities(),
     ]
+
+
+def refund_part_activities(deps: WorkerDeps) -> RefundPartActivities:
+    """The refund parts' activities; without rails of their own they use the sandbox gateway."""
+    rails = deps.refund_rails
+    if rails is None:
+        assert isinstance(deps.payment_gateway, SandboxPaymentGateway)
+        rails = SandboxRefundRails(deps.payment_gateway)
+    return RefundPartActivities(
+        deps.session_factory,
+        deps.client,
+        rails,
+        task_queue=deps.task_queue,
+        payout_fund_account_id=deps.payout_fund_account_id,
+    )

@@ -29,6 +29,7 @@ STATIC_FILES = {
     "calls.js": "text/javascript",
     "history.js": "text/javascript",
     "payments.js": "text/javascript",
+    "refunds.js": "text/javascript",
     "payments.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }

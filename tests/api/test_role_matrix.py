@@ -202,6 +202,15 @@ ROWS: list[tuple[str, Request, dict[str, int]]] = [
         _st(401, 403, 403, 403, 202, 202),
     ),
     (
+        "PUT /v1/accounts/{id}/payout-fund-account",
+        lambda w: (
+            "PUT",
+            f"/v1/accounts/{w.account_id}/payout-fund-account",
+            {"fund_account_id": "fa_RoleMatrix01"},
+        ),
+        _st(401, 403, 403, 403, 200, 200),
+    ),
+    (
         "GET /v1/refunds/{id}",
         lambda w: ("GET", f"/v1/refunds/{w.refund_id}", None),
         _st(401, 403, 403, 403, 200, 200),
