@@ -375,9 +375,23 @@ async def test_terminated_call_is_charged_by_the_reconciler(
     decision = await billing.authorize(plan.call_id, plan.account_id, plan.channel)
     assert decision.authorized
     await billing.report_usage(plan.call_id, {"events": plan.events})
-    # Usage acknowledged more than 2 s ago is checkpointed to the ledger: wait for it.
-    await asyncio.sleep(3.0)
+
+    def scalar(sql: str) -> Any:
+        with factory.begin() as session:
+            return session.execute(text(sql), {"c": plan.call_id}).scalar()
+
+    # Acknowledged usage is checkpointed to the ledger within 2 s: wait until it is.
+    async def checkpointed() -> bool:
+        count = scalar("SELECT count(*) FROM call_usage_events WHERE call_id = :c")
+        return bool(count == len(plan.events))
+
+    await poll_until(checkpointed, 60, "usage checkpointed")
     await billing.client.get_workflow_handle(call_workflow_id(plan.call_id)).terminate("chaos")
+    # The sweep takes calls idle for a minute: age the row rather than wait that minute.
+    scalar(
+        "UPDATE calls SET updated_at = now() - interval '2 minutes' WHERE call_id = :c "
+        "RETURNING call_id"
+    )
 
     async def charged() -> bool:
         await billing.client.get_schedule_handle(RECONCILER_SCHEDULE_ID).trigger()
