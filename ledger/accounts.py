@@ -229,6 +229,9 @@ def update_account(
     for name, value in checked.items():
         setattr(account, name, value)
     if "alert_threshold_paisa" in checked:
+        # A new account version: a crossing caused by a threshold change gets its own alert key
+        # even when the balance has not moved since the previous crossing.
+        account.version += 1
         record_crossing(session, account)
     session.flush()
     return account, snapshot(account)
