@@ -40,6 +40,7 @@ from core.logging import LogContextMiddleware, configure_logging
 from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
 from core.tracing import instrument_app, instrument_engine, setup_tracing, temporal_interceptors
+from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
 from ledger.policy import policy_from_settings
@@ -74,14 +75,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         url = _database_url(settings)
         if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
+        # Threads for the synchronous ledger calls, one pooled connection each (+2 for the
+        # event loop's own short uses), no overflow: no connection churn, no pre-ping.
+        threads = max(1, settings.api_db_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         state = BillingState(
             settings=settings,
             database_url=url,
-            session_factory=get_sessionmaker(url),
+            session_factory=get_sessionmaker(url, threads + 2, 0, False),
             policy=policy_from_settings(settings),
             razorpay=configured_razorpay(settings),
         )
-        instrument_engine(get_engine(url))
+        instrument_engine(get_engine(url, threads + 2, 0, False))
+        if settings.api_hot_pool_size > 0:
+            state.hot_pool = await open_async_pool(url, settings.api_hot_pool_size)
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
@@ -106,6 +113,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             if metrics is not None:
                 metrics.stop()
+            if state.hot_pool is not None:
+                await state.hot_pool.close()
 
     app = FastAPI(
         title="osmTalk Billing API",

@@ -18,6 +18,13 @@ class Settings(BaseSettings):
     task_queue: str = TASK_QUEUE
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes (dev.stack, bench.stack; compose passes --workers itself).
+    api_workers: int = 1
+    # Per API process: threads for the synchronous ledger calls, each with its own pooled
+    # connection (pool = threads + 2, no overflow: no connection churn, no pre-ping), and the
+    # async pool of the hot paths (osmAPI charge and authorize, API key lookups).
+    api_db_threads: int = 16
+    api_hot_pool_size: int = 8
     worker_metrics_port: int = 9464
     # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
     # re-read from PostgreSQL at most this often.

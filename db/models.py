@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -110,6 +111,19 @@ class LedgerTransaction(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = _now_column()
+
+
+class AccountMonthUsage(Base):
+    """Σ an account's charges in one calendar month (Asia/Kolkata): kept by triggers on
+    ledger_transactions (migration 0008), read by every balance answer."""
+
+    __tablename__ = "account_month_usage"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # the month's first day
+    charged_paisa: Mapped[int] = mapped_column(BigInteger)
 
 
 class JournalEntry(Base):

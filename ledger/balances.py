@@ -25,7 +25,7 @@ class BalanceSummary:
 
 
 def month_usage_paisa(session: Session, account_id: str, now: datetime) -> int:
-    return journal.charges_since(session, account_id, month_start(now), next_month_start(now))
+    return journal.month_charges(session, account_id, month_start(now).date())
 
 
 def balance_summary(
