@@ -9,6 +9,7 @@ import os
 import secrets
 from pathlib import Path
 
+from dev.email_capture import CaptureServer
 from dev.postgres import PostgresProcess
 from dev.procs import ChildProcess, free_port, python_command, wait_for_http
 from dev.temporal import TemporalDevServer
@@ -51,7 +52,13 @@ class Stack:
         self.api: ChildProcess | None = None
         self.baseline: ChildProcess | None = None
         self._worker_generation = 0
-        self._capture: object | None = None
+        self._capture: CaptureServer | None = None
+
+    @property
+    def capture(self) -> CaptureServer:
+        """The SendGrid capture server the worker and the API send email to."""
+        assert self._capture is not None, "the stack is not started"
+        return self._capture
 
     @property
     def api_url(self) -> str:
@@ -68,11 +75,11 @@ class Stack:
             "SENDGRID_HOST": self._capture_url,
             "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{existing}" if existing else str(REPO_ROOT),
             "LOG_LEVEL": "WARNING",
+            "WORKFLOW_SANDBOX": "0",  # the production setting (the test suite runs sandboxed)
         }
 
     def start(self) -> None:
         from db.migrate import upgrade
-        from dev.email_capture import CaptureServer
         from dev.postgres import create_scratch_database
 
         capture = CaptureServer(port=0)
@@ -160,7 +167,7 @@ class Stack:
             self.postgres.close()
         if self._capture is not None:
             with contextlib.suppress(Exception):
-                self._capture.stop()  # type: ignore[attr-defined]
+                self._capture.stop()
 
     def __enter__(self) -> Stack:
         try:

@@ -152,8 +152,13 @@ class TemporalDevServer:
     def kill(self) -> None:
         self._process.kill()
 
-    def restart(self, down_seconds: float = 0.0) -> None:
-        self.stop()
+    def restart(self, down_seconds: float = 0.0, *, kill: bool = False) -> None:
+        """Stop (SIGTERM; `kill`: SIGKILL, as a crash would) and start again on the same
+        database file and port."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
         time.sleep(down_seconds)
         self.start()
 
