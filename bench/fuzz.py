@@ -1,7 +1,7 @@
 """`make fuzz`: schemathesis against `/openapi.json` of a private stack (bench.stack: its own
-PostgreSQL database, Temporal dev server, worker and API on free ports), as an admin, a customer
-and an orchestrator key, with the checks of tests/api/test_schemathesis.py (no 5xx; status codes,
-content types and bodies as documented).
+PostgreSQL database, Temporal dev server, worker and API on free ports, payments on the Razorpay
+stand-in), as an admin, a customer and an orchestrator key, with the checks of
+tests/api/test_schemathesis.py (no 5xx; status codes, content types and bodies as documented).
 
     python -m bench.fuzz                       # the long run: ≥ 10,000 cases (docs/api.md)
     python -m bench.fuzz --max-examples 10     # a quick look
@@ -156,10 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from bench.stack import Stack
+    from dev.razorpay.standin import RazorpayStandIn
 
     out = Path(args.out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="billing-fuzz-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="billing-fuzz-") as tmp,
+        # Payments configured (the Razorpay stand-in; the stack's processes inherit this
+        # environment): checkouts are real, not 503 payments_not_configured.
+        RazorpayStandIn(duplicate_probability=0) as standin,
+    ):
+        os.environ.update(
+            RAZORPAY_KEY_ID=standin.key_id,
+            RAZORPAY_KEY_SECRET=standin.key_secret,
+            RAZORPAY_WEBHOOK_SECRET="fuzz-webhook-secret",
+            RAZORPAY_API_URL=standin.url,
+        )
         work_dir = Path(tmp)
         external = os.environ.get("DATABASE_URL") or None
         with Stack(work_dir / "stack", database_url=external) as stack:
