@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.contracts import TASK_QUEUE
+from domain.contracts import DEFAULT_LATE_USAGE_WINDOW_SECONDS, TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     call_hold_paisa: int | None = None  # unset: equal to the account's minimum balance
     max_call_duration_seconds: int = 4 * 3600
     hold_grace_seconds: int = 15 * 60
+    # Usage for a finalized call is charged as an adjustment this long after its hangup (§3).
+    late_usage_window_seconds: int = DEFAULT_LATE_USAGE_WINDOW_SECONDS
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False

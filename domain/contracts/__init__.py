@@ -16,6 +16,7 @@ from enum import StrEnum
 TASK_QUEUE = "billing"
 
 CALL_WORKFLOW = "CallBillingWorkflow"
+CALL_LATE_USAGE_WORKFLOW = "CallLateUsageWorkflow"  # late usage of a call whose workflow ended
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 REFUND_WORKFLOW = "RefundWorkflow"
 
@@ -24,9 +25,14 @@ USAGE_SIGNAL = "usage"  # CallBillingWorkflow: one UsageReport or a UsageBatch
 HANGUP_SIGNAL = "hangup"  # CallBillingWorkflow: Hangup
 BALANCE_CHANGED_SIGNAL = "balance_changed"  # AccountWorkflow: domain.ledger_types.BalanceSnapshot
 STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult
+LATE_USAGE_UPDATE = "late_usage"  # CallLateUsageWorkflow: a usage payload -> LateUsageResult
 
 CALL_AUTHORIZE_ACTIVITY = "call_authorize"  # AuthorizeCallInput -> CallAuthorization
 CALL_FINALIZE_ACTIVITY = "call_finalize"  # FinalizeCallRequest -> FinalizedCall (ledger_types)
+CALL_CHECKPOINT_ACTIVITY = "call_checkpoint"  # UsageCheckpoint -> CheckpointedUsage
+CALL_VOID_ACTIVITY = "call_void"  # CallVoid -> None: an authorize that failed leaves no hold
+CALL_LATE_USAGE_ACTIVITY = "call_late_usage"  # LateUsage -> LateUsageResult
+RECONCILE_ORPHANED_CALLS_ACTIVITY = "reconcile_orphaned_calls"  # OrphanSweep -> OrphanSweepReport
 LOW_BALANCE_ALERT_ACTIVITY = "send_low_balance_alert"  # LowBalanceAlert -> EmailOutcome
 REFUND_START_ACTIVITY = "refund_start"  # RefundInput -> RefundRecord
 REFUND_GATEWAY_ACTIVITY = "refund_gateway"  # GatewayRequest -> GatewayOutcome
@@ -40,6 +46,7 @@ CALL_CHANNEL_ATTRIBUTE = "CallChannel"
 CALL_OUTCOME_ATTRIBUTE = "CallOutcome"
 
 DEFAULT_MAX_CALL_DURATION_SECONDS = 4 * 3600
+DEFAULT_LATE_USAGE_WINDOW_SECONDS = 15 * 60  # LATE_USAGE_WINDOW_SECONDS (contract §3)
 ACCOUNT_SIGNALS_PER_RUN = 1000  # AccountWorkflow continues as new after this many signals
 
 # --- workflow and update ids ----------------------------------------------------------------------
@@ -57,6 +64,11 @@ def call_id_of(workflow_id: str) -> str | None:
     if workflow_id.startswith(_CALL_ID_PREFIX):
         return workflow_id[len(_CALL_ID_PREFIX) :]
     return None
+
+
+def late_usage_workflow_id(call_id: str) -> str:
+    """`late-usage-<call_id>`: deliberately not `call-…`, which `call_id_of` reads as a call."""
+    return f"late-usage-{call_id}"
 
 
 def account_workflow_id(account_id: str) -> str:

@@ -12,8 +12,9 @@ would turn 1.5 tokens into 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from domain.channels import HANGUP_OUTCOMES, Component, Outcome
 from domain.contracts import DEFAULT_MAX_CALL_DURATION_SECONDS, CallState
@@ -163,7 +164,13 @@ class RejectedEvent:
 
 @dataclass
 class CallCarry:
-    """A call's state handed from one run to the next on continue-as-new."""
+    """A call's state handed from one run to the next on continue-as-new.
+
+    `ledgered` (runs since the ledger keeps usage): `usage` and `usage_event_count` are the
+    ledger's, `pending_events` were accepted but not checkpointed yet, and no event ids are
+    carried: the ledger's unique (call_id, event_id) dedupes across runs. Not `ledgered` (a carry
+    written before): `usage` is the workflow's own total, not in the ledger, and
+    `recent_event_ids` its last ids."""
 
     authorization: CallAuthorization
     started_at: str
@@ -173,9 +180,13 @@ class CallCarry:
     duplicate_event_count: int
     rejected_event_count: int
     rejected_events: list[RejectedEvent]
-    recent_event_ids: list[str]
+    recent_event_ids: list[str] = field(default_factory=list)
     hangup: Hangup | None = None
     runs: int = 1
+    ledgered: bool = False
+    # `UsageEvent`s as plain objects (`asdict`): decoding thousands of dataclasses inside the
+    # workflow sandbox is slow enough to trip the deadlock detector.
+    pending_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

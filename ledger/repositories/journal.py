@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from db.models import CreditLot, Hold, LedgerTransaction, LotAllocation
 from ledger.repositories.holds import stale_hold_filter
 
-CHARGE_KINDS = ("call_charge", "api_charge")
+CHARGE_KINDS = ("call_charge", "call_adjustment", "api_charge")
 
 
 def transaction_by_key(session: Session, key: str) -> LedgerTransaction | None:
