@@ -1,6 +1,7 @@
-"""Activities of `CallBillingWorkflow`: the ledger's authorize and finalize, each one
-transaction. Both are idempotent on call_id in the ledger, so a retry (or a new worker after a
-crash between commit and completion) finds its own row and changes nothing."""
+"""Activities of `CallBillingWorkflow` and `CallLateUsageWorkflow`: the ledger's authorize,
+usage checkpoint, finalize, void and late usage, each one transaction. All are idempotent in the
+ledger (on call_id, on (call_id, event_id)), so a retry (or a new worker after a crash between
+commit and completion) finds its own rows and changes nothing."""
 
 from __future__ import annotations
 
@@ -18,11 +19,26 @@ from activities.deps import WorkerDeps
 from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
-from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY
+from domain.contracts import (
+    CALL_AUTHORIZE_ACTIVITY,
+    CALL_CHECKPOINT_ACTIVITY,
+    CALL_FINALIZE_ACTIVITY,
+    CALL_LATE_USAGE_ACTIVITY,
+    CALL_VOID_ACTIVITY,
+)
+from domain.contracts.call_usage import (
+    CallVoid,
+    CheckpointedUsage,
+    LateUsage,
+    LateUsageResult,
+    UsageCheckpoint,
+)
 from domain.contracts.calls import AuthorizeCallInput, CallAuthorization
-from domain.ledger_types import FinalizeCallRequest, FinalizedCall
+from domain.ledger_types import BalanceSnapshot, FinalizeCallRequest, FinalizedCall
+from ledger import call_usage as ledger_usage
 from ledger import calls as ledger_calls
 from ledger.errors import BillingError
+from ledger.posting import snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,27 +81,57 @@ class CallActivities:
             max_duration_seconds=int(self.deps.policy.max_call_duration.total_seconds()),
         )
 
+    @activity.defn(name=CALL_CHECKPOINT_ACTIVITY)
+    async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
+        set_log_context(call_id=request.call_id)
+        return await self._transaction(lambda s: ledger_usage.checkpoint_usage(s, request))
+
     @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
+        if finalized.charged:
+            await self._announce_if_low(finalized.balance, request.call_id)
+        return finalized
+
+    @activity.defn(name=CALL_VOID_ACTIVITY)
+    async def void(self, request: CallVoid) -> None:
+        set_log_context(call_id=request.call_id)
+        voided = await self._transaction(
+            lambda s: ledger_calls.void_call(s, request.call_id, request.reason)
+        )
+        if voided:
+            log.warning("call %s voided: %s", request.call_id, request.reason)
+
+    @activity.defn(name=CALL_LATE_USAGE_ACTIVITY)
+    async def late_usage(self, request: LateUsage) -> LateUsageResult:
+        set_log_context(call_id=request.call_id)
+
+        def work(session: Session) -> tuple[LateUsageResult, BalanceSnapshot]:
+            result, account = ledger_usage.report_late_usage(
+                session,
+                request.call_id,
+                request.events,
+                window=self.deps.policy.late_usage_window,
+                batch=request.batch,
+            )
+            return result, snapshot(account)
+
+        result, balance = await self._transaction(work)
+        if result.adjustment_paisa:
+            await self._announce_if_low(balance, request.call_id)
+        return result
+
+    async def _announce_if_low(self, balance: BalanceSnapshot | None, call_id: str) -> None:
         # A call only ever lowers the balance, so the account workflow (which alerts on a drop
         # below the threshold and re-arms on credits) needs to hear of it only when it ends
         # below: this saves a signal-with-start on almost every call.
-        if (
-            finalized.balance is not None
-            and finalized.charged
-            and finalized.balance.below_alert_threshold
-        ):
-            try:
-                await notify_balance_changed(
-                    self.deps.client,
-                    finalized.balance,
-                    task_queue=self.deps.task_queue,
-                )
-            except Exception:  # best effort: the charge is committed either way
-                log.exception("balance notification failed for call %s", request.call_id)
-        return finalized
+        if balance is None or not balance.below_alert_threshold:
+            return
+        try:
+            await notify_balance_changed(self.deps.client, balance, task_queue=self.deps.task_queue)
+        except Exception:  # best effort: the charge is committed either way
+            log.exception("balance notification failed for call %s", call_id)
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.authorize, self.finalize]
+        return [self.authorize, self.checkpoint, self.finalize, self.void, self.late_usage]

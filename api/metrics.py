@@ -65,7 +65,7 @@ def record_charge(kind: str, paisa: int) -> None:
 
 # Ledger-wide figures, read from PostgreSQL at each scrape (two aggregate queries): call charges are
 # posted by the worker, so only the ledger knows every charge, whichever process posted it.
-_LEDGER_KINDS = {"call_charge": "call", "api_charge": "api"}
+_LEDGER_KINDS = {"call_charge": "call", "call_adjustment": "call_adjustment", "api_charge": "api"}
 
 
 class LedgerCollector(Collector):

@@ -8,12 +8,19 @@ from typing import Any
 from activities.accounts import AccountActivities
 from activities.calls import CallActivities
 from activities.deps import WorkerDeps
+from activities.orphaned_calls import OrphanedCallActivities
 from activities.refunds import RefundActivities
 from workflows.accounts import AccountWorkflow
+from workflows.call_late_usage import CallLateUsageWorkflow
 from workflows.calls import CallBillingWorkflow
 from workflows.refunds import RefundWorkflow
 
-WORKFLOWS: list[type] = [CallBillingWorkflow, AccountWorkflow, RefundWorkflow]
+WORKFLOWS: list[type] = [
+    CallBillingWorkflow,
+    CallLateUsageWorkflow,
+    AccountWorkflow,
+    RefundWorkflow,
+]
 
 
 def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -31,4 +38,9 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         task_queue=deps.task_queue,
         email_from=deps.email_from,
     )
-    return [*CallActivities(deps).activities(), *accounts.activities(), *refunds.activities()]
+    return [
+        *CallActivities(deps).activities(),
+        *OrphanedCallActivities(deps).activities(),
+        *accounts.activities(),
+        *refunds.activities(),
+    ]
