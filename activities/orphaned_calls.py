@@ -62,7 +62,9 @@ class OrphanedCallActivities:
         call_ids = await asyncio.to_thread(
             run_in_transaction,
             factory,
-            lambda s: usage_rows.active_calls_created_before(s, before, sweep.limit),
+            lambda s: usage_rows.active_calls_created_before(
+                s, before, sweep.limit, sweep.call_ids
+            ),
         )
         running = failed = charged = 0
         finalized: list[str] = []

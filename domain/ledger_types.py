@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from domain.balance_rules import below_alert_threshold, refundable_paisa
 from domain.rating import Breakdown, RateCard, UsageLine
@@ -60,9 +59,9 @@ class AuthorizeDecision:
 
 @dataclass
 class FinalizeCallRequest:
-    """`events` set (workflows since the ledger keeps usage): the events not yet checkpointed;
-    the ledger records them (once per event id) and prices everything it has for the call.
-    `events` None: the workflow's own totals in `usage` are priced (workflows started before)."""
+    """`events_json` set (workflows since the ledger keeps usage): the events not yet
+    checkpointed; the ledger records them (once per event id) and prices everything it has for
+    the call. None: the workflow's own totals in `usage` are priced (workflows from before)."""
 
     call_id: str
     outcome: str
@@ -71,7 +70,7 @@ class FinalizeCallRequest:
     usage: list[UsageLine] = field(default_factory=list)
     usage_event_count: int = 0
     rejected_event_count: int = 0
-    events: list[dict[str, Any]] | None = None  # `UsageEvent`s as plain objects
+    events_json: str | None = None  # `domain.contracts.call_usage.events_to_json`
     batch: str = "final"  # recorded on the events: a retried attempt recognizes its own rows
 
 

@@ -20,7 +20,7 @@ from domain.contracts.call_usage import (
     CheckpointedUsage,
     LateUsageResult,
     UsageCheckpoint,
-    event_to_plain,
+    events_to_json,
 )
 from domain.contracts.calls import CallBreakdown
 from domain.rating import (
@@ -270,8 +270,8 @@ def report_late_usage(
     account, call = lock_call(session, call_id)
     events = validate_call_events(session, call, raw_events)
     if call.status != "finalized":
-        plain = [event_to_plain(event) for event in events]
-        checkpoint = checkpoint_usage(session, UsageCheckpoint(call_id, batch, plain), now)
+        request = UsageCheckpoint(call_id, batch, events_to_json(events))
+        checkpoint = checkpoint_usage(session, request, now)
         return LateUsageResult(
             call_id=call_id,
             accepted=len(events) - len(checkpoint.duplicate_event_ids),

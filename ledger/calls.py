@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Account, Call
 from domain.channels import Channel, Outcome, is_charged
-from domain.contracts.call_usage import event_from_plain
+from domain.contracts.call_usage import events_from_json
 from domain.ledger_types import (
     REASON_ACCOUNT_NOT_FOUND,
     REASON_INSUFFICIENT_BALANCE,
@@ -161,8 +161,8 @@ def finalize_call(
     now = now or utcnow()
     account, call = lock_call(session, request.call_id)
     if call.status == "finalized":
-        if request.events:  # finalized by the orphan sweep meanwhile: the rest is still owed
-            events = [event_from_plain(event) for event in request.events]
+        events = events_from_json(request.events_json or "")
+        if events:  # finalized by the orphan sweep meanwhile: the rest is still owed
             apply_late_usage(session, account, call, events, batch=request.batch)
         return _finalized_view(call, account)  # the first finalization wins
     if request.outcome not in {o.value for o in Outcome} or request.outcome == Outcome.REFUSED:
@@ -173,8 +173,8 @@ def finalize_call(
     card = load_rate_card(session, call.rate_card_version)
     charged = is_charged(request.outcome)
     duplicates: list[str] = []
-    if request.events is not None:
-        events = [event_from_plain(event) for event in request.events]
+    if request.events_json is not None:
+        events = events_from_json(request.events_json)
         recorded = record_events(session, call, events, batch=request.batch, phase="live")
         duplicates = recorded.duplicates
     else:  # a workflow from before the ledger kept usage: its own totals
@@ -224,7 +224,7 @@ def finalize_orphaned_call(
             call_id=call_id,
             outcome=Outcome.ABANDONED,
             hangup_reason=ORPHANED_REASON,
-            events=[],
+            events_json="",
             rejected_event_count=call.rejected_event_count,
             batch="orphaned",
         ),

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts.call_usage import LateUsage, LateUsageResult, LateUsageStart
     from domain.contracts.calls import usage_events_from_wire
     from domain.ledger_types import REASON_BILLING_UNAVAILABLE
+    from workflows.call_state import failure_cause
 
 IDLE = timedelta(seconds=30)  # no report for this long: the workflow ends
 
@@ -72,8 +73,8 @@ class CallLateUsageWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
             )
             return result
-        except ActivityError as exc:
-            cause = exc.cause
+        except (ActivityError, ApplicationError) as exc:
+            cause = failure_cause(exc)
             if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
                 raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from exc
             raise ApplicationError(

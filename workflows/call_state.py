@@ -11,11 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.channels import CHANNEL_COMPONENTS, COMPONENT_ORDER, Channel, Outcome
     from domain.contracts import CallState
-    from domain.contracts.call_usage import event_to_plain
+    from domain.contracts.call_usage import events_to_json
     from domain.contracts.calls import (
         AuthorizeResult,
         CallAuthorization,
@@ -41,6 +42,14 @@ CARRIED_EVENT_IDS = 5000
 CARRIED_EVENT_ID_CHARS = 100_000
 # The status keeps the first rejected events in detail (and counts all of them).
 MAX_REJECTED_DETAILS = 100
+
+
+def failure_cause(exc: ActivityError | ApplicationError) -> BaseException:
+    """What a local activity failed with: an `ActivityError` wraps the activity's error, but once
+    its attempts are exhausted the SDK raises that error itself."""
+    if isinstance(exc, ActivityError):
+        return exc.cause or exc
+    return exc
 
 
 class CallWorkflowState:
@@ -99,7 +108,7 @@ class CallWorkflowState:
         if self._finalizing:
             self._late_usage.append(dict(raw))  # charged as an adjustment once finalized
         elif self._ledgered:
-            self._book.pending.append(event)
+            self._book.add_pending(event)
         else:
             self._book.confirmed.add(event)
             self._book.confirmed_count += 1
@@ -152,7 +161,7 @@ class CallWorkflowState:
             hangup=self._hangup,
             runs=self._runs + 1,
             ledgered=self._ledgered,
-            pending_events=[event_to_plain(event) for event in self._book.pending],
+            pending_events_json=events_to_json(self._book.pending),
         )
 
     # --- views -------------------------------------------------------------------------------

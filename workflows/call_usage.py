@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.contracts.call_usage import CheckpointedUsage, event_from_plain
+from domain.contracts.call_usage import CheckpointedUsage, events_from_json
 from domain.contracts.calls import CallCarry
 from domain.rating import UsageEvent, UsageLine, UsageTotals
 
@@ -26,12 +26,26 @@ class UsageBook:
     pending: list[UsageEvent] = field(default_factory=list)  # accepted, not checkpointed yet
     seen: set[str] = field(default_factory=set)  # this run's event ids
     duplicate_event_count: int = 0
+    # Σ of `pending`, kept as events arrive: `status` stays cheap with thousands pending.
+    pending_totals: UsageTotals = field(default_factory=UsageTotals)
+
+    def __post_init__(self) -> None:
+        self._retotal_pending()
+
+    def _retotal_pending(self) -> None:
+        self.pending_totals = UsageTotals()
+        for event in self.pending:
+            self.pending_totals.add(event)
+
+    def add_pending(self, event: UsageEvent) -> None:
+        self.pending.append(event)
+        self.pending_totals.add(event)
 
     @classmethod
     def from_carry(cls, carry: CallCarry | None) -> UsageBook:
         if carry is None:
             return cls()
-        pending = [event_from_plain(event) for event in carry.pending_events]
+        pending = events_from_json(carry.pending_events_json)
         seen = {event.event_id for event in pending} | set(carry.recent_event_ids)
         return cls(
             confirmed=carry.usage,
@@ -44,7 +58,7 @@ class UsageBook:
     def adopt_legacy_totals(self) -> None:
         """A carry from a run that priced its own totals: hand them to the ledger as events."""
         for index, line in enumerate(self.confirmed.lines):
-            self.pending.append(
+            self.add_pending(
                 UsageEvent(
                     event_id=f"{LEGACY_CARRY_EVENT_PREFIX}{index}",
                     component=line.component,
@@ -60,8 +74,7 @@ class UsageBook:
         if not self.pending:
             return list(self.confirmed.lines)
         totals = UsageTotals([UsageLine(**line.__dict__) for line in self.confirmed.lines])
-        for event in self.pending:
-            totals.add(event)
+        totals.merge(self.pending_totals)
         return totals.lines
 
     @property
@@ -73,6 +86,7 @@ class UsageBook:
     ) -> None:
         """The first `checkpointed` pending events are in the ledger, which now has `usage`."""
         del self.pending[:checkpointed]
+        self._retotal_pending()  # what arrived while the checkpoint ran
         self.confirmed = UsageTotals(list(usage))
         self.confirmed_count = event_count
         self.duplicate_event_count += duplicates

@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         LateUsage,
         LateUsageResult,
         UsageCheckpoint,
-        event_to_plain,
+        events_to_json,
     )
     from domain.contracts.calls import (
         AuthorizeCallInput,
@@ -79,7 +79,7 @@ with workflow.unsafe.imports_passed_through():
         FinalizedCall,
     )
     from domain.rating import Breakdown
-    from workflows.call_state import CallWorkflowState
+    from workflows.call_state import CallWorkflowState, failure_cause
 
 ACCOUNT_ID = SearchAttributeKey.for_keyword(ACCOUNT_ID_ATTRIBUTE)
 CALL_CHANNEL = SearchAttributeKey.for_keyword(CALL_CHANNEL_ATTRIBUTE)
@@ -231,12 +231,13 @@ class CallBillingWorkflow(CallWorkflowState):
                 result_type=CallAuthorization,
                 start_to_close_timeout=timedelta(seconds=5),
                 # The orchestrator is waiting (the API gives up after 15 s): answer
-                # billing_unavailable before it does rather than hang the call.
+                # billing_unavailable before it does rather than hang the call. (Attempts
+                # bound it too: the SDK let local activities retry past schedule-to-close.)
                 schedule_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=3),
             )
-        except ActivityError as exc:
-            cause = exc.cause
+        except (ActivityError, ApplicationError) as exc:
+            cause = failure_cause(exc)
             code = REASON_BILLING_UNAVAILABLE
             if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
                 code = cause.type  # e.g. validation_error, conflict: nothing was committed
@@ -274,15 +275,13 @@ class CallBillingWorkflow(CallWorkflowState):
         try:
             result = await workflow.execute_local_activity(
                 CALL_CHECKPOINT_ACTIVITY,
-                UsageCheckpoint(
-                    self._input.call_id, self._batch(), [event_to_plain(e) for e in events]
-                ),
+                UsageCheckpoint(self._input.call_id, self._batch(), events_to_json(events)),
                 result_type=CheckpointedUsage,
                 start_to_close_timeout=timedelta(seconds=10),
                 schedule_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
             )
-        except ActivityError:
+        except (ActivityError, ApplicationError):
             # The events stay pending: the next checkpoint or the final charge takes them.
             workflow.logger.warning("usage checkpoint of call %s failed", self._input.call_id)
             return
@@ -310,7 +309,7 @@ class CallBillingWorkflow(CallWorkflowState):
             usage=[] if self._ledgered else list(self._book.confirmed.lines),
             usage_event_count=self._book.event_count,
             rejected_event_count=self._rejected_event_count,
-            events=[event_to_plain(e) for e in events] if self._ledgered else None,
+            events_json=events_to_json(events) if self._ledgered else None,
             batch=self._batch(),
         )
         self._final = await workflow.execute_local_activity(
@@ -353,15 +352,15 @@ class CallBillingWorkflow(CallWorkflowState):
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=UNTIL_IT_LANDS,
                 )
-            except ActivityError as exc:
-                cause = exc.cause
+            except (ActivityError, ApplicationError) as exc:
+                cause = failure_cause(exc)
                 code = cause.type if isinstance(cause, ApplicationError) else None
                 for raw in batch:
                     event_id = raw.get("event_id")
                     self._reject(
                         event_id if isinstance(event_id, str) else None,
                         code or REASON_BILLING_UNAVAILABLE,
-                        str(cause or exc),
+                        str(cause),
                     )
             else:
                 self._book.duplicate_event_count += result.duplicate_event_count

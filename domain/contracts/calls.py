@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
 
 from domain.channels import HANGUP_OUTCOMES, Component, Outcome
 from domain.contracts import DEFAULT_MAX_CALL_DURATION_SECONDS, CallState
@@ -167,7 +166,7 @@ class CallCarry:
     """A call's state handed from one run to the next on continue-as-new.
 
     `ledgered` (runs since the ledger keeps usage): `usage` and `usage_event_count` are the
-    ledger's, `pending_events` were accepted but not checkpointed yet, and no event ids are
+    ledger's, `pending_events_json` were accepted but not checkpointed yet, and no event ids are
     carried: the ledger's unique (call_id, event_id) dedupes across runs. Not `ledgered` (a carry
     written before): `usage` is the workflow's own total, not in the ledger, and
     `recent_event_ids` its last ids."""
@@ -184,9 +183,7 @@ class CallCarry:
     hangup: Hangup | None = None
     runs: int = 1
     ledgered: bool = False
-    # `UsageEvent`s as plain objects (`asdict`): decoding thousands of dataclasses inside the
-    # workflow sandbox is slow enough to trip the deadlock detector.
-    pending_events: list[dict[str, Any]] = field(default_factory=list)
+    pending_events_json: str = ""  # `call_usage.events_to_json`: cheap to carry by the thousand
 
 
 @dataclass

@@ -70,13 +70,12 @@ def batches_of(session: Session, call_id: str, event_ids: Sequence[str]) -> dict
     return found
 
 
-def active_calls_created_before(session: Session, before: datetime, limit: int) -> list[str]:
-    """Calls the ledger still has in progress, created before `before`, oldest first."""
-    return list(
-        session.scalars(
-            select(Call.call_id)
-            .where(Call.status == "active", Call.created_at < before)
-            .order_by(Call.created_at)
-            .limit(limit)
-        )
-    )
+def active_calls_created_before(
+    session: Session, before: datetime, limit: int, call_ids: Sequence[str] | None = None
+) -> list[str]:
+    """Calls the ledger still has in progress, created before `before` (of `call_ids` when
+    given), oldest first."""
+    statement = select(Call.call_id).where(Call.status == "active", Call.created_at < before)
+    if call_ids is not None:
+        statement = statement.where(Call.call_id.in_(list(call_ids)))
+    return list(session.scalars(statement.order_by(Call.created_at).limit(limit)))
