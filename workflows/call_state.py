@@ -7,6 +7,7 @@ Deterministic, no I/O (it runs inside the workflow)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -134,6 +135,34 @@ class CallWorkflowState:
             self._signals_in_run >= MAX_SIGNALS_PER_RUN
             or self._events_in_run >= MAX_EVENTS_PER_RUN
             or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _run_call_legacy(self, input: CallInput, deadline: datetime) -> None:
+        """The loop of runs recorded before LEDGER_USAGE_PATCH (replay only)."""
+        while self._hangup is None:
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: self._hangup is not None or self._should_continue_as_new(),
+                    timeout=remaining,
+                    timeout_summary="maximum call duration",
+                )
+            except TimeoutError:
+                continue  # the loop notices the deadline and abandons the call
+            if self._hangup is None:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._next_run_input(input))
+
+    def _next_run_input(self, input: CallInput) -> CallInput:
+        return CallInput(
+            call_id=input.call_id,
+            account_id=input.account_id,
+            channel=input.channel,
+            started_at=input.started_at,
+            carry=self._carry(),
         )
 
     def _carry(self) -> CallCarry:

@@ -185,34 +185,6 @@ class CallBillingWorkflow(CallWorkflowState):
             await workflow.sleep(remaining, summary="maximum call duration")
         self._deadline_passed = True
 
-    async def _run_call_legacy(self, input: CallInput, deadline: datetime) -> None:
-        """The loop of runs recorded before LEDGER_USAGE_PATCH (replay only)."""
-        while self._hangup is None:
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
-                break
-            try:
-                await workflow.wait_condition(
-                    lambda: self._hangup is not None or self._should_continue_as_new(),
-                    timeout=remaining,
-                    timeout_summary="maximum call duration",
-                )
-            except TimeoutError:
-                continue  # the loop notices the deadline and abandons the call
-            if self._hangup is None:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._next_run_input(input))
-
-    def _next_run_input(self, input: CallInput) -> CallInput:
-        return CallInput(
-            call_id=input.call_id,
-            account_id=input.account_id,
-            channel=input.channel,
-            started_at=input.started_at,
-            carry=self._carry(),
-        )
-
     # --- activities --------------------------------------------------------------------------
 
     async def _authorize(self) -> CallAuthorization:
