@@ -40,6 +40,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 test: install browser lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -51,7 +52,7 @@ run: $(STAMP)
 	$(PY) -m dev.stack --demo
 
 check-ledger: install
-	$(PY) -m ledger.invariants
+	$(PY) -m dev.check_ledger
 
 bench: install
 	$(PY) -m bench.run

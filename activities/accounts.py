@@ -1,16 +1,17 @@
-"""Activities of `AccountWorkflow`: the low-balance email, and `send_once`, the at-most-once
-email path shared with refunds.
+"""Activities of `AccountWorkflow`: the low-balance email (which marks its outbox row
+delivered), and `send_once`, the email path shared with refunds and the reconciler.
 
-`send_once` reserves the message's dedupe key in `email_log` (ledger.email_log) before calling
-the sender:
-- inserted (or re-claimed from `failed`): we own it, send, then mark it `sent`;
+`send_once` reserves the message's dedupe key in `email_log` (ledger.email_log) with the message
+itself before calling the sender:
+- inserted, re-claimed from `failed`, or taken over from a `sending` attempt past its lease: we
+  own it, send, then mark it `sent`;
 - the provider refused it (`EmailSendError`, a definite "not accepted"): mark `failed` so a later
   attempt may claim it again; retryable errors re-raise for the activity retry, others end as a
   non-retryable `ApplicationError`;
-- the row is already `sent` or `sending`: do not send (`duplicate`). `sending` means an earlier
-  attempt died between reserving and recording (worker crash, cancellation, an unexpected error):
-  it may or may not have reached SendGrid, and we choose **at most once**: a rare lost alert over
-  a duplicate one. Such rows stay visible in `email_log` with status `sending` for support.
+- the row is `sent`, or `sending` within its lease (another attempt is at it, or died moments
+  ago): do not send (`duplicate`). A send that died stays `sending`; after the lease the
+  reconciler (`resend_stuck`) sends the stored message again: at least once when something
+  crashed, exactly once when nothing did.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,8 @@ from adapters.email.sender import EmailMessage, EmailSender, EmailSendError
 from db.session import run_in_transaction
 from domain.contracts import LOW_BALANCE_ALERT_ACTIVITY, EmailOutcome
 from domain.contracts.accounts import LowBalanceAlert
-from ledger import accounts, email_log
+from ledger import accounts, alerts, email_log
+from ledger.posting import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def _claim(
             account_id=account_id,
             to_email=message.to,
             template=template,
+            message=asdict(message),
         ),
     )
 
@@ -76,10 +79,10 @@ async def send_once(
     account_id: str | None,
     template: str,
 ) -> EmailOutcome:
-    """Send `message` at most once per `message.dedupe_key`; returns `sent` or `duplicate`."""
+    """Send `message` once per `message.dedupe_key`; returns `sent` or `duplicate`."""
     claimed = await asyncio.to_thread(_claim, factory, message, account_id, template)
     if not claimed:
-        log.info("email %s already sent or in doubt; not sending again", message.dedupe_key)
+        log.info("email %s already sent or being sent; not sending now", message.dedupe_key)
         return EmailOutcome.DUPLICATE
     try:
         message_id = await sender.send(message)
@@ -119,6 +122,26 @@ async def send_rendered_once(
     )
 
 
+async def resend_stuck(
+    factory: sessionmaker[Session], sender: EmailSender, stuck: email_log.StuckSend
+) -> bool:
+    """Send a reclaimed stuck message again (the reconciler); True when the provider took it.
+    A refusal marks it `failed` (a later attempt of its workflow may claim it again)."""
+    message = EmailMessage(**stuck.message)
+    try:
+        message_id = await sender.send(message)
+    except EmailSendError as exc:
+        log.warning("stuck email %s not sent again: %s", stuck.dedupe_key, exc)
+        await asyncio.to_thread(_finish, factory, stuck.dedupe_key, email_log.FAILED)
+        return False
+    await asyncio.to_thread(_finish, factory, stuck.dedupe_key, email_log.SENT, message_id)
+    return True
+
+
+def _mark_alert_delivered(factory: sessionmaker[Session], dedupe_key: str) -> None:
+    run_in_transaction(factory, lambda s: alerts.mark_delivered(s, dedupe_key, utcnow()))
+
+
 class AccountActivities:
     def __init__(
         self,
@@ -135,6 +158,12 @@ class AccountActivities:
 
     @activity.defn(name=LOW_BALANCE_ALERT_ACTIVITY)
     async def send_low_balance_alert(self, alert: LowBalanceAlert) -> EmailOutcome:
+        outcome = await self._send_alert(alert)
+        # Sent, or owned by the email log (which sends it again should this attempt have died).
+        await asyncio.to_thread(_mark_alert_delivered, self.session_factory, alert.dedupe_key)
+        return outcome
+
+    async def _send_alert(self, alert: LowBalanceAlert) -> EmailOutcome:
         recipient = await asyncio.to_thread(load_recipient, self.session_factory, alert.account_id)
         if recipient is None:
             return EmailOutcome.NO_ACCOUNT

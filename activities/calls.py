@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
-from adapters.balance_events import notify_balance_changed
 from core.logging import set_log_context
 from db.session import run_in_transaction
 from domain.contracts import (
@@ -52,6 +52,7 @@ def _business_error(exc: BillingError) -> ApplicationError:
 class CallActivities:
     def __init__(self, deps: WorkerDeps) -> None:
         self.deps = deps
+        self.alerts = AlertPublisher(deps.session_factory, deps.client, task_queue=deps.task_queue)
 
     async def _transaction(self, work: Callable[[Session], T]) -> T:
         """One ledger transaction off the event loop (SQLAlchemy here is synchronous)."""
@@ -84,14 +85,22 @@ class CallActivities:
     @activity.defn(name=CALL_CHECKPOINT_ACTIVITY)
     async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
         set_log_context(call_id=request.call_id)
-        return await self._transaction(lambda s: ledger_usage.checkpoint_usage(s, request))
+
+        def work(session: Session) -> tuple[CheckpointedUsage, BalanceSnapshot]:
+            result, account = ledger_usage.checkpoint_usage(session, request)
+            return result, snapshot(account)
+
+        result, balance = await self._transaction(work)
+        # A raised hold may have recorded an auto-recharge crossing (available − reserved).
+        await self.alerts.after_commit(balance)
+        return result
 
     @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
-        if finalized.charged:
-            await self._announce_if_low(finalized.balance, request.call_id)
+        # A low-balance crossing this charge caused is in the outbox (same transaction).
+        await self.alerts.after_commit(finalized.balance)
         return finalized
 
     @activity.defn(name=CALL_VOID_ACTIVITY)
@@ -118,20 +127,8 @@ class CallActivities:
             return result, snapshot(account)
 
         result, balance = await self._transaction(work)
-        if result.adjustment_paisa:
-            await self._announce_if_low(balance, request.call_id)
+        await self.alerts.after_commit(balance)  # the adjustment's crossing, if it made one
         return result
-
-    async def _announce_if_low(self, balance: BalanceSnapshot | None, call_id: str) -> None:
-        # A call only ever lowers the balance, so the account workflow (which alerts on a drop
-        # below the threshold and re-arms on credits) needs to hear of it only when it ends
-        # below: this saves a signal-with-start on almost every call.
-        if balance is None or not balance.below_alert_threshold:
-            return
-        try:
-            await notify_balance_changed(self.deps.client, balance, task_queue=self.deps.task_queue)
-        except Exception:  # best effort: the charge is committed either way
-            log.exception("balance notification failed for call %s", call_id)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.authorize, self.checkpoint, self.finalize, self.void, self.late_usage]

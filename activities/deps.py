@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import PaymentGateway
+from adapters.payments.razorpay import RazorpayGateway
 from ledger.policy import LedgerPolicy
 
 
@@ -22,3 +23,5 @@ class WorkerDeps:
     payment_gateway: PaymentGateway
     email_from: str
     dashboard_url: str
+    razorpay: RazorpayGateway | None = None  # None: no RAZORPAY_KEY_ID (charges fail clearly)
+    checkout_expiry_seconds: int = 30 * 60

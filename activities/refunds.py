@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import load_recipient, send_rendered_once
-from adapters.balance_events import notify_balance_changed
+from activities.alerts import AlertPublisher
 from adapters.email import templates
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import GatewayUnavailable, PaymentGateway
@@ -71,6 +71,7 @@ class RefundActivities:
         self.email_sender = email_sender
         self.task_queue = task_queue
         self.email_from = email_from
+        self.alerts = AlertPublisher(session_factory, client, task_queue=task_queue)
 
     async def _ledger(
         self, work: Callable[[Session], tuple[Refund, BalanceSnapshot]]
@@ -84,7 +85,7 @@ class RefundActivities:
         except BillingError as exc:
             # Business refusals never change state; retrying cannot help.
             raise ApplicationError(exc.message, type=exc.code, non_retryable=True) from exc
-        await notify_balance_changed(self.client, snap, task_queue=self.task_queue)
+        await self.alerts.after_commit(snap)  # a refund can take the balance below the threshold
         return record
 
     @activity.defn(name=REFUND_START_ACTIVITY)

@@ -16,9 +16,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from adapters.payments.razorpay import RazorpayGateway
 from api.auth import Principal, get_principal
 from api.errors import ApiError
-from api.metrics import LedgerCollector
 from core.config import Settings
 from db.session import run_in_transaction
 from ledger.policy import LedgerPolicy
@@ -35,7 +35,7 @@ class BillingState:
     policy: LedgerPolicy
     temporal_client: Client | None = None
     temporal_error: str | None = None
-    ledger_metrics: LedgerCollector | None = None
+    razorpay: RazorpayGateway | None = None  # None: payments not configured (503 on checkout)
 
     def billing_client(self) -> BillingClient:
         if self.temporal_client is None:

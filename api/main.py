@@ -2,8 +2,10 @@
 
 Run: `uvicorn api.main:app` (settings from the environment, core.config) or
 `create_app(Settings(database_url=..., temporal_address=..., admin_api_key=...))` in tests.
-On startup it runs the migrations and connects one Temporal client (lazily, so the API starts
-even while Temporal is still coming up; `/healthz` reports it).
+On startup it runs the migrations, connects one Temporal client (lazily, so the API starts
+even while Temporal is still coming up; `/healthz` reports it) and serves its Prometheus
+metrics on the internal port API_METRICS_PORT (api.metrics_server). `api.main:app` also sets
+the process up: JSON log lines (core.logging) and the tracer provider (core.tracing).
 """
 
 from __future__ import annotations
@@ -15,25 +17,30 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from adapters.payments.razorpay_checkout import configured_razorpay
 from api.accounts.endpoints import router as accounts_router
 from api.api_usage.endpoints import router as api_usage_router
 from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
+from api.dashboard.payments import router as dashboard_payments_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
 from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
-from api.metrics import LedgerCollector, MetricsMiddleware
+from api.metrics import MetricsMiddleware
+from api.metrics_server import MetricsServer
+from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
 from core.config import Settings, get_settings
-from core.logging import LogContextMiddleware
+from core.logging import LogContextMiddleware, configure_logging
 from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
+from core.tracing import instrument_app, instrument_engine, setup_tracing, temporal_interceptors
 from db.migrate import upgrade
-from db.session import get_sessionmaker
+from db.session import get_engine, get_sessionmaker
 from ledger.policy import policy_from_settings
 
 log = logging.getLogger("api")
@@ -71,15 +78,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             database_url=url,
             session_factory=get_sessionmaker(url),
             policy=policy_from_settings(settings),
+            razorpay=configured_razorpay(settings),
         )
-        state.ledger_metrics = LedgerCollector(state.session_factory)
+        instrument_engine(get_engine(url))
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
                 settings,
                 lazy=True,
-                # The SDK's own metrics (RPC counts, latencies) on this process's /metrics.
+                # The SDK's own metrics (RPC counts, latencies) on this process's metrics port.
                 runtime=sdk_metrics_runtime(METRICS_REGISTRY),
+                interceptors=temporal_interceptors(),
             )
         except Exception as exc:  # the API still serves the ledger; /healthz says why
             state.temporal_error = f"{address}: {exc}"
@@ -88,7 +97,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         # For the dashboard router (api.dashboard), which reads these two.
         app.state.session_factory = state.session_factory
         app.state.temporal_client = state.temporal_client
-        yield
+        metrics = MetricsServer.start(
+            settings.api_metrics_host,
+            settings.api_metrics_port,
+            state.session_factory,
+            settings.ledger_gauges_refresh_seconds,
+        )
+        try:
+            yield
+        finally:
+            if metrics is not None:
+                metrics.stop()
 
     app = FastAPI(
         title="osmTalk Billing API",
@@ -97,6 +116,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    instrument_app(app)  # a server span per request: the root of the call's trace
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
@@ -105,13 +125,30 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         coupons_router,
         rate_cards_router,
         refunds_router,
+        payments_router,
         calls_router,
         api_usage_router,
         health_router,
         dashboard_router,
+        dashboard_payments_router,
     ):
         app.include_router(router)
     return app
 
 
-app = create_app()
+_process_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`api.main:app`, the process's app (uvicorn), built on first access after JSON logging and
+    the tracer provider are set up, so even uvicorn's first lines are JSON. Importing this module
+    (tests build their own apps with `create_app`) configures nothing."""
+    global _process_app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _process_app is None:
+        settings = get_settings()
+        configure_logging(settings.log_level, service="api")
+        setup_tracing("api")
+        _process_app = create_app(settings)
+    return _process_app

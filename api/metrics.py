@@ -1,122 +1,73 @@
-"""Prometheus metrics of the API process, on their own registry (served at `/metrics`)."""
+"""Prometheus metrics of the API process, on their own registry, served on the internal metrics
+port (api.metrics_server), never on the public API port. Names and help come from
+core.metrics, the one list of billing metrics."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session, sessionmaker
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.reports import ledger_totals
+from core import metrics as m
 
+# No `_created` series: Prometheus does not need them, and the worker's exporter has none.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-HTTP_REQUESTS = Counter(
-    "billing_http_requests",
-    "HTTP requests served, by method, route template and status code",
-    ["method", "route", "status"],
-    registry=REGISTRY,
-)
-HTTP_LATENCY = Histogram(
-    "billing_http_request_duration_seconds",
-    "HTTP request latency by method and route template",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-    registry=REGISTRY,
-)
-AUTHORIZATIONS = Counter(
-    "billing_authorizations",
-    "Authorization decisions taken through the API, by kind (call, api) and result",
-    ["kind", "result"],
-    registry=REGISTRY,
-)
-CHARGES_POSTED = Counter(
-    "billing_api_process_charges_posted",
-    "Charges this API process posted to the ledger, by kind",
-    ["kind"],
-    registry=REGISTRY,
-)
-PAISA_CHARGED = Counter(
-    "billing_api_process_paisa_charged",
-    "Paisa this API process charged to customers, by kind",
-    ["kind"],
-    registry=REGISTRY,
-)
-CREDITS_POSTED = Counter(
-    "billing_credits_posted",
-    "Credits posted through the API (topup, coupon, welcome), by kind",
-    ["kind"],
-    registry=REGISTRY,
-)
+
+def _counter(metric: m.Metric) -> Counter:
+    # prometheus_client appends `_total` to a counter's name itself.
+    name = metric.name.removesuffix("_total")
+    return Counter(name, metric.help, list(metric.labels), registry=REGISTRY)
 
 
-def record_authorization(kind: str, granted: bool) -> None:
-    AUTHORIZATIONS.labels(kind=kind, result="granted" if granted else "refused").inc()
+def _histogram(metric: m.Metric) -> Histogram:
+    return Histogram(
+        metric.name,
+        metric.help,
+        list(metric.labels),
+        buckets=m.LATENCY_BUCKETS,
+        registry=REGISTRY,
+    )
+
+
+def _gauge(metric: m.Metric) -> Gauge:
+    return Gauge(metric.name, metric.help, list(metric.labels), registry=REGISTRY)
+
+
+HTTP_REQUESTS = _counter(m.HTTP_REQUESTS)
+HTTP_LATENCY = _histogram(m.HTTP_REQUEST_DURATION)
+AUTHORIZATIONS = _counter(m.AUTHORIZATIONS)
+AUTHORIZE_DURATION = _histogram(m.AUTHORIZE_DURATION)
+CHARGED_PAISA = _counter(m.CHARGED_PAISA)
+CREDITS_POSTED = _counter(m.CREDITS_POSTED)
+# Set by api.metrics_server.LedgerGauges from a cached, periodic ledger read.
+ACTIVE_HOLDS = _gauge(m.ACTIVE_HOLDS)
+RESERVED_PAISA = _gauge(m.RESERVED_PAISA)
+LEDGER_GAUGE_ERRORS = _counter(m.LEDGER_GAUGE_ERRORS)
+
+
+def record_authorization(
+    kind: str, authorized: bool, reason: str | None, started: float | None = None
+) -> None:
+    """An authorization decision the API took itself (osmAPI requests: kind `api`); call
+    authorizations are decided, and counted, by the worker. `started`: `time.perf_counter()`
+    when the request reached the endpoint."""
+    result = "authorized" if authorized else "refused"
+    AUTHORIZATIONS.labels(kind=kind, result=result, reason=reason or "").inc()
+    if started is not None:
+        AUTHORIZE_DURATION.labels(kind=kind).observe(time.perf_counter() - started)
 
 
 def record_charge(kind: str, paisa: int) -> None:
-    CHARGES_POSTED.labels(kind=kind).inc()
-    PAISA_CHARGED.labels(kind=kind).inc(paisa)
-
-
-# Ledger-wide figures, read from PostgreSQL at each scrape (two aggregate queries): call charges are
-# posted by the worker, so only the ledger knows every charge, whichever process posted it.
-_LEDGER_KINDS = {"call_charge": "call", "call_adjustment": "call_adjustment", "api_charge": "api"}
-
-
-class LedgerCollector(Collector):
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
-
-    def collect(self) -> Iterable[Metric]:
-        charges = CounterMetricFamily(
-            "billing_charges_posted",
-            "Charges posted to the ledger (calls by the worker, osmAPI by the API), by kind",
-            labels=["kind"],
-        )
-        paisa = CounterMetricFamily(
-            "billing_paisa_charged", "Paisa charged to customers, by kind", labels=["kind"]
-        )
-        with self.factory() as session:
-            totals = ledger_totals(session)
-        for kind, label in _LEDGER_KINDS.items():
-            n, total = totals.charges.get(kind, (0, 0))
-            charges.add_metric([label], n)
-            paisa.add_metric([label], total)
-        active = GaugeMetricFamily(
-            "billing_active_holds", "Calls in progress holding credit (active holds)"
-        )
-        active.add_metric([], totals.active_holds)
-        reserved_paisa = GaugeMetricFamily(
-            "billing_reserved_paisa", "Σ active holds over all accounts, in paisa"
-        )
-        reserved_paisa.add_metric([], totals.reserved_paisa)
-        return [charges, paisa, active, reserved_paisa]
-
-
-def render(ledger: LedgerCollector | None) -> bytes:
-    """The process metrics and, when the database answers, the ledger-wide ones."""
-    output = generate_latest(REGISTRY)
-    if ledger is not None:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ledger)
-        try:
-            output += generate_latest(registry)
-        except Exception:  # a scrape must not fail because PostgreSQL is down
-            LEDGER_SCRAPE_ERRORS.inc()
-            output = generate_latest(REGISTRY)
-    return output
-
-
-LEDGER_SCRAPE_ERRORS = Counter(
-    "billing_ledger_scrape_errors",
-    "Scrapes whose ledger-wide metrics could not be read from PostgreSQL",
-    registry=REGISTRY,
-)
+    CHARGED_PAISA.labels(kind=kind).inc(paisa)
 
 
 class MetricsMiddleware:

@@ -1,14 +1,48 @@
-"""The API's call into the one balance-change publisher, `adapters.balance_events`, with this
-app's Temporal client and task queue (best effort; it never raises)."""
+"""After the API commits a balance change: hand the low-balance crossing it recorded (if any)
+to `AccountWorkflow` through the one publisher, `adapters.balance_events` (the worker's side is
+activities.alerts). Never raises: what is not delivered now stays in the alert outbox, where the
+reconciler finds it."""
 
 from __future__ import annotations
 
-from adapters.balance_events import notify_balance_changed
-from api.deps import BillingState
+import logging
+
+from adapters.balance_events import publish_low_balance_alerts
+from adapters.checkout_events import start_auto_recharges
+from api.deps import BillingState, run_db
 from domain.ledger_types import BalanceSnapshot
+from ledger import alerts, auto_recharge
+
+log = logging.getLogger("api.notify")
 
 
 async def balance_changed(state: BillingState, snapshot: BalanceSnapshot) -> None:
-    await notify_balance_changed(
-        state.temporal_client, snapshot, task_queue=state.settings.task_queue
+    if snapshot.below_auto_recharge_threshold:
+        await _hand_over_recharges(state, snapshot.account_id)
+    # Only a balance below its threshold can have a crossing: credits and most debits cost
+    # nothing here.
+    if state.temporal_client is None or not snapshot.below_alert_threshold:
+        return
+    try:
+        pending = await run_db(
+            state.session_factory, lambda s: alerts.undelivered_alerts(s, snapshot.account_id)
+        )
+    except Exception:
+        log.warning("alert outbox of %s not read", snapshot.account_id, exc_info=True)
+        return
+    await publish_low_balance_alerts(
+        state.temporal_client, pending, task_queue=state.settings.task_queue
     )
+
+
+async def _hand_over_recharges(state: BillingState, account_id: str) -> None:
+    """An auto-recharge crossing the change recorded (ledger.recharge_crossings) goes to its
+    workflow now; never raises (it stays recorded for the next change)."""
+    try:
+        pending = await run_db(
+            state.session_factory, lambda s: auto_recharge.undelivered(s, account_id)
+        )
+    except Exception:
+        log.warning("auto-recharges of %s not read", account_id, exc_info=True)
+        return
+    await start_auto_recharges(state.temporal_client, pending, task_queue=state.settings.task_queue)

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_metrics_port: int = 9464
+    # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
+    # re-read from PostgreSQL at most this often.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9465
+    ledger_gauges_refresh_seconds: float = 15.0
     admin_api_key: str | None = None
     sendgrid_api_key: str | None = None
     sendgrid_host: str | None = None  # unset with no key: the local capture server
@@ -31,6 +36,12 @@ class Settings(BaseSettings):
     hold_grace_seconds: int = 15 * 60
     # Usage for a finalized call is charged as an adjustment this long after its hangup (§3).
     late_usage_window_seconds: int = DEFAULT_LATE_USAGE_WINDOW_SECONDS
+    # How long POST /refunds waits for the refund workflow to debit (or refuse) before a 503
+    # (the retry with the same Idempotency-Key then finds the same refund).
+    refund_decision_timeout_seconds: float = 10.0
+    # The worker creates the reconciler's Temporal Schedule at start (off: a worker that only
+    # serves, e.g. a second one in a test).
+    reconciler_schedule: bool = True
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False
@@ -39,6 +50,10 @@ class Settings(BaseSettings):
     razorpay_key_secret: str | None = None
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
+    razorpay_timeout_seconds: float = 10.0  # per gateway request (a slow order is a 503)
+    checkout_min_paisa: int = 10_000  # ₹100
+    checkout_max_paisa: int = 50_000_000  # ₹5,00,000
+    checkout_expiry_seconds: int = 30 * 60  # an unpaid checkout expires after this
     session_secret: str = "dev-only-change-me"
     # Off in production, where the one-shot `migrate` job (python -m db.migrate) owns the schema.
     migrate_on_start: bool = True

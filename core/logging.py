@@ -11,7 +11,9 @@ Usage::
 `bind_log_context` sets context variables, so the ids follow the code through `await`s and into
 tasks created inside the block. Every line carries `call_id` and `account_id` keys (null when
 unknown), so a log search on either never misses a line. Records may also pass them explicitly:
-`log.info("x", extra={"call_id": ...})` wins over the context.
+`log.info("x", extra={"call_id": ...})` wins over the context. Every line also carries the
+current OpenTelemetry `trace_id` and `span_id` (core.tracing; null outside a trace), so one
+search finds the API request, the call's workflow, its activities and their SQL.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY, call_id_of
-from domain.contracts.calls import CallAuthorization
-from domain.ledger_types import FinalizedCall
+from opentelemetry import trace
+
+from domain.contracts import call_id_of
 
 CONTEXT_FIELDS = ("call_id", "account_id")
 
@@ -85,6 +87,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def _trace_fields() -> dict[str, str | None]:
+    """The current OpenTelemetry span's ids (W3C hex), null outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {"trace_id": None, "span_id": None}
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str | None = None) -> None:
         super().__init__()
@@ -102,6 +115,7 @@ class JsonFormatter(logging.Formatter):
         for name, var in _VARS.items():
             value = getattr(record, name, None)
             entry[name] = value if value is not None else var.get()
+        entry.update(_trace_fields())
         for key, value in record.__dict__.items():
             if key in _STANDARD_ATTRS or key in entry or key.startswith("_"):
                 continue
@@ -193,13 +207,16 @@ def activity_log_interceptor() -> Any:
     """A Temporal worker interceptor (`Worker(..., interceptors=[activity_log_interceptor()])`)
     that binds call_id/account_id (from the activity's first argument, else from a
     call's workflow id) around every activity and logs one line per activity outcome with
-    its duration, so every call leaves a trail of JSON lines carrying its ids."""
+    its duration, so every call leaves a trail of JSON lines carrying its ids; it records the
+    activity's metrics (core.metrics) on the way."""
     from temporalio import activity
     from temporalio.worker import (
         ActivityInboundInterceptor,
         ExecuteActivityInput,
         Interceptor,
     )
+
+    from core.metrics import record_activity
 
     log = logging.getLogger("billing.activity")
 
@@ -219,7 +236,7 @@ def activity_log_interceptor() -> Any:
                 try:
                     result = await super().execute_activity(input)
                 except BaseException as exc:
-                    _record_activity(info.activity_type, started, None, failed=True)
+                    record_activity(info, input.args, None, started, failed=True)
                     log.warning(
                         "activity %s failed: %s",
                         info.activity_type,
@@ -227,7 +244,7 @@ def activity_log_interceptor() -> Any:
                         extra={**fields, "duration_ms": _ms(started), "error": str(exc)[:500]},
                     )
                     raise
-                _record_activity(info.activity_type, started, result, failed=False)
+                record_activity(info, input.args, result, started, failed=False)
                 log.info(
                     "activity %s completed",
                     info.activity_type,
@@ -242,45 +259,6 @@ def activity_log_interceptor() -> Any:
             return _Inbound(next)
 
     return _Interceptor()
-
-
-def _record_activity(activity_type: str, started: float, result: Any, *, failed: bool) -> None:
-    """Metrics on the worker's Prometheus endpoint (the Temporal runtime's, next to the SDK's
-    `temporal_*` metrics): every activity, and the business outcomes of the call activities."""
-    from datetime import timedelta
-
-    from temporalio import activity
-
-    try:
-        meter = activity.metric_meter()
-        meter.create_counter(
-            "billing_activity_executions", "Activity executions by type and result"
-        ).add(1, {"activity": activity_type, "result": "error" if failed else "ok"})
-        meter.create_histogram_timedelta(
-            "billing_activity_duration", "Activity execution time", "ms"
-        ).record(timedelta(seconds=time.monotonic() - started), {"activity": activity_type})
-        if failed:
-            return
-        if activity_type == CALL_AUTHORIZE_ACTIVITY and isinstance(result, CallAuthorization):
-            decision = result.decision
-            meter.create_counter("billing_call_authorizations", "Call authorization decisions").add(
-                1,
-                {
-                    "result": "authorized" if decision.authorized else "refused",
-                    "reason": decision.reason or "",
-                },
-            )
-        elif activity_type == CALL_FINALIZE_ACTIVITY and isinstance(result, FinalizedCall):
-            meter.create_counter("billing_calls_finalized", "Calls finalized").add(
-                1, {"outcome": result.outcome, "charged": str(result.charged)}
-            )
-            total = result.breakdown.total_paisa
-            if result.charged and total > 0:
-                meter.create_counter(
-                    "billing_call_charged_paisa", "Paisa charged for calls", "paisa"
-                ).add(total)
-    except Exception:  # metrics never break billing
-        logging.getLogger("billing.activity").debug("metrics not recorded", exc_info=True)
 
 
 def _ms(started: float) -> float:

@@ -7,7 +7,10 @@ prometheus_client registry, so one `/metrics` serves both the business metrics a
 The worker does not need this: its Runtime exports Prometheus directly on WORKER_METRICS_PORT.
 Here the SDK records into a `MetricBuffer`; a collector drains it (on every scrape and from a
 daemon thread once a second, so it never fills) and keeps cumulative counters, last gauge
-values and histograms with fixed buckets (milliseconds for durations).
+values and histograms. Names are the ones the worker's exporter gives with
+`core.metrics.worker_prometheus_config`: counters end in `_total`, durations are seconds
+histograms ending in `_seconds` (e.g. `temporal_request_total`,
+`temporal_request_latency_seconds`).
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ from prometheus_client.registry import Collector
 from temporalio.runtime import (
     BUFFERED_METRIC_KIND_COUNTER,
     BUFFERED_METRIC_KIND_GAUGE,
+    BufferedMetric,
     MetricBuffer,
+    MetricBufferDurationFormat,
     Runtime,
     TelemetryConfig,
 )
 
-BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+from core.metrics import LATENCY_BUCKETS
+
+BUCKETS = LATENCY_BUCKETS
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -40,8 +47,16 @@ def _labels(attributes: Mapping[str, Any]) -> Labels:
     return tuple(sorted((str(k), str(v)) for k, v in attributes.items()))
 
 
-def _name(raw: str) -> str:
-    return raw if raw.startswith("temporal_") else f"temporal_{raw}"
+def _name(metric: BufferedMetric) -> str:
+    """Prometheus naming, as the worker's exporter does it (counters_total_suffix,
+    unit_suffix with durations in seconds)."""
+    raw = metric.name
+    name = raw if raw.startswith("temporal_") else f"temporal_{raw}"
+    if metric.kind == BUFFERED_METRIC_KIND_COUNTER:
+        return f"{name}_total"
+    if metric.unit == "s" and not name.endswith("_seconds"):
+        return f"{name}_seconds"
+    return name
 
 
 class _Histogram:
@@ -82,7 +97,7 @@ class TemporalSdkCollector(Collector):
                 return
             for update in updates:
                 metric = update.metric
-                name = _name(metric.name)
+                name = _name(metric)
                 self.help.setdefault(name, metric.description or metric.name)
                 labels = _labels(update.attributes)
                 if metric.kind == BUFFERED_METRIC_KIND_COUNTER:
@@ -99,7 +114,10 @@ class TemporalSdkCollector(Collector):
         with self.lock:
             for name, series in self.counters.items():
                 keys = sorted({k for labels in series for k, _ in labels})
-                counter = CounterMetricFamily(name, self.help[name], labels=keys)
+                # CounterMetricFamily adds `_total` itself.
+                counter = CounterMetricFamily(
+                    name.removesuffix("_total"), self.help[name], labels=keys
+                )
                 for labels, value in series.items():
                     values = dict(labels)
                     counter.add_metric([values.get(k, "") for k in keys], value)
@@ -133,7 +151,7 @@ def sdk_metrics_runtime(registry: CollectorRegistry, *, drain_interval: float = 
     with _lock:
         if _runtime is not None:
             return _runtime
-        buffer = MetricBuffer(100_000)
+        buffer = MetricBuffer(100_000, duration_format=MetricBufferDurationFormat.SECONDS)
         runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
         collector = TemporalSdkCollector(buffer)
         registry.register(collector)

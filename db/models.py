@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,7 +53,37 @@ class Account(Base):
     reserved_paisa: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    # Low-balance alert: armed while available >= threshold; a balance change that takes it
+    # below while armed is a crossing (an `alert_outbox` row in the same transaction).
+    low_balance_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Auto-recharge (contract §6; db.payment_models holds the saved methods): armed while
+    # available − reserved >= its threshold, like the alert.
+    auto_recharge_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_recharge_threshold_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_amount_paisa: Mapped[int | None] = mapped_column(BigInteger)
+    auto_recharge_failures: Mapped[int] = mapped_column(Integer, default=0)
+    auto_recharge_method_id: Mapped[str | None] = mapped_column(String(64))
+    auto_recharge_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = _now_column()
+
+
+class AlertOutbox(Base):
+    """Low-balance crossings, written in the transaction of the balance change that crossed;
+    `delivered_at` is set once the alert email is sent or owned by the email log."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        Index("ix_alert_outbox_undelivered", "account_id", postgresql_where="delivered_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    dedupe_key: Mapped[str] = mapped_column(Text, unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LedgerTransaction(Base):
@@ -318,6 +349,7 @@ class IdempotencyRecord(Base):
     """HTTP Idempotency-Key replay store: same key + same body replays, another body is 409."""
 
     __tablename__ = "idempotency_records"
+    __table_args__ = (Index("ix_idempotency_records_created", "created_at"),)
 
     principal: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -333,12 +365,19 @@ class EmailLog(Base):
     """Every email we send, keyed by a stable dedupe key so a retry never sends twice."""
 
     __tablename__ = "email_log"
+    __table_args__ = (
+        Index("ix_email_log_sending", "claimed_at", postgresql_where="status = 'sending'"),
+    )
 
     dedupe_key: Mapped[str] = mapped_column(Text, primary_key=True)
     account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     to_email: Mapped[str] = mapped_column(Text)
     template: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # sending, sent
+    status: Mapped[str] = mapped_column(String(16))  # sending, sent, failed
     provider_message_id: Mapped[str | None] = mapped_column(Text)
+    # The message as sent (to, subject, text, html, ...): what a reclaimed send sends again.
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    claimed_at: Mapped[datetime] = _now_column()  # when the current attempt took the key
     created_at: Mapped[datetime] = _now_column()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -7,7 +7,9 @@ orchestrator client (`orchestrator_client.BillingClient`, i.e. straight to Tempo
 What it does:
 - creates `--accounts` demo accounts (each gets the welcome promo), tops each up with ₹500,
   publishes a coupon and redeems it with the first account's customer key, creates a support
-  key and refunds ₹100 of the first account's paid balance (refund workflow), and creates one
+  key and refunds ₹100 of the first account's paid balance (refund workflow), has the first
+  customer buy ₹1,000 of credits through a checkout paid at the Razorpay stand-in (when the
+  stack runs one: dev.demo_checkout), and creates one
   extra account with only the welcome promo that is driven until it runs low and is refused;
 - starts `--rate` calls a second over a mix of channels (phone, web, whatsapp, chat) and
   outcomes (completed, voicemail, failed, no_answer, busy, rejected), short and long calls, each
@@ -36,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from dev.demo_checkout import buy_credits
 
 CHANNEL_WEIGHTS = {"phone": 45, "web": 25, "whatsapp": 15, "chat": 15}
 OUTCOME_WEIGHTS = {
@@ -221,6 +225,15 @@ class Demo:
             f"/v1/accounts/{first.id}/refunds", {"amount_paisa": REFUND_PAISA}, key=self.support_key
         )
         self.extras["refund"] = {"id": refund.get("id"), "amount_paisa": REFUND_PAISA}
+        # The first customer buys credits through a checkout (with the Razorpay stand-in).
+        bought = await buy_credits(self.http, first.id, first.customer_key)
+        if bought is not None:
+            self.extras["checkout"] = bought
+            print(
+                f"[demo] {first.name} bought {rupees(bought['amount_paisa'])} of credits "
+                f"(checkout {bought['checkout_id']}: {bought['status']})",
+                flush=True,
+            )
         # An account with only the welcome promo: it runs low and is refused.
         if self.args.low_account:
             self.low_account = await self.create_account("Zed Trial (runs low)", low=True)

@@ -15,8 +15,11 @@ Children log JSON lines to RUN_DIR/logs/<name>.log (`--verbose` streams them to 
 
 Environment (contract §5 plus ports, so that tests can run it beside another stack):
 DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), API_HOST
-(127.0.0.1), API_PORT (8000), WORKER_METRICS_PORT (9464), EMAIL_CAPTURE_PORT (8025),
+(127.0.0.1), API_PORT (8000), API_METRICS_PORT (9465), WORKER_METRICS_PORT (9464),
+EMAIL_CAPTURE_PORT (8025),
 ADMIN_API_KEY (generated for the session when unset), SENDGRID_API_KEY, SENDGRID_HOST,
+RAZORPAY_KEY_ID/_SECRET/RAZORPAY_WEBHOOK_SECRET/RAZORPAY_API_URL (unset key: the local stand-in
+on RAZORPAY_STANDIN_PORT, 8790),
 RUN_DIR (.run), DEMO_DURATION (seconds of demo traffic, then stop; unset/0: until Ctrl-C),
 DEMO_RATE (calls/s), DEMO_ACCOUNTS.
 """
@@ -41,6 +44,7 @@ from typing import Any, TextIO
 
 from core.logging import uvicorn_log_config
 from dev.procs import ChildProcess, http_ok, python_command
+from dev.razorpay import devstack as razorpay_standin
 from domain.contracts import TASK_QUEUE
 
 
@@ -68,6 +72,7 @@ class StackConfig:
     api_port: int
     temporal_port: int
     temporal_ui_port: int
+    api_metrics_port: int
     worker_metrics_port: int
     email_capture_port: int
     admin_api_key: str
@@ -98,6 +103,7 @@ class StackConfig:
             api_port=_env_int("API_PORT", 8000),
             temporal_port=_env_int("TEMPORAL_PORT", 7233),
             temporal_ui_port=_env_int("TEMPORAL_UI_PORT", 8233),
+            api_metrics_port=_env_int("API_METRICS_PORT", 9465),
             worker_metrics_port=_env_int("WORKER_METRICS_PORT", 9464),
             email_capture_port=_env_int("EMAIL_CAPTURE_PORT", 8025),
             admin_api_key=key,
@@ -227,6 +233,7 @@ class Stack:
         self.env["ADMIN_API_KEY"] = cfg.admin_api_key
         self.env["API_PORT"] = str(cfg.api_port)
         self.env["API_HOST"] = cfg.api_host
+        self.env["API_METRICS_PORT"] = str(cfg.api_metrics_port)
         self.env["WORKER_METRICS_PORT"] = str(cfg.worker_metrics_port)
         self.env.setdefault("DASHBOARD_URL", cfg.api_url)
         self.env.setdefault("RUN_DIR", str(cfg.run_dir))
@@ -238,6 +245,14 @@ class Stack:
             self.env["SENDGRID_HOST"] = f"http://127.0.0.1:{port}"
             _say(f"email: no SENDGRID_API_KEY, capture server on :{port}")
             self._child("email-capture", python_command("dev.email_capture", "--port", str(port)))
+
+        if razorpay_standin.wanted(self.env):
+            razorpay_env, command = razorpay_standin.standin_settings(cfg.api_url)
+            self.env.update(razorpay_env)
+            url = razorpay_env["RAZORPAY_API_URL"]
+            _say(f"payments: no RAZORPAY_KEY_ID, Razorpay stand-in on {url}")
+            self._child("razorpay-standin", command)
+            self._wait_for("the Razorpay stand-in", lambda: http_ok(f"{url}/healthz"), 30)
 
         _say("starting the worker")
         self._child("worker", python_command("worker"), stop_timeout=20)
@@ -276,11 +291,13 @@ class Stack:
             lines.append(f"  Temporal UI    {self.temporal_ui_url}")
         lines += [
             f"  Temporal       {self.env['TEMPORAL_ADDRESS']} (task queue '{TASK_QUEUE}')",
-            f"  Metrics        API {cfg.api_url}/metrics · "
+            f"  Metrics        API http://127.0.0.1:{cfg.api_metrics_port}/metrics · "
             f"worker http://127.0.0.1:{cfg.worker_metrics_port}/metrics",
         ]
         if not self.env.get("SENDGRID_API_KEY"):
             lines.append(f"  Email capture  {self.env['SENDGRID_HOST']}")
+        if any(c.name == "razorpay-standin" for c in self.children):
+            lines.append(f"  Razorpay       {self.env['RAZORPAY_API_URL']} (local stand-in)")
         if cfg.admin_key_generated:
             lines.append(f"  Admin API key  {cfg.admin_api_key}   (generated for this session)")
         else:

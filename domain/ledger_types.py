@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.balance_rules import below_alert_threshold, refundable_paisa
+from domain.balance_rules import below_alert_threshold, refundable_paisa, spendable_paisa
 from domain.rating import Breakdown, RateCard, UsageLine
 
 REASON_INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -22,6 +22,8 @@ class BalanceSnapshot:
     min_balance_paisa: int
     alert_threshold_paisa: int
     version: int
+    # Set while auto-recharge is on: AccountWorkflow charges once per crossing below it.
+    auto_recharge_threshold_paisa: int | None = None
 
     @property
     def available_paisa(self) -> int:
@@ -33,6 +35,16 @@ class BalanceSnapshot:
             paid_paisa=self.paid_paisa,
             promo_paisa=self.promo_paisa,
             reserved_paisa=self.reserved_paisa,
+        )
+
+    @property
+    def below_auto_recharge_threshold(self) -> bool:
+        """Auto-recharge is on and `available − reserved` is below its threshold: a committed
+        change may have recorded a recharge to hand over (ledger.recharge_crossings)."""
+        threshold = self.auto_recharge_threshold_paisa
+        return (
+            threshold is not None
+            and spendable_paisa(self.available_paisa, self.reserved_paisa) < threshold
         )
 
     @property

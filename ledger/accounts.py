@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from db.models import Account, LedgerTransaction
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import RatingError, validate_margin_rate
+from ledger.alerts import record_crossing
 from ledger.errors import NotFound, ValidationFailed
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
@@ -107,7 +108,13 @@ def create_account(
 
 
 def top_up(
-    session: Session, *, account_id: str, amount_paisa: int, payment_reference: str
+    session: Session,
+    *,
+    account_id: str,
+    amount_paisa: int,
+    payment_reference: str,
+    description: str = "Top-up",
+    details: dict[str, Any] | None = None,
 ) -> tuple[LedgerTransaction, BalanceSnapshot]:
     check_amount(amount_paisa)
     if not payment_reference or len(payment_reference) > 200:
@@ -129,7 +136,8 @@ def top_up(
         payload_hash=payload_hash,
         contra_book="cash",
         reference=payment_reference,
-        description="Top-up",
+        description=description,
+        details=details,
     )
     return transaction, snapshot(account)
 
@@ -175,4 +183,7 @@ def set_alert_threshold(
     _check_threshold(threshold_paisa)
     account = require_account(session, account_id)
     account.alert_threshold_paisa = threshold_paisa
+    # A threshold raised above the balance is a crossing too (alerted once); lowered below it
+    # re-arms.
+    record_crossing(session, account)
     return account, snapshot(account)

@@ -36,6 +36,7 @@ from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.holds import call_hold_reference
 from ledger.posting import debit, request_hash, require_account, utcnow
 from ledger.rate_cards import load_rate_card
+from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import call_usage as usage_rows
 from ledger.repositories import calls as call_rows
 from ledger.repositories import holds as hold_rows
@@ -136,16 +137,20 @@ def follow_running_cost(session: Session, account: Account, call: Call, running_
         min_balance_paisa=account.min_balance_paisa,
     )
     if wanted != hold.amount_paisa:
+        raised = wanted > hold.amount_paisa
         account.reserved_paisa += wanted - hold.amount_paisa
         hold.amount_paisa = wanted
+        if raised:  # available − reserved fell: maybe an auto-recharge crossing (contract §6)
+            record_recharge_crossing(session, account)
     return wanted
 
 
 def checkpoint_usage(
     session: Session, request: UsageCheckpoint, now: datetime | None = None
-) -> CheckpointedUsage:
+) -> tuple[CheckpointedUsage, Account]:
     """A running call's usage checkpoint: record the events, move the hold with the cost. One
-    small transaction; a retry of a committed attempt changes nothing."""
+    small transaction; a retry of a committed attempt changes nothing. Also returns the
+    (locked) account, for the caller's after-commit work."""
     now = now or utcnow()
     account, call = lock_call(session, request.call_id)
     if call.status == "finalized":
@@ -159,7 +164,7 @@ def checkpoint_usage(
             running_total_paisa=late.breakdown.total_paisa,
             hold_paisa=0,
             finalized=True,
-        )
+        ), account
     recorded = record_events(
         session, call, request.usage_events(), batch=request.batch, phase="live"
     )
@@ -173,7 +178,7 @@ def checkpoint_usage(
         duplicate_event_ids=recorded.duplicates,
         running_total_paisa=running.total_paisa,
         hold_paisa=hold,
-    )
+    ), account
 
 
 def _adjustment_key(call_id: str, first_event_id: str) -> str:
@@ -271,7 +276,7 @@ def report_late_usage(
     events = validate_call_events(session, call, raw_events)
     if call.status != "finalized":
         request = UsageCheckpoint(call_id, batch, events_to_json(events))
-        checkpoint = checkpoint_usage(session, request, now)
+        checkpoint, _ = checkpoint_usage(session, request, now)
         return LateUsageResult(
             call_id=call_id,
             accepted=len(events) - len(checkpoint.duplicate_event_ids),

@@ -330,30 +330,22 @@ def check_ledger(session: Session, account_ids: Sequence[str] | None = None) -> 
 
 
 def _database_url() -> str:
-    """DATABASE_URL, else the `billing` database of the embedded server `make serve` runs
-    (RUN_DIR/pgdata, RUN_DIR defaulting to .run)."""
+    """DATABASE_URL is required: production never starts a database of its own (`make
+    check-ledger` runs `dev.check_ledger`, which finds the dev stack's embedded one)."""
     url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        return url
-    from pathlib import Path
-
-    import pgserver
-
-    data_dir = (Path(os.environ.get("RUN_DIR") or ".run") / "pgdata").absolute()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # 'stop': joins a running stack's server, and stops one it had to start when done.
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
-    return str(server.get_uri("billing"))
+    if not url:
+        raise SystemExit("DATABASE_URL is required (make check-ledger finds the dev stack's)")
+    return url
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, database_url: str | None = None) -> int:
     """`python -m ledger.invariants [account_id ...]`: print violations, exit 1 if any."""
     from sqlalchemy.exc import DBAPIError
 
     from db.session import get_sessionmaker
 
     args = list(sys.argv[1:] if argv is None else argv)
-    url = _database_url()
+    url = database_url or _database_url()
     accounts = args or None
     try:
         with get_sessionmaker(url)() as session:

@@ -23,7 +23,9 @@ from db.models import Account, CreditLot, JournalEntry, LedgerTransaction, LotAl
 from domain.balance_rules import is_refused
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
+from ledger.alerts import alert_threshold_of, record_crossing
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
 from ledger.repositories import journal
@@ -59,12 +61,11 @@ def snapshot(account: Account) -> BalanceSnapshot:
         promo_paisa=account.promo_paisa,
         reserved_paisa=account.reserved_paisa,
         min_balance_paisa=account.min_balance_paisa,
-        alert_threshold_paisa=(
-            account.alert_threshold_paisa
-            if account.alert_threshold_paisa is not None
-            else account.min_balance_paisa
-        ),
+        alert_threshold_paisa=alert_threshold_of(account),
         version=account.version,
+        auto_recharge_threshold_paisa=(
+            account.auto_recharge_threshold_paisa if account.auto_recharge_enabled else None
+        ),
     )
 
 
@@ -124,7 +125,8 @@ def post(
     details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Write one balanced transaction: customer books move by the deltas, the contra (system)
-    entries take the other side. The account row must already be locked."""
+    entries take the other side; a low-balance crossing it causes goes to the alert outbox in
+    the same transaction (ledger.alerts). The account row must already be locked."""
     contra_entries = [(book, amount) for book, amount in contra if amount]
     if paid_delta + promo_delta + sum(a for _, a in contra_entries) != 0:
         raise AssertionError("unbalanced journal transaction")
@@ -150,6 +152,8 @@ def post(
     )
     session.add(transaction)
     session.flush()
+    record_crossing(session, account)
+    record_recharge_crossing(session, account)
     entries = [("customer_paid", paid_delta), ("customer_promo", promo_delta), *contra_entries]
     session.add_all(
         JournalEntry(
@@ -172,6 +176,7 @@ def credit_paid(
     contra_book: str,
     reference: str | None,
     description: str,
+    details: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """Add paid credit as a new lot; if paid was below zero, the lot first settles that."""
     overdraft = max(0, -account.paid_paisa)
@@ -186,6 +191,7 @@ def credit_paid(
         contra=[(contra_book, -amount)],
         reference=reference,
         description=description,
+        details=details,
     )
     settled = min(overdraft, amount)
     lot = CreditLot(

@@ -3,6 +3,8 @@ with the money put back as paid credit. Each returns the refund and the balance 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.orm import Session
 
 from db.models import Account, Refund
@@ -131,3 +133,10 @@ def get_refund(session: Session, refund_id: str) -> Refund:
     if refund is None:
         raise NotFound(f"refund {refund_id} not found")
     return refund
+
+
+def stale_pending_refunds(
+    session: Session, *, older_than: timedelta, limit: int = 100
+) -> list[Refund]:
+    """Refunds `pending` for longer than `older_than` (for the reconciler to re-drive)."""
+    return list(catalog.pending_refunds_before(session, utcnow() - older_than, limit))

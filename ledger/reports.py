@@ -1,5 +1,5 @@
-"""Ledger-wide figures for operations: what /metrics reports at each scrape, and the round trip
-/healthz makes."""
+"""Ledger-wide figures for operations: the gauges the API's metrics endpoint shows (refreshed
+in the background, api.metrics_server) and the round trip /healthz makes."""
 
 from __future__ import annotations
 
@@ -9,21 +9,18 @@ from sqlalchemy.orm import Session
 
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
-from ledger.repositories import journal
 
 
 @dataclass(frozen=True)
-class LedgerTotals:
-    charges: dict[str, tuple[int, int]]  # call_charge / api_charge -> (count, paisa charged)
+class HoldTotals:
     active_holds: int
     reserved_paisa: int
 
 
-def ledger_totals(session: Session) -> LedgerTotals:
+def hold_totals(session: Session) -> HoldTotals:
+    """Active holds and Σ their paisa, ledger-wide (one aggregate on the active-holds index)."""
     holds, reserved = hold_rows.active_hold_totals(session)
-    return LedgerTotals(
-        charges=journal.charge_totals_by_kind(session), active_holds=holds, reserved_paisa=reserved
-    )
+    return HoldTotals(active_holds=holds, reserved_paisa=reserved)
 
 
 def ping(session: Session) -> None:

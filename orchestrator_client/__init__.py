@@ -8,6 +8,7 @@ Usage for a call whose workflow has ended is late usage: `report_usage` sends it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,10 +21,12 @@ import temporalio.service
 from domain.channels import HANGUP_OUTCOMES, Channel, Component, Outcome
 from domain.contracts import (
     AUTHORIZE_UPDATE,
+    CALL_ID_PATTERN,
     CALL_LATE_USAGE_WORKFLOW,
     CALL_WORKFLOW,
     HANGUP_SIGNAL,
     LATE_USAGE_UPDATE,
+    MAX_EVENTS_PER_SIGNAL,
     STATUS_QUERY,
     TASK_QUEUE,
     USAGE_SIGNAL,
@@ -43,8 +46,8 @@ from domain.contracts.calls import (
     UsageReport,
 )
 
-# One signal carries at most this many events: keeps a payload well under Temporal's 2 MB.
-MAX_EVENTS_PER_SIGNAL = 2000
+_CALL_ID = re.compile(CALL_ID_PATTERN)
+CALL_ID_RULE = "call_id: 1 to 200 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"
 _CHANNELS = frozenset(Channel)
 _COMPONENTS = frozenset(Component)
 # What `report_usage` takes: one event (a UsageReport or its JSON object), a list of them, or a
@@ -91,8 +94,8 @@ class UsageRejected(InvalidRequest):
 
 
 def _check_call_id(call_id: str) -> None:
-    if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 200:
-        raise InvalidRequest("call_id must be 1 to 200 characters")
+    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
+        raise InvalidRequest(CALL_ID_RULE)
 
 
 def _check_iso_time(value: str | None, field: str) -> None:

@@ -3,9 +3,11 @@
 
 `python -m worker` reads its settings from the environment (contract §5): TEMPORAL_ADDRESS
 (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TLS and API key (core.temporal_connection),
-DATABASE_URL (required; migrated on start), WORKER_METRICS_PORT (Temporal SDK Prometheus
-metrics; 0 turns them off). SIGTERM/SIGINT stop it gracefully: polling stops, running tasks get
-GRACEFUL_SHUTDOWN to finish.
+DATABASE_URL (required; migrated on start), WORKER_METRICS_PORT / WORKER_METRICS_HOST (the
+Temporal SDK's and the billing metrics in Prometheus naming, core.metrics; 0 turns them off),
+OTEL_* (tracing, core.tracing). SIGTERM/SIGINT stop it gracefully: polling stops, running tasks
+get GRACEFUL_SHUTDOWN to finish. At start it creates the reconciler's Temporal Schedule when
+missing (worker.schedules).
 """
 
 from __future__ import annotations
@@ -18,19 +20,23 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.deps import WorkerDeps
 from adapters.email.sender import EmailSender, email_sender_from_settings
 from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
+from adapters.payments.razorpay_checkout import configured_razorpay
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor, configure_logging
+from core.metrics import worker_prometheus_config
 from core.temporal_connection import connect_options, connect_temporal, describe
+from core.tracing import instrument_engine, setup_tracing, temporal_interceptors
 from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, build_activities
+from worker.schedules import ensure_reconciler_schedule
 
 log = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -57,6 +63,8 @@ def worker_deps(
         payment_gateway=payment_gateway or payment_gateway_from_env(),
         email_from=settings.email_from,
         dashboard_url=settings.dashboard_url,
+        razorpay=configured_razorpay(settings),
+        checkout_expiry_seconds=settings.checkout_expiry_seconds,
     )
 
 
@@ -101,7 +109,7 @@ def _runtime(settings: Settings) -> Runtime | None:
     host = os.environ.get("WORKER_METRICS_HOST", "127.0.0.1")
     address = f"{host}:{settings.worker_metrics_port}"
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+        return Runtime(telemetry=TelemetryConfig(metrics=worker_prometheus_config(address)))
     except Exception:
         # A second worker on one host (port taken) still bills calls; it just has no metrics.
         log.warning("worker metrics not exported: cannot bind %s", address, exc_info=True)
@@ -110,7 +118,7 @@ def _runtime(settings: Settings) -> Runtime | None:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     from db.migrate import upgrade
-    from db.session import get_sessionmaker
+    from db.session import get_engine, get_sessionmaker
 
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for the worker")
@@ -118,13 +126,25 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.to_thread(upgrade, settings.database_url)
     address = describe(connect_options(settings))
     runtime = _runtime(settings)
-    client = await connect_temporal(settings, runtime=runtime or Runtime.default())
-    worker = build_worker(
-        client,
-        get_sessionmaker(settings.database_url),
-        policy_from_settings(settings),
-        task_queue=settings.task_queue,
+    if runtime is not None:
+        # core.metrics records outside an activity (e.g. the reconciler) on the default meter.
+        Runtime.set_default(runtime, error_if_already_set=False)
+    client = await connect_temporal(
+        settings,
+        runtime=runtime or Runtime.default(),
+        # Tracing: the worker inherits its client's interceptors (core.tracing).
+        interceptors=temporal_interceptors(),
     )
+    factory = get_sessionmaker(settings.database_url)
+    instrument_engine(get_engine(settings.database_url))
+    worker = build_worker(
+        client, factory, policy_from_settings(settings), task_queue=settings.task_queue
+    )
+    if settings.reconciler_schedule:
+        try:
+            await ensure_reconciler_schedule(client, settings.task_queue)
+        except Exception:  # billing runs without it; the next worker start tries again
+            log.exception("the reconciler schedule could not be created or checked")
     log.info("worker polling %s on %s", settings.task_queue, address)
     worker_task = asyncio.create_task(worker.run())
     stop_task = asyncio.create_task(stop.wait())
@@ -139,6 +159,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     configure_logging(service="worker")
+    setup_tracing("worker")
     settings = get_settings()
 
     async def _main() -> None:

@@ -9,10 +9,14 @@ from activities.accounts import AccountActivities
 from activities.calls import CallActivities
 from activities.deps import WorkerDeps
 from activities.orphaned_calls import OrphanedCallActivities
+from activities.payments import PaymentActivities
+from activities.reconciler import ReconcilerActivities
 from activities.refunds import RefundActivities
 from workflows.accounts import AccountWorkflow
 from workflows.call_late_usage import CallLateUsageWorkflow
 from workflows.calls import CallBillingWorkflow
+from workflows.checkouts import AutoRechargeWorkflow, CheckoutWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 from workflows.refunds import RefundWorkflow
 
 WORKFLOWS: list[type] = [
@@ -20,6 +24,9 @@ WORKFLOWS: list[type] = [
     CallLateUsageWorkflow,
     AccountWorkflow,
     RefundWorkflow,
+    ReconcilerWorkflow,
+    CheckoutWorkflow,
+    AutoRechargeWorkflow,
 ]
 
 
@@ -43,4 +50,6 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         *OrphanedCallActivities(deps).activities(),
         *accounts.activities(),
         *refunds.activities(),
+        *ReconcilerActivities(deps).activities(),
+        *PaymentActivities(deps).activities(),
     ]

@@ -1,16 +1,18 @@
 """`AccountWorkflow` (`account_workflow_id(account_id)`; names and shapes in domain.contracts):
-one long-running workflow per account that hears
-of every committed balance change (signal `balance_changed` carrying a `BalanceSnapshot`, sent by
-`adapters.balance_events.notify_balance_changed` with signal-with-start) and sends the
-low-balance email once per crossing.
+one long-running workflow per account that sends its low-balance emails, one per crossing,
+retrying through SendGrid outages.
 
-- Armed while `available >= threshold`. A snapshot with `available < threshold` while armed is a
-  crossing: disarm and send one alert. A snapshot back at or above the threshold re-arms.
-- Snapshots older than the newest seen (`version` is monotonically increasing per account) are
-  ignored; the same version again is harmless (re-evaluating it changes nothing).
-- The alert's dedupe key is `low-balance:<account_id>:<version of the crossing snapshot>`, stable
-  across activity retries, continue-as-new and even a restarted workflow; the activity reserves it
-  in `email_log` before sending (at most once per key).
+- The ledger decides crossings (ledger.alerts: in the transaction of the balance change, against
+  the account's threshold and its armed flag) and records each in the alert outbox. The row
+  reaches this workflow as the signal `low_balance` (a `LowBalanceAlert`, signal-with-start by
+  `adapters.balance_events`), right after the commit and again from the reconciler while it is
+  undelivered. Alerts are sent in order; a key already queued or among the last sent is skipped.
+- The email activity reserves the alert's dedupe key (`low-balance:<account_id>:<version>`) in
+  `email_log` before sending and marks the outbox row delivered.
+- Legacy: workflows started before the outbox heard of every balance change (signal
+  `balance_changed`, a `BalanceSnapshot`) and decided crossings themselves (`pending_alert`).
+  Nothing sends that signal now; its handler stays, unchanged in what it commands, so those
+  workflows and their histories replay.
 - State is carried through continue-as-new, which happens after `continue_as_new_after_signals`
   signals (signals do not count towards `is_continue_as_new_suggested`) or when the server
   suggests it, once no alert is in flight and all handlers have finished.
@@ -25,12 +27,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.balance_rules import low_balance_step
     from domain.contracts import (
         ACCOUNT_WORKFLOW,
         BALANCE_CHANGED_SIGNAL,
         LOW_BALANCE_ALERT_ACTIVITY,
+        LOW_BALANCE_SIGNAL,
         STATUS_QUERY,
         EmailOutcome,
+        low_balance_alert_key,
     )
     from domain.contracts.accounts import (
         AccountState,
@@ -40,9 +45,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ledger_types import BalanceSnapshot
 
-
-def low_balance_dedupe_key(account_id: str, crossing_version: int) -> str:
-    return f"low-balance:{account_id}:{crossing_version}"
+SENT_KEYS_KEPT = 10
+low_balance_dedupe_key = low_balance_alert_key  # (the name the tests and older code use)
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -54,8 +58,24 @@ class AccountWorkflow:
         self._limit = max(1, input.continue_as_new_after_signals)
         self._signals = 0
 
+    @workflow.signal(name=LOW_BALANCE_SIGNAL)
+    def low_balance(self, alert: LowBalanceAlert) -> None:
+        self._signals += 1
+        state = self._state
+        queued = {queued.dedupe_key for queued in state.queued_alerts}
+        if (
+            alert.account_id != self._account_id
+            or alert.dedupe_key in queued
+            or alert.dedupe_key in state.sent_alert_keys
+        ):
+            state.duplicate_alerts += 1
+            return
+        state.crossings += 1
+        state.queued_alerts.append(alert)
+
     @workflow.signal(name=BALANCE_CHANGED_SIGNAL)
     def balance_changed(self, snapshot: BalanceSnapshot) -> None:
+        """Legacy (see the module docstring)."""
         self._signals += 1
         state = self._state
         if snapshot.account_id != self._account_id or snapshot.version < state.last_version:
@@ -68,16 +88,18 @@ class AccountWorkflow:
         available = snapshot.paid_paisa + snapshot.promo_paisa
         state.available_paisa = available
         state.threshold_paisa = snapshot.alert_threshold_paisa
-        if available >= snapshot.alert_threshold_paisa:
-            state.armed = True
+        step = low_balance_step(
+            armed=state.armed,
+            available_paisa=available,
+            alert_threshold_paisa=snapshot.alert_threshold_paisa,
+        )
+        state.armed = step.armed
+        if not step.crossed:
             return
-        if not state.armed:
-            return  # still below after an alert: nothing until re-armed
-        state.armed = False
         state.crossings += 1
         state.pending_alert = LowBalanceAlert(
             account_id=self._account_id,
-            dedupe_key=low_balance_dedupe_key(self._account_id, snapshot.version),
+            dedupe_key=low_balance_alert_key(self._account_id, snapshot.version),
             crossing_version=snapshot.version,
             available_paisa=available,
             paid_paisa=snapshot.paid_paisa,
@@ -92,27 +114,38 @@ class AccountWorkflow:
     def _continue_as_new_due(self) -> bool:
         return self._signals >= self._limit or workflow.info().is_continue_as_new_suggested()
 
+    def _has_work(self) -> bool:
+        return self._state.pending_alert is not None or bool(self._state.queued_alerts)
+
     @workflow.run
     async def run(self, input: AccountWorkflowInput) -> None:
+        state = self._state
         while True:
-            await workflow.wait_condition(
-                lambda: self._state.pending_alert is not None or self._continue_as_new_due()
-            )
-            alert = self._state.pending_alert
-            if alert is not None:
-                if self._state.armed:
+            await workflow.wait_condition(lambda: self._has_work() or self._continue_as_new_due())
+            legacy = state.pending_alert
+            if legacy is not None:
+                if state.armed:
                     # Back above the threshold before the email went out: nothing to say.
-                    self._state.pending_alert = None
+                    state.pending_alert = None
                     continue
+                await self._send(legacy)
+                if state.pending_alert is not None and state.pending_alert.dedupe_key == (
+                    legacy.dedupe_key
+                ):
+                    state.pending_alert = None
+                continue
+            if state.queued_alerts:
+                alert = state.queued_alerts[0]
                 await self._send(alert)
+                state.queued_alerts.remove(alert)
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._state.pending_alert is not None:
+            if self._has_work():
                 continue
             workflow.continue_as_new(
                 AccountWorkflowInput(
                     account_id=self._account_id,
-                    state=self._state,
+                    state=state,
                     continue_as_new_after_signals=self._limit,
                 )
             )
@@ -133,9 +166,8 @@ class AccountWorkflow:
                 ),
             )
             state.alerts_sent += 1
-            state.sent_alert_keys = [*state.sent_alert_keys[-9:], alert.dedupe_key]
+            state.sent_alert_keys = [*state.sent_alert_keys[1 - SENT_KEYS_KEPT :], alert.dedupe_key]
         except ActivityError as exc:
+            # The outbox row stays undelivered: the reconciler hands it over again.
             state.alerts_failed += 1
             workflow.logger.warning("low-balance alert %s not sent: %s", alert.dedupe_key, exc)
-        if state.pending_alert is not None and state.pending_alert.dedupe_key == alert.dedupe_key:
-            state.pending_alert = None

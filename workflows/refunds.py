@@ -1,17 +1,21 @@
 """`RefundWorkflow` (`refund_workflow_id(refund_id)`), started by support through the API.
 
 Input: one JSON object `{"refund_id", "account_id", "amount_paisa"}` (`amount_paisa` may be
-omitted/null when started directly: all refundable paid balance). Steps, each an activity:
+omitted/null: all refundable paid balance). The API starts it *first* (Update-with-Start of the
+update `decision`, the refund id derived from the request's `Idempotency-Key`), so the debit is
+the workflow's and a retried request finds the same workflow: never a second debit. Steps, each
+an activity:
 1. `refund_start`: `ledger.refunds.start_refund` (validation + pending debit of the paid balance;
-   idempotent on refund_id, so a no-op when the API already ran it). A refusal (more than the
-   refundable amount, nothing refundable, unknown account) ends the workflow with status `failed`
-   and nothing changed.
+   idempotent on refund_id). A refusal (more than the refundable amount, nothing refundable,
+   unknown account) ends the workflow with status `failed`, `refusal` set to its code, and
+   nothing changed. Either way the refund is *decided*: the update `decision` answers.
 2. `refund_gateway`: `PaymentGateway.refund` (idempotent on refund_id); transient errors retry.
 3. `refund_complete` or, on a permanent gateway refusal, `refund_fail` (reverses the debit).
 4. `refund_email`: refund completed / refund failed email (dedupe key per refund and outcome).
-Steps 1 and 3 report the new balance through `notify_balance_changed`.
-Query `status` → `RefundResult` with `status` `pending`, `completed` or `failed`. Names and shapes
-are domain.contracts'.
+Steps 1 and 3 hand a low-balance crossing they recorded to the account workflow.
+Update `decision` (`RefundDecisionRequest`, its amount must be the input's) → `RefundResult` once
+decided. Query `status` → `RefundResult` with `status` `pending`, `completed` or `failed`. Names
+and shapes are domain.contracts'.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
         REFUND_COMPLETE_ACTIVITY,
+        REFUND_DECISION_UPDATE,
         REFUND_EMAIL_ACTIVITY,
         REFUND_FAIL_ACTIVITY,
         REFUND_GATEWAY_ACTIVITY,
@@ -38,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         GatewayOutcome,
         GatewayRequest,
         RefundCompletion,
+        RefundDecisionRequest,
         RefundFailure,
         RefundInput,
         RefundRecord,
@@ -55,6 +61,8 @@ _LEDGER_RETRY = RetryPolicy(
 class RefundWorkflow:
     @workflow.init
     def __init__(self, input: RefundInput) -> None:
+        self._input = input
+        self._decided = False
         self._status = RefundResult(
             id=input.refund_id,
             account_id=input.account_id,
@@ -65,6 +73,19 @@ class RefundWorkflow:
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> RefundResult:
         return self._status
+
+    @workflow.update(name=REFUND_DECISION_UPDATE)
+    async def decision(self, request: RefundDecisionRequest) -> RefundResult:
+        """The refund once debited (pending, or already further) or refused."""
+        await workflow.wait_condition(lambda: self._decided)
+        return self._status
+
+    @decision.validator
+    def _check_decision(self, request: RefundDecisionRequest) -> None:
+        if request.amount_paisa != self._input.amount_paisa:
+            raise ApplicationError(
+                f"refund {self._input.refund_id} was asked for another amount", type="conflict"
+            )
 
     def _apply(self, record: RefundRecord) -> None:
         self._status.amount_paisa = record.amount_paisa
@@ -88,9 +109,13 @@ class RefundWorkflow:
                 # Refused before any money moved.
                 self._status.status = RefundStatus.FAILED
                 self._status.failure_reason = f"{cause.type}: {cause.message}"
+                self._status.refusal = cause.type
+                self._decided = True
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 return self._status
             raise
         self._apply(record)
+        self._decided = True
         if record.status == RefundStatus.PENDING:
             outcome = await workflow.execute_activity(
                 REFUND_GATEWAY_ACTIVITY,
@@ -136,4 +161,5 @@ class RefundWorkflow:
         except ActivityError as exc:
             self._status.email = EmailOutcome.NOT_SENT
             workflow.logger.warning("refund email for %s not sent: %s", record.refund_id, exc)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status

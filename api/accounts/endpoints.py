@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.accounts import service as accounts
-from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpCreate, TopUpOut
+from api.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    AccountPatch,
+    TopUpCreate,
+    TopUpOut,
+)
 from api.auth import Principal, ensure_account_access, require_roles
 from api.deps import PolicyDep, SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING
@@ -20,6 +27,7 @@ from ledger import balances
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("customer", "support"))]
+Owner = Annotated[Principal, Depends(require_roles("customer"))]
 
 
 @router.post(
@@ -49,6 +57,26 @@ async def create_account(
 async def get_account(account_id: AccountIdPath, who: Reader, factory: SessionDep) -> AccountOut:
     ensure_account_access(who, account_id)
     return await run_db(factory, lambda s: accounts.get_account(s, account_id))
+
+
+@router.patch(
+    "/{account_id}",
+    response_model=AccountOut,
+    responses=MUTATING,
+    dependencies=[Depends(idempotency_key_header)],
+    summary="Settings: the alert threshold and auto-recharge (needs a saved card)",
+)
+async def update_account(
+    account_id: AccountIdPath, body: AccountPatch, who: Owner, factory: SessionDep, state: StateDep
+) -> AccountOut:
+    ensure_account_access(who, account_id)
+    bounds = (state.settings.checkout_min_paisa, state.settings.checkout_max_paisa)
+    account, snapshot = await run_db(
+        factory, lambda s: accounts.update_account(s, account_id, body, checkout_bounds=bounds)
+    )
+    # AccountWorkflow learns the new thresholds (a balance already below one is a crossing).
+    await balance_changed(state, snapshot)
+    return account
 
 
 @router.get(

@@ -35,6 +35,54 @@ class AccountCreate(RequestModel):
     )
 
 
+class AutoRechargeIn(RequestModel):
+    enabled: bool = Field(strict=True)
+    threshold_paisa: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=1_000_000_000,
+        description="Recharge when available − reserved drops below this",
+    )
+    amount_paisa: int | None = Field(
+        None,
+        strict=True,
+        ge=1,
+        le=1_000_000_000,
+        description="Charged to the saved card per crossing (the checkout bounds apply)",
+    )
+
+
+class AccountPatch(RequestModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "auto_recharge": {
+                        "enabled": True,
+                        "threshold_paisa": 20000,
+                        "amount_paisa": 100000,
+                    }
+                }
+            ]
+        },
+    )
+
+    alert_threshold_paisa: int | None = Field(
+        None, strict=True, ge=0, le=1_000_000_000, description="null: alert at the minimum"
+    )
+    auto_recharge: AutoRechargeIn | None = None
+
+
+class AutoRechargeOut(BaseModel):
+    enabled: bool
+    threshold_paisa: int | None
+    amount_paisa: int | None
+    consecutive_failures: int
+    has_saved_method: bool
+
+
 class AccountOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -45,6 +93,7 @@ class AccountOut(BaseModel):
     min_balance_paisa: int
     alert_threshold_paisa: int | None
     created_at: datetime
+    auto_recharge: AutoRechargeOut | None = None
 
 
 class AccountCreated(BaseModel):

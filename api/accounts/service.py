@@ -4,14 +4,22 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from api.accounts.schemas import AccountCreate, AccountCreated, AccountOut, TopUpOut
+from api.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    AccountPatch,
+    AutoRechargeOut,
+    TopUpOut,
+)
 from api.keys.service import create_key
 from api.schemas import BalanceOut, TransactionOut
 from db.models import Account
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
-from ledger import accounts, balances
+from ledger import accounts, auto_recharge, balances
 from ledger.policy import LedgerPolicy
+from ledger.posting import snapshot
 
 
 def format_rate(rate: Decimal) -> str:
@@ -33,6 +41,13 @@ def account_out(account: Account) -> AccountOut:
         min_balance_paisa=account.min_balance_paisa,
         alert_threshold_paisa=account.alert_threshold_paisa,
         created_at=account.created_at,
+        auto_recharge=AutoRechargeOut(
+            enabled=account.auto_recharge_enabled,
+            threshold_paisa=account.auto_recharge_threshold_paisa,
+            amount_paisa=account.auto_recharge_amount_paisa,
+            consecutive_failures=account.auto_recharge_failures,
+            has_saved_method=account.auto_recharge_method_id is not None,
+        ),
     )
 
 
@@ -75,3 +90,30 @@ def top_up(
         balance=BalanceOut.of(balances.summary_of(session, balance)),
     )
     return out, balance
+
+
+def update_account(
+    session: Session,
+    account_id: str,
+    body: AccountPatch,
+    *,
+    checkout_bounds: tuple[int, int],
+) -> tuple[AccountOut, BalanceSnapshot]:
+    """The customer's own settings: the alert threshold and auto-recharge (contract §6)."""
+    account = accounts.get_account(session, account_id)
+    if "alert_threshold_paisa" in body.model_fields_set:
+        account, _ = accounts.set_alert_threshold(session, account_id, body.alert_threshold_paisa)
+    if body.auto_recharge is not None:
+        wanted = body.auto_recharge
+        auto_recharge.configure(
+            session,
+            account_id,
+            enabled=wanted.enabled,
+            threshold_paisa=wanted.threshold_paisa,
+            amount_paisa=wanted.amount_paisa,
+            min_amount_paisa=checkout_bounds[0],
+            max_amount_paisa=checkout_bounds[1],
+        )
+    session.flush()
+    session.refresh(account)
+    return account_out(account), snapshot(account)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -32,10 +33,11 @@ Gateway = Annotated[Principal, Depends(require_roles("orchestrator"))]
 async def authorize_api_request(
     body: ApiAuthorizeIn, _: Gateway, factory: SessionDep
 ) -> ApiAuthorizeOut | JSONResponse:
+    started = time.perf_counter()
     decision = await run_db(
         factory, lambda s: api_requests.authorize_api_request(s, account_id=body.account_id)
     )
-    record_authorization("api", decision.authorized)
+    record_authorization("api", decision.authorized, decision.reason, started)
     out = ApiAuthorizeOut(
         account_id=body.account_id,
         authorized=decision.authorized,

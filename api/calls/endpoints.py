@@ -30,7 +30,7 @@ from api.calls.schemas import (
 from api.deps import BillingClientDep, SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING, R402, R503, problem
 from api.idempotency import IdempotentRoute, idempotency_key_header
-from api.metrics import record_authorization, record_charge
+from api.metrics import record_charge
 from api.notify import balance_changed
 from api.schemas import AccountIdPath, Limit
 from domain.contracts import CallState
@@ -76,7 +76,6 @@ async def authorize_call(
         ),
         TEMPORAL_TIMEOUT,
     )
-    record_authorization("call", result.authorized)
     out = AuthorizeOut(call_id=body.call_id, **asdict(result))
     if result.reason == REASON_BILLING_UNAVAILABLE:
         # Billing could not decide (database or worker down): an outage, not a refusal. The
@@ -180,7 +179,7 @@ async def get_call(
     call = await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
     if who.role == "customer" and who.account_id != call.account_id:
         raise NotFound(f"call {call_id} not found")
-    if call.status != "active":
+    if call.status != CallState.ACTIVE.value:
         return call
     status: CallStatus | None = None
     try:

@@ -7,8 +7,8 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import AccountId, RequestModel
+from domain.contracts import CALL_ID_PATTERN, MAX_EVENTS_PER_SIGNAL
 
-CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 CallId = Annotated[
     str,
     Field(
@@ -102,11 +102,13 @@ class UsageEventIn(RequestModel):
 
 
 class UsageBatch(RequestModel):
-    events: list[UsageEventIn] = Field(min_length=1, max_length=2000)
+    events: list[UsageEventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_SIGNAL)
 
 
 UsageBody = (
-    UsageEventIn | UsageBatch | Annotated[list[UsageEventIn], Field(min_length=1, max_length=2000)]
+    UsageEventIn
+    | UsageBatch
+    | Annotated[list[UsageEventIn], Field(min_length=1, max_length=MAX_EVENTS_PER_SIGNAL)]
 )
 
 

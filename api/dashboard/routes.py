@@ -3,9 +3,8 @@ a server-sent event stream that pushes changed calls and balances while a page i
 
 Data comes straight from the ledger modules through the app's session factory
 (`app.state.billing.session_factory` from api.deps, else `app.state.session_factory`, else
-`DATABASE_URL`). A coupon redeemed here is committed by `ledger.coupons.redeem_coupon`, then
-reported to `adapters.balance_events.notify_balance_changed` when the app has a Temporal client
-(`app.state.billing.temporal_client`; best effort, as the API does).
+`DATABASE_URL`). A coupon redeemed here is committed by `ledger.coupons.redeem_coupon` (a credit
+re-arms the low-balance alert in the ledger itself: nothing to report).
 """
 
 from __future__ import annotations
@@ -53,6 +52,8 @@ STATIC_FILES = {
     "common.js": "text/javascript",
     "billing.js": "text/javascript",
     "calls.js": "text/javascript",
+    "payments.js": "text/javascript",
+    "payments.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
 PAGE_SIZE = 20
@@ -371,17 +372,9 @@ async def coupon_redeem(request: Request) -> Response:
         return transaction, snapshot, views.summary_payload(session, account_id, balance=snapshot)
 
     try:
-        transaction, snapshot, data = await _in_transaction(request, redeem)
+        transaction, _, data = await _in_transaction(request, redeem)
     except BillingError as exc:
         return _problem(exc.status_code, exc.code, exc.message)
-    client = _app_state(request, "temporal_client")
-    if client is not None:
-        try:
-            from adapters.balance_events import notify_balance_changed
-
-            await asyncio.wait_for(notify_balance_changed(client, snapshot), timeout=5.0)
-        except Exception:  # best effort: the ledger is committed; alerts re-check later
-            log.warning("balance notification after coupon %s failed", code, exc_info=True)
     return JSONResponse(
         {
             "bonus_paisa": transaction.amount_paisa,
@@ -413,7 +406,7 @@ class _Watcher:
         self.sent: dict[str, tuple[Any, ...]] = {}
         self.cursor: datetime | None = None
 
-    def poll(self, session: Session, first: bool) -> tuple[dict | None, list[Call]]:
+    def poll(self, session: Session, first: bool) -> tuple[dict[str, Any] | None, list[Call]]:
         self.polls += 1
         if self.polls % REVALIDATE_EVERY == 0 and not auth.still_valid(session, self.signed_in):
             raise _SignedOut

@@ -113,7 +113,7 @@ def summary_payload(
     now: datetime | None = None,
     *,
     balance: BalanceSnapshot | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """`balance`: the snapshot an operation in this transaction just returned (not re-read)."""
     now = now or utcnow()
     summary = (
@@ -142,7 +142,14 @@ def transaction_view(tx: LedgerTransaction) -> dict[str, Any]:
         "promo_balance_after": tx.promo_balance_after,
         "created_at": iso(tx.created_at),
         "created_label": local_label(tx.created_at),
+        "receipt_url": _receipt_url(tx),
     }
+
+
+def _receipt_url(tx: LedgerTransaction) -> str | None:
+    """A top-up paid through a checkout links to its printable receipt."""
+    checkout_id = (tx.details or {}).get("checkout_id") if tx.kind == "topup" else None
+    return f"/billing/receipts/{checkout_id}" if isinstance(checkout_id, str) else None
 
 
 def transactions_page(

@@ -1,4 +1,5 @@
-"""`/healthz` (PostgreSQL and Temporal reachable) and `/metrics` (Prometheus)."""
+"""`/healthz`: PostgreSQL and Temporal reachable. (Prometheus metrics are on the internal
+metrics port, api.metrics_server.)"""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ from typing import Literal
 
 import anyio.to_thread
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import StateDep
-from api.metrics import render
 from ledger.reports import ping
 
 router = APIRouter(tags=["operations"])
@@ -56,14 +55,3 @@ async def healthz(state: StateDep) -> Health | JSONResponse:
     if health.status != "ok":
         return JSONResponse(health.model_dump(), status_code=503)
     return health
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    summary="Prometheus metrics",
-)
-async def metrics(state: StateDep) -> Response:
-    body = await anyio.to_thread.run_sync(render, state.ledger_metrics)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from db import payment_models  # noqa: F401  (its tables join Base.metadata)
 from db.models import Base
 from db.session import normalize_url
 

@@ -1,6 +1,7 @@
 """`AccountWorkflow`'s shapes: its input (and the state it carries across continue-as-new), the
-`status` query, and the low-balance email activity's input. Its signal `balance_changed`
-carries a `domain.ledger_types.BalanceSnapshot`."""
+`status` query, and the low-balance alert: the outbox row the signal `low_balance` carries and
+the email activity's input. (Its legacy signal `balance_changed` carries a
+`domain.ledger_types.BalanceSnapshot`.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from domain.contracts import ACCOUNT_SIGNALS_PER_RUN
 
 @dataclass(frozen=True)
 class LowBalanceAlert:
-    """The low-balance email activity's input, one per crossing (`dedupe_key`)."""
+    """One crossing below the alert threshold, recorded by the ledger with the debit that caused
+    it (the outbox row; `dedupe_key` = `low_balance_alert_key(account_id, crossing_version)`):
+    the `low_balance` signal's payload and the email activity's input."""
 
     account_id: str
     dedupe_key: str
@@ -35,8 +38,10 @@ class AccountState:
     alerts_sent: int = 0
     alerts_failed: int = 0
     stale_ignored: int = 0
-    pending_alert: LowBalanceAlert | None = None
+    pending_alert: LowBalanceAlert | None = None  # legacy: crossings seen in snapshots
     sent_alert_keys: list[str] = field(default_factory=list)  # the last few, for status
+    queued_alerts: list[LowBalanceAlert] = field(default_factory=list)  # from the outbox, in order
+    duplicate_alerts: int = 0  # outbox rows handed over again while queued or just sent
 
 
 @dataclass

@@ -110,19 +110,10 @@ class LateUsageStart:
 
 @dataclass(frozen=True)
 class OrphanSweep:
-    """`reconcile_orphaned_calls`' input: ledger calls still active, older than `min_age_seconds`
-    (their workflow had time to start), at most `limit` of them, oldest first."""
+    """`reconcile_orphaned_calls`' input (optional: the reconciler's run passes none): ledger
+    calls still active, older than `min_age_seconds` (their workflow had time to start), at
+    most `limit` of them, oldest first. It reports a `reconciler.StepReport`."""
 
     min_age_seconds: int = 60
     limit: int = 500
     call_ids: list[str] | None = None  # only these calls (ops reconciling particular calls)
-
-
-@dataclass(frozen=True)
-class OrphanSweepReport:
-    checked: int  # active ledger calls looked at
-    running: int  # their workflow is running: left alone
-    finalized: int  # workflow closed or missing: finalized as abandoned
-    charged_paisa: int  # what those finalizations charged
-    failed: int = 0  # could not be checked or finalized this time (retried next sweep)
-    call_ids: list[str] = field(default_factory=list)  # the calls finalized

@@ -18,6 +18,15 @@ class RefundInput:
 
 
 @dataclass(frozen=True)
+class RefundDecisionRequest:
+    """The `decision` update (sent with the start by the API): waits until the refund is debited
+    (or refused) and returns the `RefundResult`. `amount_paisa` must be the workflow's own: the
+    same refund id asked for another amount is rejected (a reused `Idempotency-Key`)."""
+
+    amount_paisa: int | None = None
+
+
+@dataclass(frozen=True)
 class RefundRecord:
     """The refund row as the ledger has it (the ledger activities' result)."""
 
@@ -66,3 +75,6 @@ class RefundResult:
     failure_reason: str | None = None
     gateway_reference: str | None = None
     email: EmailOutcome | None = None
+    # The stable code (e.g. `refund_exceeds_refundable`) when the refund was refused before any
+    # money moved; None once it is debited.
+    refusal: str | None = None

@@ -87,3 +87,13 @@ def get_refund(session: Session, refund_id: str, *, lock: bool = False) -> Refun
     if lock:
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return session.scalars(statement).one_or_none()
+
+
+def pending_refunds_before(session: Session, before: datetime, limit: int) -> Sequence[Refund]:
+    """Refunds still `pending` that were last changed before `before`, oldest first."""
+    return session.scalars(
+        select(Refund)
+        .where(Refund.status == "pending", Refund.updated_at < before)
+        .order_by(Refund.updated_at)
+        .limit(limit)
+    ).all()

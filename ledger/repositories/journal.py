@@ -110,17 +110,3 @@ def daily_charges_since(
         .order_by(day)
     ).all()
     return [(str(d), -int(total)) for d, total in rows]
-
-
-def charge_totals_by_kind(session: Session) -> dict[str, tuple[int, int]]:
-    """Ledger-wide: kind -> (charges posted, paisa charged), over every account."""
-    rows = session.execute(
-        select(
-            LedgerTransaction.kind,
-            func.count(),
-            func.coalesce(-func.sum(LedgerTransaction.amount_paisa), 0),
-        )
-        .where(LedgerTransaction.kind.in_(CHARGE_KINDS))
-        .group_by(LedgerTransaction.kind)
-    ).all()
-    return {kind: (int(n), int(total)) for kind, n, total in rows}

@@ -57,6 +57,23 @@ def test_every_line_is_json_with_call_and_account_ids() -> None:
     assert (lines[4]["call_id"], lines[4]["account_id"]) == ("c-9", "a-9")
 
 
+def test_every_line_carries_the_current_trace_and_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    stream = io.StringIO()
+    configure_logging("INFO", service="test", stream=stream)
+    log = logging.getLogger("billing.test")
+    tracer = TracerProvider().get_tracer("test")
+    log.info("outside")
+    with tracer.start_as_current_span("request") as span:
+        log.info("inside")
+    outside, inside = _lines(stream)
+    assert (outside["trace_id"], outside["span_id"]) == (None, None)
+    context = span.get_span_context()
+    assert inside["trace_id"] == f"{context.trace_id:032x}"
+    assert inside["span_id"] == f"{context.span_id:016x}"
+
+
 async def test_context_follows_tasks_and_is_isolated_between_them() -> None:
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
@@ -157,10 +174,11 @@ async def test_activity_interceptor_exports_business_metrics(client: object) -> 
     from datetime import timedelta
 
     from temporalio.client import Client
-    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+    from temporalio.runtime import Runtime, TelemetryConfig
     from temporalio.worker import Worker
 
     from core.logging import activity_log_interceptor
+    from core.metrics import worker_prometheus_config
     from tests.core import log_workflows
 
     assert isinstance(client, Client)
@@ -168,7 +186,7 @@ async def test_activity_interceptor_exports_business_metrics(client: object) -> 
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     runtime = Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+        telemetry=TelemetryConfig(metrics=worker_prometheus_config(f"127.0.0.1:{port}"))
     )
     metered = await Client.connect(client.service_client.config.target_host, runtime=runtime)
     queue = f"metrics-test-{uuid.uuid4().hex[:8]}"
@@ -191,9 +209,12 @@ async def test_activity_interceptor_exports_business_metrics(client: object) -> 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert "temporal_" in text  # the SDK's own metrics on the same endpoint
-    charged = [line for line in text.splitlines() if line.startswith("billing_call_charged_paisa")]
+    charged = [line for line in text.splitlines() if line.startswith("billing_charged_paisa_total")]
     assert charged and float(charged[0].rsplit(" ", 1)[1]) == 884, charged
+    assert 'kind="call"' in charged[0]
     assert re.search(
-        r'billing_calls_finalized\{[^}]*charged="True"[^}]*outcome="completed"[^}]*\} 2\b', text
+        r'billing_calls_finalized_total\{[^}]*charged="true"[^}]*outcome="completed"[^}]*\} 2\b',
+        text,
     ), text
-    assert 'activity="call_finalize"' in text
+    assert re.search(r'billing_activity_executions_total\{activity="call_finalize"', text), text
+    assert re.search(r'billing_activity_duration_seconds_bucket\{activity="call_finalize"', text)

@@ -55,6 +55,7 @@ async def test_api_and_worker_leave_the_schema_alone(
         temporal_address=workflow_env.client.service_client.config.target_host,
         migrate_on_start=False,
         worker_metrics_port=0,
+        api_metrics_port=0,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

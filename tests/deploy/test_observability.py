@@ -193,3 +193,48 @@ def test_scrape_config_matches_the_compose_file() -> None:
         str(v).split(":")[1] for v in services["grafana"]["volumes"] if "dashboards" in str(v)
     )
     assert provider["options"]["path"] == dashboards_target
+
+
+def _registered_api_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """What the API process's registry exports: name -> (type, labels)."""
+    from api.metrics import REGISTRY
+
+    found = {}
+    for family in REGISTRY.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        labels: set[str] = set()
+        for sample in family.samples:
+            labels |= set(sample.labels) - {"le"}
+        found[name] = (family.type, frozenset(labels))
+    return found
+
+
+def test_the_code_defines_every_listed_billing_metric() -> None:
+    """Each billing_* name the dashboard expects is defined once in core.metrics with the listed
+    type and labels, and registered by the processes metrics.txt says export it (the worker's
+    and the SDK's names are checked on a live endpoint in tests/core/test_metrics.py)."""
+    from core import metrics as code
+
+    listed_by = {}
+    for line in (GRAFANA / "metrics.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _kind, _labels, exported_by, _meaning = line.split(maxsplit=4)
+            listed_by[name] = set(exported_by.split(","))
+    api_names = {m.name for m in code.API_METRICS}
+    worker_names = {m.name for m in code.WORKER_METRICS}
+    api_registry = _registered_api_metrics()
+    for metric in METRICS.values():
+        if not metric.name.startswith("billing_"):
+            continue
+        defined = code.ALL_METRICS.get(metric.name)
+        assert defined is not None, f"{metric.name} is not defined in core/metrics.py"
+        assert defined.kind == metric.type, metric.name
+        assert frozenset(defined.labels) == metric.labels, metric.name
+        assert ("api" in listed_by[metric.name]) == (metric.name in api_names), metric.name
+        assert ("worker" in listed_by[metric.name]) == (metric.name in worker_names), metric.name
+        if metric.name in api_names:
+            assert api_registry[metric.name][0] == metric.type, metric.name
+    for name, (_kind, labels) in api_registry.items():
+        if name.startswith("billing_"):
+            assert name in code.ALL_METRICS, f"{name}: register API metrics from core.metrics"
+            assert labels <= set(code.ALL_METRICS[name].labels), name

@@ -99,9 +99,16 @@ async def _start(
     database_url: str, client: Client, tmp_path: Path, **extra: str
 ) -> tuple[Running, dict[str, int], str]:
     namespace = await _namespace(client)
-    names = ["API_PORT", "WORKER_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
+    names = [
+        "API_PORT",
+        "API_METRICS_PORT",
+        "WORKER_METRICS_PORT",
+        "EMAIL_CAPTURE_PORT",
+        "RAZORPAY_STANDIN_PORT",
+    ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
-    env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_API_KEY", "SENDGRID_API_KEY")}
+    unset = ("ADMIN_API_KEY", "SENDGRID_API_KEY", "RAZORPAY_KEY_ID", "RAZORPAY_API_URL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update({name: str(port) for name, port in ports.items()})
     env.update(
         DATABASE_URL=database_url,
@@ -149,6 +156,13 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
             assert response.status == 200
         assert port_in_use(ports["WORKER_METRICS_PORT"])
         assert port_in_use(ports["EMAIL_CAPTURE_PORT"])
+        # The API's metrics are on their own port (printed), not on the public one.
+        api_metrics = f"http://127.0.0.1:{ports['API_METRICS_PORT']}/metrics"
+        assert f"API {api_metrics}" in text
+        with urllib.request.urlopen(api_metrics, timeout=5) as response:
+            assert b"billing_http_requests_total" in response.read()
+        standin = f"http://127.0.0.1:{ports['RAZORPAY_STANDIN_PORT']}"
+        assert f"Razorpay       {standin} (local stand-in)" in text
 
         # The traffic generator alone, against this running stack.
         demo = await asyncio.to_thread(
@@ -176,6 +190,7 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
                 "2",
             ],
             cwd=ROOT,
+            env={**os.environ, "RAZORPAY_API_URL": standin},
             capture_output=True,
             text=True,
             timeout=90,
@@ -183,6 +198,10 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
         assert demo.returncode == 0, demo.stdout + demo.stderr
         summary = json.loads(demo.stdout.split("DEMO SUMMARY ", 1)[1])
         assert summary["calls_billed"] > 0 and summary["errors"] == 0, summary
+        # A customer bought credits through a checkout paid at the stand-in.
+        bought = summary["checkout"]
+        assert bought["status"] == "paid", bought
+        assert bought["paid_after_paisa"] - bought["paid_before_paisa"] == bought["amount_paisa"]
         assert "low_account" not in summary
         assert re.search(r"\[demo\]\s+\d+s  calls started \d+", demo.stdout)
 
@@ -194,12 +213,13 @@ async def test_ctrl_c_stops_every_child_in_reverse_order(
     text = running.text
     assert code == 0, text
     order = [m.group(1) for m in re.finditer(r"\[stack\] stopping (\S+)", text)]
-    assert order == ["api", "worker", "email-capture"], text
+    assert order == ["api", "worker", "razorpay-standin", "email-capture"], text
     assert text.rstrip().endswith("[stack] stopped")
     for name, port in ports.items():
         assert not port_in_use(port), f"{name} still listening"
     log_dir = tmp_path / "run" / "logs"
-    assert {p.name for p in log_dir.iterdir()} >= {"api.log", "worker.log", "email-capture.log"}
+    expected = {"api.log", "worker.log", "email-capture.log", "razorpay-standin.log"}
+    assert {p.name for p in log_dir.iterdir()} >= expected
 
 
 async def test_a_child_that_dies_stops_the_stack_with_an_error(

@@ -1,6 +1,9 @@
 """Shared by the email adapter, accounts, refunds and dev tests: the SendGrid capture server
 (`dev.email_capture`) on a free port (the real `sendgrid` client talks HTTP to it) and a worker
-on a private task queue running the account and refund workflows with their real activities."""
+on a private task queue running the account, refund and reconciler workflows with their real
+activities. The harness's ledger operations hand a crossing to the account workflow after the
+commit as the production callers do (`Harness.notify`); `commit_only=True` skips that, as a
+caller that died right after its commit would."""
 
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
+from activities.alerts import AlertPublisher
+from activities.deps import WorkerDeps
+from activities.reconciler import ReconcilerActivities, ReconcilerLimits
 from activities.refunds import RefundActivities
-from adapters.balance_events import notify_balance_changed
 from adapters.email.sender import SendGridEmailSender
 from adapters.payments.gateway import SandboxPaymentGateway
 from db.session import run_in_transaction
@@ -31,6 +36,7 @@ from ledger import accounts as ledger_accounts
 from ledger import api_requests, balances
 from ledger.policy import LedgerPolicy
 from workflows.accounts import AccountWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 from workflows.refunds import RefundWorkflow
 
 T = TypeVar("T")
@@ -83,21 +89,26 @@ class Harness:
     capture: CaptureServer
     gateway: SandboxPaymentGateway
     policy: LedgerPolicy
+    deps: WorkerDeps
+    publisher: AlertPublisher
 
     def tx(self, work: Callable[[Session], T]) -> T:
         return run_in_transaction(self.session_factory, work)
 
     async def notify(self, snapshot: BalanceSnapshot) -> BalanceSnapshot:
-        await notify_balance_changed(self.client, snapshot, task_queue=self.task_queue)
+        """What a caller does right after committing a balance change."""
+        await self.publisher.after_commit(snapshot)
         return snapshot
 
-    async def new_account(self, *, paid_paisa: int = 0, notify: bool = True) -> tuple[str, str]:
+    def reconciler(self, **limits: Any) -> ReconcilerActivities:
+        """The reconciler's steps with these limits (called directly, outside a worker)."""
+        return ReconcilerActivities(self.deps, ReconcilerLimits(**limits))
+
+    async def new_account(self, *, paid_paisa: int = 0) -> tuple[str, str]:
         email = f"{uid('cust')}@example.com"
         account, _ = self.tx(
             lambda s: ledger_accounts.create_account(s, self.policy, name="Asha Rao", email=email)
         )
-        if notify:
-            await self.notify(self.balance(account.id))
         if paid_paisa:
             await self.top_up(account.id, paid_paisa)
         return account.id, email
@@ -110,7 +121,9 @@ class Harness:
         )
         return await self.notify(snap)
 
-    async def charge(self, account_id: str, input_tokens: int) -> BalanceSnapshot:
+    async def charge(
+        self, account_id: str, input_tokens: int, *, commit_only: bool = False
+    ) -> BalanceSnapshot:
         """An osmAPI charge: gpt-4o-mini input tokens at ₹0.0000125 + 30% margin."""
         _, snap = self.tx(
             lambda s: api_requests.charge_api_usage(
@@ -122,7 +135,7 @@ class Harness:
                 output_tokens=0,
             )
         )
-        return await self.notify(snap)
+        return snap if commit_only else await self.notify(snap)
 
     def balance(self, account_id: str) -> BalanceSnapshot:
         return self.tx(lambda s: balances.balance_summary(s, account_id)).balance
@@ -138,13 +151,28 @@ async def harness(
     task_queue = uid("billing-accounts")
     sender = SendGridEmailSender("SG.test-key", capture_server.url, backoff_seconds=0.05)
     gateway = SandboxPaymentGateway()
+    policy = LedgerPolicy()
+    deps = WorkerDeps(
+        session_factory=session_factory,
+        policy=policy,
+        client=client,
+        task_queue=task_queue,
+        email_sender=sender,
+        payment_gateway=gateway,
+        email_from="billing@osmtalk.example",
+        dashboard_url="http://127.0.0.1:8000",
+    )
     accounts = AccountActivities(session_factory, sender)
     refunds = RefundActivities(session_factory, client, gateway, sender, task_queue=task_queue)
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[AccountWorkflow, RefundWorkflow],
-        activities=[accounts.send_low_balance_alert, *refunds.activities()],
+        workflows=[AccountWorkflow, RefundWorkflow, ReconcilerWorkflow],
+        activities=[
+            accounts.send_low_balance_alert,
+            *refunds.activities(),
+            *ReconcilerActivities(deps).activities(),
+        ],
     ):
         yield Harness(
             client=client,
@@ -152,5 +180,7 @@ async def harness(
             session_factory=session_factory,
             capture=capture_server,
             gateway=gateway,
-            policy=LedgerPolicy(),
+            policy=policy,
+            deps=deps,
+            publisher=AlertPublisher(session_factory, client, task_queue=task_queue),
         )

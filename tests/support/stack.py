@@ -16,7 +16,8 @@ In pytest (see tests/api/conftest.py)::
 
 Pieces can be used alone:
 - `ApiServer(settings)`: `api.main.create_app(settings)` in a uvicorn thread (migrations run on
-  startup), `.base_url`.
+  startup), `.base_url`, and its internal Prometheus endpoint `.metrics_url` (a free port
+  unless the settings name one; 0 turns it off).
 - `WorkerProcess(database_url, temporal_address)`: `python -m worker` as a subprocess
   (`dev.procs.ChildProcess`; its log in a temporary file, `.log_text()`), stopped with SIGTERM
   (SIGKILL after 10 s) or killed (`.kill()`).
@@ -44,7 +45,7 @@ import httpx
 import uvicorn
 
 from core.config import Settings
-from dev.procs import ChildProcess, python_command
+from dev.procs import ChildProcess, free_port, python_command
 from domain.contracts import TASK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,8 @@ class ApiServer:
     def __init__(self, settings: Settings, *, startup_timeout: float = 60.0) -> None:
         from api.main import create_app
 
+        if "api_metrics_port" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"api_metrics_port": free_port()})
         self.settings = settings
         self.app = create_app(settings)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -80,6 +83,10 @@ class ApiServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_metrics_port}/metrics"
 
     def start(self) -> ApiServer:
         self.thread.start()

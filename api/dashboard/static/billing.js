@@ -66,7 +66,8 @@
     return el("tr", { dataset: { txId: tx.id } },
       el("td", {}, tx.created_label),
       el("td", {}, el("span", { class: "pill kind-" + tx.kind }, tx.kind_label)),
-      el("td", {}, tx.description),
+      el("td", {}, tx.description, tx.receipt_url
+        ? [" · ", el("a", { href: tx.receipt_url, target: "_blank", dataset: { testid: "tx-receipt" } }, "Receipt")] : null),
       el("td", { class: "num " + (credit ? "credit" : "debit") }, (credit ? "+" : "") + formatINR(tx.amount_paisa)),
       el("td", { class: "num" }, formatINR(tx.balance_after)));
   }

@@ -1,7 +1,7 @@
 """call usage in the ledger: usage events (unique per call and event id), the active-calls index
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0004 (numbered 0002 as assigned; it landed after 0003 and 0004)
 
 A call's usage events are checkpointed to `call_usage_events` while it runs (its hold follows
 the running cost), so the final charge, late usage and the orphan sweep price from the ledger.
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Money in: checkouts, the Razorpay webhook, unmatched payments for support."""

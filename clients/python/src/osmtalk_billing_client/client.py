@@ -1,0 +1,266 @@
+"""`BillingClient`: the call lifecycle over Temporal (CONTRACT.md §3).
+
+`authorize` is Update-with-Start with a fixed update id, so repeating it for a `call_id` returns
+the decision already taken; `report_usage` and `hangup` are signals; `status` is the query and
+`result` waits for the final result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import temporalio.client
+import temporalio.common
+import temporalio.exceptions
+import temporalio.service
+
+from osmtalk_billing_client.contract import (
+    AUTHORIZE_UPDATE,
+    CALL_ID_PATTERN,
+    CALL_WORKFLOW,
+    COMPONENT_UNITS,
+    HANGUP_OUTCOMES,
+    HANGUP_SIGNAL,
+    MAX_EVENTS_PER_SIGNAL,
+    STATUS_QUERY,
+    TASK_QUEUE,
+    USAGE_SIGNAL,
+    AuthorizeRequest,
+    AuthorizeResult,
+    CallResult,
+    CallStart,
+    CallStatus,
+    Channel,
+    Hangup,
+    Outcome,
+    UsageBatch,
+    UsageReport,
+    authorize_update_id,
+    call_workflow_id,
+)
+from osmtalk_billing_client.errors import (
+    CallEnded,
+    CallNotFound,
+    InvalidRequest,
+    UsageRejected,
+)
+
+# What `report_usage` takes: one event (a UsageReport or its JSON object), a list of them, or a
+# batch (a UsageBatch or `{"events": [...]}`).
+UsageEvent = UsageReport | Mapping[str, Any]
+UsageEvents = UsageEvent | UsageBatch | Sequence[UsageEvent]
+
+_CALL_ID = re.compile(CALL_ID_PATTERN)
+_CHANNELS = frozenset(Channel)
+_COMPONENTS = frozenset(c.value for c in COMPONENT_UNITS)
+
+
+def check_call_id(call_id: object) -> str:
+    """The API's rule: 1 to 200 of `A-Z a-z 0-9 . _ : @ -`, starting with a letter or digit."""
+    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
+        raise InvalidRequest(f"call_id {call_id!r} does not match {CALL_ID_PATTERN}")
+    return call_id
+
+
+def _check_iso_time(value: str | None, field: str) -> None:
+    if value is None:
+        return
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{field} must be an ISO 8601 time") from None
+
+
+def usage_events_to_wire(events: UsageEvents) -> list[dict[str, Any]]:
+    """The client-side checks of a usage report (one event, a list, or a batch): each event an
+    object with an event_id and a known component, at most MAX_EVENTS_PER_SIGNAL of them.
+    Returns the events as the signal carries them."""
+    batch: object
+    if isinstance(events, UsageBatch):
+        batch = list(events.events)
+    elif isinstance(events, UsageReport):
+        batch = [events]
+    elif isinstance(events, Mapping):
+        batch = events.get("events") if "events" in events else [events]
+    elif isinstance(events, Sequence) and not isinstance(events, str | bytes):
+        batch = list(events)
+    else:
+        batch = events
+    if not isinstance(batch, list) or not batch:
+        raise UsageRejected("usage needs at least one event")
+    if len(batch) > MAX_EVENTS_PER_SIGNAL:
+        raise UsageRejected(f"at most {MAX_EVENTS_PER_SIGNAL} events per report")
+    wire: list[dict[str, Any]] = []
+    for index, item in enumerate(batch):
+        event = item.to_wire() if isinstance(item, UsageReport) else item
+        if not isinstance(event, Mapping):
+            raise UsageRejected(f"events[{index}] must be an object")
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
+            raise UsageRejected(f"events[{index}].event_id must be a non-empty string")
+        component = event.get("component")
+        if not isinstance(component, str) or component not in _COMPONENTS:
+            raise UsageRejected(
+                f"events[{index}].component {component!r} is unknown", code="invalid_component"
+            )
+        wire.append(dict(event))
+    return wire
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, temporalio.service.RPCError)
+        and exc.status == temporalio.service.RPCStatusCode.NOT_FOUND
+    )
+
+
+class BillingClient:
+    """Wraps a connected `temporalio.client.Client`."""
+
+    def __init__(self, client: temporalio.client.Client, task_queue: str = TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str,
+        namespace: str = "default",
+        task_queue: str = TASK_QUEUE,
+        **connect_options: Any,
+    ) -> BillingClient:
+        """`Client.connect(address, namespace=..., **connect_options)` (tls, api_key, …)."""
+        client = await temporalio.client.Client.connect(
+            address, namespace=namespace, **connect_options
+        )
+        return cls(client, task_queue)
+
+    @classmethod
+    async def connect_from_env(cls, task_queue: str = TASK_QUEUE) -> BillingClient:
+        """Connect as the `temporal` CLI would: `temporalio.envconfig` (TEMPORAL_ADDRESS,
+        TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings, TOML profiles)."""
+        from temporalio.envconfig import ClientConfig
+
+        options = ClientConfig.load_client_connect_config()
+        options.setdefault("target_host", "127.0.0.1:7233")
+        return cls(await temporalio.client.Client.connect(**options), task_queue)
+
+    def _handle(self, call_id: str) -> temporalio.client.WorkflowHandle[Any, CallResult]:
+        check_call_id(call_id)
+        return self.client.get_workflow_handle(call_workflow_id(call_id), result_type=CallResult)
+
+    async def authorize(
+        self, call_id: str, account_id: str, channel: str, started_at: str | None = None
+    ) -> AuthorizeResult:
+        """Start the call's workflow and authorize it in one round trip; idempotent."""
+        check_call_id(call_id)
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidRequest("account_id is required")
+        if not isinstance(channel, str) or channel not in _CHANNELS:
+            raise InvalidRequest(f"channel {channel!r} is unknown", code="invalid_channel")
+        _check_iso_time(started_at, "started_at")
+        start: temporalio.client.WithStartWorkflowOperation[Any, CallResult] = (
+            temporalio.client.WithStartWorkflowOperation(
+                CALL_WORKFLOW,
+                CallStart(call_id, account_id, channel, started_at),
+                id=call_workflow_id(call_id),
+                task_queue=self.task_queue,
+                result_type=CallResult,
+                id_conflict_policy=temporalio.common.WorkflowIDConflictPolicy.USE_EXISTING,
+                # A finished call is never started again: its decision is read from its result.
+                id_reuse_policy=temporalio.common.WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"{channel} call {call_id} · account {account_id}",
+            )
+        )
+        try:
+            decision: AuthorizeResult = await self.client.execute_update_with_start_workflow(
+                AUTHORIZE_UPDATE,
+                AuthorizeRequest(call_id, account_id, channel),
+                start_workflow_operation=start,
+                id=authorize_update_id(account_id, channel),
+                result_type=AuthorizeResult,
+            )
+            return decision
+        except temporalio.exceptions.WorkflowAlreadyStartedError:
+            finished = await self.result(call_id)
+            if finished.account_id != account_id or finished.channel != channel:
+                raise InvalidRequest(
+                    f"call {call_id} was authorized for another account or channel",
+                    code="conflict",
+                ) from None
+            return finished.authorization
+        except temporalio.client.WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, temporalio.exceptions.ApplicationError):
+                raise InvalidRequest(cause.message, code=cause.type or "conflict") from exc
+            raise
+
+    async def report_usage(self, call_id: str, events: UsageEvents) -> None:
+        """One usage signal (more than one event goes as `{"events": [...]}`). A repeated
+        event_id is counted once, so resending after an error is safe."""
+        batch = usage_events_to_wire(events)
+        payload: dict[str, Any] = batch[0] if len(batch) == 1 else {"events": batch}
+        handle = self._handle(call_id)
+        try:
+            await handle.signal(USAGE_SIGNAL, payload)
+        except temporalio.service.RPCError as exc:
+            if _is_not_found(exc):
+                await self._raise_missing_or_ended(call_id)
+            raise
+
+    async def hangup(
+        self,
+        call_id: str,
+        outcome: str,
+        reason: str | None = None,
+        ended_at: str | None = None,
+    ) -> None:
+        """End the call. Repeating it, even after the call is finalized, is harmless."""
+        if not isinstance(outcome, str) or outcome not in HANGUP_OUTCOMES:
+            raise InvalidRequest(
+                f"outcome {outcome!r} is not one of {', '.join(sorted(HANGUP_OUTCOMES))}",
+                code="invalid_outcome",
+            )
+        _check_iso_time(ended_at, "ended_at")
+        handle = self._handle(call_id)
+        try:
+            await handle.signal(HANGUP_SIGNAL, Hangup(Outcome(outcome), reason, ended_at))
+        except temporalio.service.RPCError as exc:
+            if not _is_not_found(exc):
+                raise
+            try:
+                await self._raise_missing_or_ended(call_id)
+            except CallEnded:
+                return  # the first hangup already won
+
+    async def status(self, call_id: str) -> CallStatus:
+        handle = self._handle(call_id)
+        try:
+            status: CallStatus = await handle.query(STATUS_QUERY, result_type=CallStatus)
+            return status
+        except temporalio.service.RPCError as exc:
+            if _is_not_found(exc):
+                raise CallNotFound(f"call {call_id} not found") from exc
+            raise
+
+    async def result(self, call_id: str) -> CallResult:
+        """Wait for the call's final result: the status plus `authorization` and `charged`."""
+        handle = self._handle(call_id)
+        try:
+            return await handle.result()
+        except temporalio.service.RPCError as exc:
+            if _is_not_found(exc):
+                raise CallNotFound(f"call {call_id} not found") from exc
+            raise
+
+    async def _raise_missing_or_ended(self, call_id: str) -> None:
+        try:
+            await self._handle(call_id).describe()
+        except temporalio.service.RPCError as exc:
+            if _is_not_found(exc):
+                raise CallNotFound(f"call {call_id} not found") from exc
+            raise
+        raise CallEnded(f"call {call_id} has already ended")
