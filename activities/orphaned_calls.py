@@ -82,9 +82,7 @@ class OrphanedCallActivities:
         call_ids = await asyncio.to_thread(
             run_in_transaction,
             factory,
-            lambda s: usage_rows.active_calls_created_before(
-                s, before, sweep.limit, sweep.call_ids
-            ),
+            lambda s: usage_rows.active_calls_idle_since(s, before, sweep.limit, sweep.call_ids),
         )
         findings = {
             "active_call_checked": len(call_ids),

@@ -185,8 +185,8 @@ class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_account_started", "account_id", "created_at", "call_id"),
-        # The orphan sweep's scan: only calls still in progress.
-        Index("ix_calls_active", "created_at", postgresql_where="status = 'active'"),
+        # The orphan sweep's scan: calls still in progress, longest idle first.
+        Index("ix_calls_active_idle", "updated_at", postgresql_where="status = 'active'"),
     )
 
     call_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -111,8 +111,9 @@ class LateUsageStart:
 @dataclass(frozen=True)
 class OrphanSweep:
     """`reconcile_orphaned_calls`' input (optional: the reconciler's run passes none): ledger
-    calls still active, older than `min_age_seconds` (their workflow had time to start), at
-    most `limit` of them, oldest first. It reports a `reconciler.StepReport`."""
+    calls still active whose row has not changed for `min_age_seconds` (a live call's changes
+    with each usage checkpoint), at most `limit` of them, longest idle first. It reports a
+    `reconciler.StepReport`."""
 
     min_age_seconds: int = 60
     limit: int = 500

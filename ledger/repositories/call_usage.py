@@ -70,12 +70,13 @@ def batches_of(session: Session, call_id: str, event_ids: Sequence[str]) -> dict
     return found
 
 
-def active_calls_created_before(
+def active_calls_idle_since(
     session: Session, before: datetime, limit: int, call_ids: Sequence[str] | None = None
 ) -> list[str]:
-    """Calls the ledger still has in progress, created before `before` (of `call_ids` when
-    given), oldest first."""
-    statement = select(Call.call_id).where(Call.status == "active", Call.created_at < before)
+    """Calls the ledger still has in progress whose row has not changed since `before` (of
+    `call_ids` when given), longest idle first. A live call's row changes with every usage
+    checkpoint, so a lost call's rises to the top however many live calls there are."""
+    statement = select(Call.call_id).where(Call.status == "active", Call.updated_at < before)
     if call_ids is not None:
         statement = statement.where(Call.call_id.in_(list(call_ids)))
-    return list(session.scalars(statement.order_by(Call.created_at).limit(limit)))
+    return list(session.scalars(statement.order_by(Call.updated_at).limit(limit)))

@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 from activities.accounts import AccountActivities
 from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
+from activities.orphaned_calls import OrphanedCallActivities
 from activities.reconciler import ReconcilerActivities, ReconcilerLimits
 from activities.refunds import RefundActivities
 from adapters.email.sender import SendGridEmailSender
@@ -172,6 +173,7 @@ async def harness(
             accounts.send_low_balance_alert,
             *refunds.activities(),
             *ReconcilerActivities(deps).activities(),
+            *OrphanedCallActivities(deps).activities(),
         ],
     ):
         yield Harness(

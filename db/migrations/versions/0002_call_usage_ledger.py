@@ -1,4 +1,4 @@
-"""call usage in the ledger: usage events (unique per call and event id), the active-calls index
+"""call usage in the ledger: usage events (unique per call and event id), the idle active calls index
 
 Revision ID: 0002
 Revises: 0004 (numbered 0002 as assigned; it landed after 0003 and 0004)
@@ -38,14 +38,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("call_id", "event_id"),
     )
     op.create_index(
-        "ix_calls_active",
+        "ix_calls_active_idle",
         "calls",
-        ["created_at"],
+        ["updated_at"],
         unique=False,
         postgresql_where=sa.text("status = 'active'"),
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_calls_active", table_name="calls", postgresql_where=sa.text("status = 'active'"))
+    op.drop_index(
+        "ix_calls_active_idle", table_name="calls", postgresql_where=sa.text("status = 'active'")
+    )
     op.drop_table("call_usage_events")
