@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -138,7 +139,12 @@ async def test_an_authorize_that_fails_after_its_commit_is_503_and_leaves_no_hol
         await real.authorize(request)  # committed: the call row and its hold exist
         raise RuntimeError("worker lost after the commit")
 
-    others = [real.checkpoint, real.finalize, real.void, real.late_usage]
+    others: list[Callable[..., Any]] = [
+        real.checkpoint,
+        real.finalize,
+        real.void,
+        real.late_usage,
+    ]
     worker = Worker(
         workflow_env.client,
         task_queue=queue,

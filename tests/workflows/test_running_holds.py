@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from db.models import Account
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger import api_requests, balances, refunds
 from ledger.errors import RefundNotAllowed
@@ -90,7 +91,11 @@ async def test_concurrent_long_calls_on_100_rupees_stop_being_authorized_as_cost
         running.append(call_id)
         await billing.report_usage(call_id, {"events": usage})
         expected = len(running) * (cost + MIN_BALANCE)
-        await ledger.wait_for(lambda a, e=expected: a.reserved_paisa == e, account_id)
+
+        def caught_up(account: Account, expected: int = expected) -> bool:
+            return account.reserved_paisa == expected
+
+        await ledger.wait_for(caught_up, account_id)
     assert len(running) == 4, "(10,000 − 2,325 k ≥ 1,000) holds for k = 0..3 only"
     assert refusals == ["insufficient_balance"] * 6
     for call_id in running:
