@@ -10,6 +10,7 @@ from temporalio.client import Client
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import PaymentGateway
 from adapters.payments.razorpay import RazorpayGateway
+from adapters.payments.refund_rails import RefundRails
 from ledger.policy import LedgerPolicy
 
 
@@ -25,3 +26,5 @@ class WorkerDeps:
     dashboard_url: str
     razorpay: RazorpayGateway | None = None  # None: no RAZORPAY_KEY_ID (charges fail clearly)
     checkout_expiry_seconds: int = 30 * 60
+    refund_rails: RefundRails | None = None  # None: refund parts through `payment_gateway`
+    payout_fund_account_id: str | None = None  # for accounts without their own (dev stand-in)

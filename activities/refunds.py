@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.accounts import load_recipient, send_rendered_once
 from activities.alerts import AlertPublisher
+from activities.refund_parts import refund_record
 from adapters.email import templates
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import GatewayUnavailable, PaymentGateway
@@ -37,21 +38,11 @@ from domain.contracts.refunds import (
 )
 from domain.ledger_types import BalanceSnapshot
 from ledger import balances
+from ledger import refund_parts as ledger_parts
 from ledger import refunds as ledger_refunds
 from ledger.errors import BillingError
 
 T = TypeVar("T")
-
-
-def _record(refund: Refund) -> RefundRecord:
-    return RefundRecord(
-        refund_id=refund.id,
-        account_id=refund.account_id,
-        amount_paisa=refund.amount_paisa,
-        status=RefundStatus(refund.status),
-        failure_reason=refund.failure_reason,
-        gateway_reference=refund.gateway_reference,
-    )
 
 
 class RefundActivities:
@@ -76,9 +67,12 @@ class RefundActivities:
     async def _ledger(
         self, work: Callable[[Session], tuple[Refund, BalanceSnapshot]]
     ) -> RefundRecord:
+        def with_parts(session: Session) -> tuple[RefundRecord, BalanceSnapshot]:
+            refund, snap = work(session)
+            return refund_record(refund, ledger_parts.parts(session, refund.id)), snap
+
         def run() -> tuple[RefundRecord, BalanceSnapshot]:
-            refund, snap = run_in_transaction(self.session_factory, work)
-            return _record(refund), snap
+            return run_in_transaction(self.session_factory, with_parts)
 
         try:
             record, snap = await asyncio.to_thread(run)
@@ -134,7 +128,7 @@ class RefundActivities:
                 refund = ledger_refunds.get_refund(session, refund_id)
                 summary = balances.balance_summary(session, refund.account_id)
                 session.commit()
-                return _record(refund), summary.balance.available_paisa
+                return refund_record(refund, []), summary.balance.available_paisa
 
         record, available = await asyncio.to_thread(load)
         if record.status == RefundStatus.PENDING:

@@ -69,7 +69,13 @@ async def get_principal(
         hashlib.sha256(secret.encode()).digest(), hashlib.sha256(admin_key.encode()).digest()
     ):
         return Principal(key_id=ENV_ADMIN_KEY_ID, role="admin")
-    principal = await anyio.to_thread.run_sync(_lookup, request, secret)
+    pool = request.app.state.billing.hot_pool
+    if pool is not None:
+        async with pool.connection() as conn:
+            key = await api_keys.resolve_api_key_async(conn, secret)
+        principal = Principal(key.id, key.role, key.account_id) if key is not None else None
+    else:
+        principal = await anyio.to_thread.run_sync(_lookup, request, secret)
     if principal is None:
         raise _unauthorized("the API key is not valid or was revoked")
     request.state.principal = principal

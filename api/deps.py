@@ -2,17 +2,20 @@
 
 `SessionDep` is the app's `sessionmaker`: every ledger operation runs in one transaction through
 `run_db(factory, lambda s: coupons.redeem_coupon(s, ...))`, which retries conflicts (db.session)
-on a worker thread so the event loop never blocks on PostgreSQL.
+on a worker thread so the event loop never blocks on PostgreSQL. The hot paths (osmAPI charges,
+API key lookups) run on `BillingState.hot_pool` instead, on the event loop (db.async_pool).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
+import psycopg
 from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
@@ -36,6 +39,8 @@ class BillingState:
     temporal_client: Client | None = None
     temporal_error: str | None = None
     razorpay: RazorpayGateway | None = None  # None: payments not configured (503 on checkout)
+    # The async pool of the hot paths (db.async_pool); None: everything goes through threads.
+    hot_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     def billing_client(self) -> BillingClient:
         if self.temporal_client is None:

@@ -24,6 +24,7 @@ from api.calls.endpoints import router as calls_router
 from api.coupons.endpoints import router as coupons_router
 from api.dashboard import router as dashboard_router
 from api.dashboard.payments import router as dashboard_payments_router
+from api.dashboard.refunds import router as dashboard_refunds_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
@@ -34,11 +35,13 @@ from api.metrics_server import MetricsServer
 from api.payments.endpoints import router as payments_router
 from api.rate_cards.endpoints import router as rate_cards_router
 from api.refunds.endpoints import router as refunds_router
+from api.statements.endpoints import router as statements_router
 from core.config import Settings, get_settings
 from core.logging import LogContextMiddleware, configure_logging
 from core.temporal_connection import connect_temporal, temporal_target
 from core.temporal_metrics import sdk_metrics_runtime
 from core.tracing import instrument_app, instrument_engine, setup_tracing, temporal_interceptors
+from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
 from ledger.policy import policy_from_settings
@@ -73,14 +76,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         url = _database_url(settings)
         if run_migrations and settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade, url)
+        # Threads for the synchronous ledger calls, one pooled connection each (+2 for the
+        # event loop's own short uses), no overflow: no connection churn, no pre-ping.
+        threads = max(1, settings.api_db_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         state = BillingState(
             settings=settings,
             database_url=url,
-            session_factory=get_sessionmaker(url),
+            session_factory=get_sessionmaker(url, threads + 2, 0, False),
             policy=policy_from_settings(settings),
             razorpay=configured_razorpay(settings),
         )
-        instrument_engine(get_engine(url))
+        instrument_engine(get_engine(url, threads + 2, 0, False))
+        if settings.api_hot_pool_size > 0:
+            state.hot_pool = await open_async_pool(url, settings.api_hot_pool_size)
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
@@ -94,9 +103,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             state.temporal_error = f"{address}: {exc}"
             log.warning("cannot connect to Temporal at %s: %s", address, exc)
         app.state.billing = state
-        # For the dashboard router (api.dashboard), which reads these two.
-        app.state.session_factory = state.session_factory
-        app.state.temporal_client = state.temporal_client
         metrics = MetricsServer.start(
             settings.api_metrics_host,
             settings.api_metrics_port,
@@ -108,6 +114,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             if metrics is not None:
                 metrics.stop()
+            if state.hot_pool is not None:
+                await state.hot_pool.close()
 
     app = FastAPI(
         title="osmTalk Billing API",
@@ -121,6 +129,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
     for router in (
         accounts_router,
+        statements_router,
         keys_router,
         coupons_router,
         rate_cards_router,
@@ -131,6 +140,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         health_router,
         dashboard_router,
         dashboard_payments_router,
+        dashboard_refunds_router,
     ):
         app.include_router(router)
     return app

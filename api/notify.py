@@ -10,6 +10,7 @@ import logging
 from adapters.balance_events import publish_low_balance_alerts
 from adapters.checkout_events import start_auto_recharges
 from api.deps import BillingState, run_db
+from domain.contracts.accounts import LowBalanceAlert
 from domain.ledger_types import BalanceSnapshot
 from ledger import alerts, auto_recharge
 
@@ -46,3 +47,20 @@ async def _hand_over_recharges(state: BillingState, account_id: str) -> None:
         log.warning("auto-recharges of %s not read", account_id, exc_info=True)
         return
     await start_auto_recharges(state.temporal_client, pending, task_queue=state.settings.task_queue)
+
+
+async def alerts_recorded(state: BillingState, recorded: list[LowBalanceAlert]) -> None:
+    """The crossings a committed change recorded (the osmAPI hot path knows them: no outbox read;
+    every other charge leaves Temporal alone). Never raises: what is not delivered now stays in
+    the outbox for the reconciler."""
+    if state.temporal_client is None or not recorded:
+        return
+    await publish_low_balance_alerts(
+        state.temporal_client, recorded, task_queue=state.settings.task_queue
+    )
+
+
+async def recharges_recorded(state: BillingState, account_ids: list[str]) -> None:
+    """Accounts whose change recorded an auto-recharge crossing: hand it over now."""
+    for account_id in account_ids:
+        await _hand_over_recharges(state, account_id)

@@ -26,6 +26,7 @@ class Stack:
         with_baseline: bool = False,
         database_url: str | None = None,
         workers: int = 1,
+        api_workers: int = 1,
     ) -> None:
         self.dir = Path(work_dir).absolute()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,7 @@ class Stack:
         self.worker: ChildProcess | None = None  # the most recently started one
         self.workers: list[ChildProcess] = []
         self.worker_count = workers
+        self.api_workers = api_workers
         self.api: ChildProcess | None = None
         self.baseline: ChildProcess | None = None
         self._worker_generation = 0
@@ -107,6 +109,8 @@ class Stack:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    "--workers",
+                    str(self.api_workers),
                 ),
                 env=self._env(),
                 log_path=self.dir / "api.log",

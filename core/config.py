@@ -18,6 +18,13 @@ class Settings(BaseSettings):
     task_queue: str = TASK_QUEUE
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes (dev.stack, bench.stack; compose passes --workers itself).
+    api_workers: int = 1
+    # Per API process: threads for the synchronous ledger calls, each with its own pooled
+    # connection (pool = threads + 2, no overflow: no connection churn, no pre-ping), and the
+    # async pool of the hot paths (osmAPI charge and authorize, API key lookups).
+    api_db_threads: int = 16
+    api_hot_pool_size: int = 8
     worker_metrics_port: int = 9464
     # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
     # re-read from PostgreSQL at most this often.
@@ -51,6 +58,11 @@ class Settings(BaseSettings):
     razorpay_webhook_secret: str | None = None
     razorpay_api_url: str | None = None  # unset: Razorpay's own API (https://api.razorpay.com)
     razorpay_timeout_seconds: float = 10.0  # per gateway request (a slow order is a 503)
+    # Refund payouts (RazorpayX): the account number money is paid out from (unset: payout
+    # parts fail and are credited back), and a fund account for accounts without their own
+    # (`accounts.payout_fund_account_id`): the dev stand-in's placeholder; unset in production.
+    razorpayx_account_number: str | None = None
+    refund_payout_fund_account_id: str | None = None
     checkout_min_paisa: int = 10_000  # ₹100
     checkout_max_paisa: int = 50_000_000  # ₹5,00,000
     checkout_expiry_seconds: int = 30 * 60  # an unpaid checkout expires after this

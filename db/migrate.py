@@ -18,8 +18,27 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Several processes may start at once (uvicorn --workers, API and worker together): one
+# migrates, the others wait for it on this advisory lock and then find nothing to do.
+MIGRATION_LOCK = 0x0B111_1260
+
+
 def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from db.session import normalize_url
+
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

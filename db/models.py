@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -64,6 +65,8 @@ class Account(Base):
     auto_recharge_failures: Mapped[int] = mapped_column(Integer, default=0)
     auto_recharge_method_id: Mapped[str | None] = mapped_column(String(64))
     auto_recharge_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The customer's RazorpayX fund account (bank account) for refund payout parts; support sets it.
+    payout_fund_account_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -90,7 +93,10 @@ class LedgerTransaction(Base):
     """One balance change as the customer sees it; its journal entries sum to zero."""
 
     __tablename__ = "ledger_transactions"
-    __table_args__ = (Index("ix_ledger_tx_account_id_desc", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_tx_account_id_desc", "account_id", "id"),
+        Index("ix_ledger_tx_account_created", "account_id", "created_at"),  # history filters
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
@@ -107,6 +113,19 @@ class LedgerTransaction(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = _now_column()
+
+
+class AccountMonthUsage(Base):
+    """Σ an account's charges in one calendar month (Asia/Kolkata): kept by triggers on
+    ledger_transactions (migration 0008), read by every balance answer."""
+
+    __tablename__ = "account_month_usage"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # the month's first day
+    charged_paisa: Mapped[int] = mapped_column(BigInteger)
 
 
 class JournalEntry(Base):

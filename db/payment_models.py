@@ -133,3 +133,36 @@ class GatewayEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = _now_column()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RefundPart(Base):
+    """One part of a refund: a gateway refund against one captured payment (`payment_id`), or a
+    payout to the customer's bank account. Written with the refund's debit (the plan never
+    changes); `idempotency_key` is the part's key at the gateway. `pending` → `processed`, or
+    `failed` with its amount credited back (`reversal_transaction_id`)."""
+
+    __tablename__ = "refund_parts"
+    __table_args__ = (
+        CheckConstraint("amount_paisa >= 100", name="refund_part_at_least_one_rupee"),
+        CheckConstraint("kind IN ('gateway', 'payout')", name="refund_part_kind"),
+        CheckConstraint("status IN ('pending', 'processed', 'failed')", name="refund_part_status"),
+        CheckConstraint(
+            "(kind = 'gateway') = (payment_id IS NOT NULL)", name="refund_part_payment_iff_gateway"
+        ),
+        Index("ix_refund_parts_payment", "payment_id"),
+    )
+
+    refund_id: Mapped[str] = mapped_column(ForeignKey("refunds.id"), primary_key=True)
+    part_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("gateway_payments.id"))
+    amount_paisa: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    gateway_reference: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    reversal_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id")
+    )
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()

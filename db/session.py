@@ -27,15 +27,27 @@ def normalize_url(url: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def get_engine(url: str, pool_size: int = 10) -> Engine:
+def get_engine(
+    url: str, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
+) -> Engine:
+    """`pool_size` + `max_overflow` connections; overflow ones are closed when returned, so a
+    process whose concurrency is known (the API) sizes the pool to it with no overflow and no
+    pre-ping round trip per checkout."""
     return create_engine(
-        normalize_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+        normalize_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=pre_ping,
     )
 
 
 @lru_cache(maxsize=8)
-def get_sessionmaker(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def get_sessionmaker(
+    url: str, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
+) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=get_engine(url, pool_size, max_overflow, pre_ping), expire_on_commit=False
+    )
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

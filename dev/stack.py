@@ -15,9 +15,9 @@ Children log JSON lines to RUN_DIR/logs/<name>.log (`--verbose` streams them to 
 
 Environment (contract §5 plus ports, so that tests can run it beside another stack):
 DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), API_HOST
-(127.0.0.1), API_PORT (8000), API_METRICS_PORT (9465), WORKER_METRICS_PORT (9464),
-EMAIL_CAPTURE_PORT (8025),
-ADMIN_API_KEY (generated for the session when unset), SENDGRID_API_KEY, SENDGRID_HOST,
+(127.0.0.1), API_PORT (8000), API_WORKERS (uvicorn processes, 1), API_METRICS_PORT (9465),
+WORKER_METRICS_PORT (9464), EMAIL_CAPTURE_PORT (8025), ADMIN_API_KEY (generated for the session
+when unset), SENDGRID_API_KEY, SENDGRID_HOST,
 RAZORPAY_KEY_ID/_SECRET/RAZORPAY_WEBHOOK_SECRET/RAZORPAY_API_URL (unset key: the local stand-in
 on RAZORPAY_STANDIN_PORT, 8790),
 RUN_DIR (.run), DEMO_DURATION (seconds of demo traffic, then stop; unset/0: until Ctrl-C),
@@ -268,6 +268,9 @@ class Stack:
                 str(cfg.api_port),
                 "--log-config",
                 str(self.write_uvicorn_log_config()),
+                # API_WORKERS uvicorn processes (default 1); they share the port.
+                "--workers",
+                str(max(1, _env_int("API_WORKERS", 1))),
             ),
         )
         self._wait_for("the API", lambda: http_ok(f"{cfg.api_url}/healthz"), 90)

@@ -3,6 +3,7 @@ the API, the dashboard and the workflows call these instead of restating them.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -39,6 +40,10 @@ def refundable_paisa(*, paid_paisa: int, promo_paisa: int, reserved_paisa: int) 
     return max(0, min(paid_paisa, spendable_paisa(available, reserved_paisa)))
 
 
+# The highest low-balance alert threshold an account may set: ₹10,00,000.
+MAX_ALERT_THRESHOLD_PAISA = 10_00_000_00
+
+
 def below_alert_threshold(*, available_paisa: int, alert_threshold_paisa: int) -> bool:
     """The low-balance condition the alert email is about."""
     return available_paisa < alert_threshold_paisa
@@ -60,3 +65,39 @@ def low_balance_step(*, armed: bool, available_paisa: int, alert_threshold_paisa
     ):
         return AlertStep(armed=True, crossed=False)
     return AlertStep(armed=False, crossed=armed)
+
+
+@dataclass(frozen=True)
+class DebitPlan:
+    """How a debit is paid for (contract §2: promo first, then paid, oldest lot first)."""
+
+    takes: list[tuple[int, int]]  # (lot id, paisa taken from it), in order
+    promo_paisa: int  # the part paid from promo lots
+    paid_paisa: int  # the rest, from paid lots and overdraft
+    overdraft_paisa: int  # the part no lot covers (paid goes below zero)
+
+
+def plan_debit(
+    amount_paisa: int,
+    promo_lots: Iterable[tuple[int, int]],
+    paid_lots: Iterable[tuple[int, int]],
+    *,
+    promo_allowed: bool = True,
+) -> DebitPlan:
+    """Which lots pay `amount_paisa`: `promo_lots` and `paid_lots` are (lot id, remaining)
+    oldest first; what no lot covers is overdraft."""
+    takes: list[tuple[int, int]] = []
+    left = amount_paisa
+    promo = 0
+    for lots, is_promo in ((promo_lots if promo_allowed else (), True), (paid_lots, False)):
+        for lot_id, remaining in lots:
+            if left == 0:
+                break
+            take = min(remaining, left)
+            if take <= 0:
+                continue
+            takes.append((lot_id, take))
+            left -= take
+            if is_promo:
+                promo += take
+    return DebitPlan(takes, promo, amount_paisa - promo, left)

@@ -20,6 +20,16 @@ MAX_MARGIN_RATE = Decimal("10")
 MAX_QUANTITY = Decimal("1000000000")
 
 
+# The channel/component tables keyed by their string values: pricing runs for every usage report
+# and osmAPI request, and enum lookups were a visible part of its cost.
+_COMPONENTS = frozenset(c.value for c in Component)
+_ORDER = tuple(c.value for c in COMPONENT_ORDER)
+_UNITS = {c.value: units for c, units in COMPONENT_UNITS.items()}
+_CHANNEL_COMPONENTS = {
+    ch.value: frozenset(c.value for c in cs) for ch, cs in CHANNEL_COMPONENTS.items()
+}
+
+
 class RatingError(ValueError):
     """A usage report or rate card that cannot be priced; `code` is the stable API error code."""
 
@@ -44,10 +54,24 @@ class RateCard:
     effective_from: str | None = None  # ISO time
 
     def price_map(self) -> dict[tuple[str, str], Decimal]:
-        return {(p.sku, p.unit): Decimal(p.price_inr) for p in self.prices}
+        return dict(self._maps()[0])
 
     def sku_components(self) -> dict[str, str]:
-        return {p.sku: p.component for p in self.prices}
+        return dict(self._maps()[1])
+
+    def _maps(self) -> tuple[dict[tuple[str, str], Decimal], dict[str, str]]:
+        """Both lookups, built once per price list (every priced request asks for them). Kept
+        outside the dataclass fields, so a card's serialized shape stays what it was."""
+        cached = self.__dict__.get("_maps_cache")
+        if cached is None or cached[0] is not self.prices:
+            maps = (
+                {(p.sku, p.unit): Decimal(p.price_inr) for p in self.prices},
+                {p.sku: p.component for p in self.prices},
+            )
+            cached = (self.prices, maps)
+            self.__dict__["_maps_cache"] = cached
+        result: tuple[dict[tuple[str, str], Decimal], dict[str, str]] = cached[1]
+        return result
 
 
 def validate_rate_card_prices(raw_prices: Iterable[Mapping[str, object]]) -> list[UnitPrice]:
@@ -106,23 +130,26 @@ def validate_usage_event(
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
         raise RatingError("validation_error", "event_id must be a non-empty string")
     component = raw.get("component")
-    if not isinstance(component, str) or component not in {c.value for c in Component}:
+    if not isinstance(component, str) or component not in _COMPONENTS:
         raise RatingError("invalid_component", f"component {component!r} is unknown")
-    if Component(component) not in CHANNEL_COMPONENTS[Channel(channel)]:
+    channel_components = _CHANNEL_COMPONENTS.get(channel)
+    if channel_components is None:
+        Channel(channel)  # raises ValueError: an unknown channel is the caller's bug
+    if component not in (channel_components or ()):
         raise RatingError("invalid_component", f"a {channel} call has no {component} component")
     sku = raw.get("sku")
     if not isinstance(sku, str) or not sku:
         raise RatingError("validation_error", "sku is required")
-    sku_component = rate_card.sku_components().get(sku)
+    prices, sku_components = rate_card._maps()
+    sku_component = sku_components.get(sku)
     if sku_component is None:
         raise RatingError("unknown_sku", f"sku {sku!r} is not on rate card v{rate_card.version}")
     if sku_component != component:
         raise RatingError(
             "invalid_component", f"sku {sku!r} is a {sku_component} sku, not {component}"
         )
-    prices = rate_card.price_map()
     quantities: dict[str, str] = {}
-    for unit in COMPONENT_UNITS[Component(component)]:
+    for unit in _UNITS[component]:
         if unit not in raw or raw[unit] is None:
             continue
         try:
@@ -137,7 +164,7 @@ def validate_usage_event(
     if not quantities:
         raise RatingError(
             "validation_error",
-            f"a {component} report needs one of {', '.join(COMPONENT_UNITS[Component(component)])}",
+            f"a {component} report needs one of {', '.join(_UNITS[component])}",
         )
     occurred_at = raw.get("occurred_at")
     return UsageEvent(
@@ -197,14 +224,16 @@ class Breakdown:
 
 def price_usage(lines: Iterable[UsageLine], rate_card: RateCard, margin_rate: Decimal) -> Breakdown:
     """The contract's pricing rule: exact Σ per component, half-up to the paisa, then margin."""
-    prices = rate_card.price_map()
-    exact: dict[str, Decimal] = {c.value: Decimal(0) for c in COMPONENT_ORDER}
+    prices = rate_card._maps()[0]
+    exact: dict[str, Decimal] = dict.fromkeys(_ORDER, Decimal(0))
     for line in lines:
         price = prices.get((line.sku, line.unit))
         if price is None:
             raise RatingError("unknown_sku", f"sku {line.sku!r} has no price for {line.unit}")
         exact[line.component] += Decimal(line.quantity) * price
-    component_paisa = {name: inr_to_paisa_half_up(amount) for name, amount in exact.items()}
+    component_paisa = {
+        name: inr_to_paisa_half_up(amount) if amount else 0 for name, amount in exact.items()
+    }
     provider_total = sum(component_paisa.values())
     margin = apply_rate_half_up(provider_total, margin_rate)
     return Breakdown(

@@ -3,19 +3,21 @@ threshold. Every operation returns the balance snapshot it produced."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from db.models import Account, LedgerTransaction
+from domain.balance_rules import MAX_ALERT_THRESHOLD_PAISA
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import RatingError, validate_margin_rate
 from ledger.alerts import record_crossing
 from ledger.errors import NotFound, ValidationFailed
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
-    MAX_AMOUNT_PAISA,
     check_amount,
     credit_paid,
     credit_promo,
@@ -46,9 +48,39 @@ def contact(session: Session, account_id: str) -> tuple[str, str] | None:
     return account_rows.contact(session, account_id)
 
 
-def _check_threshold(threshold_paisa: int | None) -> None:
-    if threshold_paisa is not None and not (0 <= threshold_paisa <= MAX_AMOUNT_PAISA):
-        raise ValidationFailed("alert_threshold_paisa is out of range")
+def _check_threshold(threshold_paisa: object) -> int | None:
+    if threshold_paisa is None:
+        return None
+    if (
+        isinstance(threshold_paisa, bool)
+        or not isinstance(threshold_paisa, int)
+        or not 0 <= threshold_paisa <= MAX_ALERT_THRESHOLD_PAISA
+    ):
+        raise ValidationFailed(
+            f"alert_threshold_paisa must be an integer from 0 to {MAX_ALERT_THRESHOLD_PAISA}"
+        )
+    return threshold_paisa
+
+
+def _check_name(name: object) -> str:
+    text = name.strip() if isinstance(name, str) else ""
+    if not text or len(text) > 200:
+        raise ValidationFailed("name must be 1 to 200 characters")
+    return text
+
+
+def _check_email(email: object) -> str:
+    text = email.strip() if isinstance(email, str) else ""
+    if "@" not in text or len(text) > 320 or " " in text:
+        raise ValidationFailed("email is not a valid address")
+    return text
+
+
+def _check_margin_rate(margin_rate: object) -> Decimal | None:
+    try:
+        return validate_margin_rate(margin_rate) if margin_rate is not None else None
+    except RatingError as exc:
+        raise ValidationFailed(exc.message) from exc
 
 
 def create_account(
@@ -62,16 +94,9 @@ def create_account(
     idempotency_key: str | None = None,
     account_id: str | None = None,
 ) -> tuple[Account, BalanceSnapshot]:
-    name = name.strip()
-    email = email.strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed("name must be 1 to 200 characters")
-    if "@" not in email or len(email) > 320 or " " in email:
-        raise ValidationFailed("email is not a valid address")
-    try:
-        rate = validate_margin_rate(margin_rate) if margin_rate is not None else None
-    except RatingError as exc:
-        raise ValidationFailed(exc.message) from exc
+    name = _check_name(name)
+    email = _check_email(email)
+    rate = _check_margin_rate(margin_rate)
     _check_threshold(alert_threshold_paisa)
     if idempotency_key:
         existing = account_rows.get_account_by_idempotency_key(session, idempotency_key)
@@ -176,14 +201,44 @@ def grant_promo(
     return transaction, snapshot(account)
 
 
+# What `update_account` may change; the API decides which of them a role may send.
+ACCOUNT_SETTINGS = ("name", "email", "margin_rate", "alert_threshold_paisa")
+
+
+def update_account(
+    session: Session, account_id: str, changes: Mapping[str, object]
+) -> tuple[Account, BalanceSnapshot]:
+    """Change an account's settings (fields absent from `changes` stay). `alert_threshold_paisa`
+    None alerts at the minimum balance again, `margin_rate` None is the default margin. A new
+    threshold takes effect at once for the next crossing (ledger.alerts.record_crossing, in
+    this transaction): lowered to or below the balance it re-arms the alert; raised above the
+    balance while armed, that is the crossing (one alert, then none until re-armed)."""
+    unknown = sorted(set(changes) - set(ACCOUNT_SETTINGS))
+    if unknown:
+        raise ValidationFailed(f"unknown account fields: {', '.join(unknown)}")
+    checked: dict[str, object] = {}
+    if "name" in changes:
+        checked["name"] = _check_name(changes["name"])
+    if "email" in changes:
+        checked["email"] = _check_email(changes["email"])
+    if "margin_rate" in changes:
+        checked["margin_rate"] = _check_margin_rate(changes["margin_rate"])
+    if "alert_threshold_paisa" in changes:
+        checked["alert_threshold_paisa"] = _check_threshold(changes["alert_threshold_paisa"])
+    account = require_account(session, account_id)
+    for name, value in checked.items():
+        setattr(account, name, value)
+    if "alert_threshold_paisa" in checked:
+        # A new account version: a crossing caused by a threshold change gets its own alert key
+        # even when the balance has not moved since the previous crossing.
+        account.version += 1
+        record_crossing(session, account)
+    session.flush()
+    return account, snapshot(account)
+
+
 def set_alert_threshold(
     session: Session, account_id: str, threshold_paisa: int | None
 ) -> tuple[Account, BalanceSnapshot]:
     """None: alert at the minimum balance."""
-    _check_threshold(threshold_paisa)
-    account = require_account(session, account_id)
-    account.alert_threshold_paisa = threshold_paisa
-    # A threshold raised above the balance is a crossing too (alerted once); lowered below it
-    # re-arms.
-    record_crossing(session, account)
-    return account, snapshot(account)
+    return update_account(session, account_id, {"alert_threshold_paisa": threshold_paisa})

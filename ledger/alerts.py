@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -23,27 +24,45 @@ from domain.contracts.accounts import LowBalanceAlert
 from ledger.repositories import outbox
 
 
-def alert_threshold_of(account: Account) -> int:
+class AlertAccount(Protocol):
+    """What the crossing rule reads of an account: the ORM row, or the plain row of a fast path
+    (ledger.api_requests)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def paid_paisa(self) -> int: ...
+    @property
+    def promo_paisa(self) -> int: ...
+    @property
+    def min_balance_paisa(self) -> int: ...
+    @property
+    def alert_threshold_paisa(self) -> int | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def low_balance_armed(self) -> bool | None: ...
+
+
+def alert_threshold_of(account: AlertAccount) -> int:
     """The account's alert threshold: its own, else its minimum balance."""
     if account.alert_threshold_paisa is not None:
         return account.alert_threshold_paisa
     return account.min_balance_paisa
 
 
-def record_crossing(session: Session, account: Account) -> LowBalanceAlert | None:
-    """After a balance or threshold change on the locked `account`: re-arm, or record a
-    crossing in the outbox (returned) and disarm."""
+def crossing_step(account: AlertAccount) -> tuple[bool, LowBalanceAlert | None]:
+    """After a balance or threshold change: whether the alert is armed now, and the crossing
+    to record (None: no crossing)."""
     armed = account.low_balance_armed is not False  # None: a row not flushed yet (default on)
     step = low_balance_step(
         armed=armed,
         available_paisa=account.paid_paisa + account.promo_paisa,
         alert_threshold_paisa=alert_threshold_of(account),
     )
-    if step.armed != account.low_balance_armed:
-        account.low_balance_armed = step.armed
     if not step.crossed:
-        return None
-    alert = LowBalanceAlert(
+        return step.armed, None
+    return step.armed, LowBalanceAlert(
         account_id=account.id,
         dedupe_key=low_balance_alert_key(account.id, account.version),
         crossing_version=account.version,
@@ -52,7 +71,16 @@ def record_crossing(session: Session, account: Account) -> LowBalanceAlert | Non
         promo_paisa=account.promo_paisa,
         threshold_paisa=alert_threshold_of(account),
     )
-    outbox.insert_alert(session, account.id, alert.dedupe_key, asdict(alert))
+
+
+def record_crossing(session: Session, account: Account) -> LowBalanceAlert | None:
+    """After a balance or threshold change on the locked `account`: re-arm, or record a
+    crossing in the outbox (returned) and disarm."""
+    armed, alert = crossing_step(account)
+    if armed != account.low_balance_armed:
+        account.low_balance_armed = armed
+    if alert is not None:
+        outbox.insert_alert(session, account.id, alert.dedupe_key, asdict(alert))
     return alert
 
 

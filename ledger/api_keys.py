@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Literal, get_args
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
+import psycopg
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey
 from ledger.errors import NotFound, ValidationFailed
 from ledger.posting import new_id, utcnow
 from ledger.repositories import accounts as account_rows
-from ledger.repositories import catalog
+from ledger.repositories import api_charges, catalog
+from ledger.repositories.statements import fetch_async
 
 # The role policy: `customer` keys are bound to one account; `admin` may do everything
 # (api.auth.require_roles admits admin everywhere). The one definition of the roles.
@@ -52,12 +55,30 @@ def create_api_key(
     return key, secret
 
 
+@dataclass(frozen=True)
+class LiveKey:
+    """What a request needs of its (unrevoked) key."""
+
+    id: str
+    role: str
+    account_id: str | None
+
+
 def resolve_api_key(session: Session, secret: str) -> ApiKey | None:
     """The live (unrevoked) key behind a secret, or None."""
     key = catalog.api_key_by_hash(session, hash_api_key(secret))
     if key is None or key.revoked_at is not None:
         return None
     return key
+
+
+async def resolve_api_key_async(conn: psycopg.AsyncConnection[Any], secret: str) -> LiveKey | None:
+    """`resolve_api_key` on the API's async pool (every request of the hot paths asks)."""
+    rows = await fetch_async(conn, api_charges.api_key_by_hash(hash_api_key(secret)))
+    if not rows or rows[0][3] is not None:
+        return None
+    key_id, role, account_id, _ = rows[0]
+    return LiveKey(key_id, role, account_id)
 
 
 def find_api_key(session: Session, key_id: str) -> ApiKey | None:

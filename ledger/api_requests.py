@@ -1,21 +1,42 @@
 """osmAPI (the LLM gateway) shares the balance: authorize before forwarding a request (the
-refusal rule, no hold), charge it when done (never refused: the work is done)."""
+refusal rule, no hold), charge it when done (never refused: the work is done).
+
+Charging is the hot path of an LLM gateway, so it is written once as plain statements
+(ledger.repositories.api_charges, driven by ledger.repositories.statements) that run on the
+API's async pool or on a Session's own connection: lock the accounts and read what the charges
+need in one round trip, price and plan every charge in Python with the ledger's own rules
+(domain.rating, domain.balance_rules.plan_debit, ledger.posting.journal_lines), write every row
+in a second. Any number of requests over any number of accounts is one transaction; each request
+is its own ledger transaction, idempotent on `request_id` with a hash of its body, and records
+the crossings `ledger.posting.post` records (low-balance alert outbox, auto-recharge). An account
+that needs housekeeping (expired promo, a stale hold) or whose charge crosses its auto-recharge
+threshold goes through a Session (`NeedsSession` tells the async caller to do that instead).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
-from db.models import ApiRequest
+from domain.balance_rules import plan_debit
 from domain.channels import Channel, Component
+from domain.contracts.accounts import LowBalanceAlert
 from domain.ledger_types import REASON_INSUFFICIENT_BALANCE, AuthorizeDecision, BalanceSnapshot
-from domain.rating import RatingError, UsageTotals, price_usage, validate_usage_event
-from ledger.errors import Conflict, ValidationFailed
+from domain.rating import RateCard, RatingError, UsageTotals, price_usage, validate_usage_event
+from ledger import rate_cards
+from ledger.alerts import crossing_step
+from ledger.errors import BillingError, Conflict, NotFound, ValidationFailed
 from ledger.posting import (
-    debit,
+    AccountBalances,
     fresh_account,
     housekeeping,
+    journal_lines,
     margin_rate,
     refused,
     request_hash,
@@ -23,8 +44,127 @@ from ledger.posting import (
     snapshot,
     utcnow,
 )
-from ledger.rate_cards import current_rate_card
-from ledger.repositories import calls as call_rows
+from ledger.recharge_crossings import recharge_step, record_recharge_checkout
+from ledger.repositories import api_charges as sql
+from ledger.repositories.statements import Row, Steps, run_steps, run_steps_async
+
+MAX_BATCH = 1000
+MAX_TOKENS = 10**9
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """One finished LLM request to charge."""
+
+    request_id: str
+    account_id: str
+    sku: str
+    input_tokens: int
+    output_tokens: int
+
+    def payload_hash(self) -> str:
+        return request_hash(
+            {
+                "account_id": self.account_id,
+                "sku": self.sku,
+                "in": self.input_tokens,
+                "out": self.output_tokens,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ApiCharge:
+    """A request's charge: posted now, or `replayed` (charged before under its request_id)."""
+
+    request_id: str
+    account_id: str
+    sku: str
+    input_tokens: int
+    output_tokens: int
+    rate_card_version: int
+    provider_total_paisa: int
+    margin_paisa: int
+    total_paisa: int
+    transaction_id: int | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ApiChargeError:
+    """A request that was not charged, and why (nothing was written for it)."""
+
+    request_id: str
+    error: BillingError
+
+
+@dataclass(frozen=True)
+class AccountAfter:
+    """An account after its charges: the snapshot, this month's usage, and `available` before
+    (so the caller can tell a low-balance crossing)."""
+
+    balance: BalanceSnapshot
+    month_usage_paisa: int
+    available_before_paisa: int
+
+
+@dataclass(frozen=True)
+class ApiChargeResult:
+    items: list[ApiCharge | ApiChargeError]  # in request order
+    accounts: dict[str, AccountAfter]
+    alerts: list[LowBalanceAlert] = field(default_factory=list)  # crossings recorded
+    # Auto-recharge crossings (account, crossing version, paisa): their checkouts are recorded.
+    recharges: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+class NeedsSession(Exception):
+    """Some accounts need what only a Session does: ledger.posting.housekeeping first (expired
+    promo, stale holds), or an auto-recharge checkout for a crossing (ledger.recharge_crossings).
+    Raised before anything is written."""
+
+    def __init__(self, account_ids: Sequence[str]) -> None:
+        super().__init__(", ".join(account_ids))
+        self.account_ids = list(account_ids)
+
+
+@dataclass
+class _Account:
+    """An account row as the fast path reads and updates it (ledger.posting.AccountBalances)."""
+
+    id: str
+    paid_paisa: int
+    promo_paisa: int
+    reserved_paisa: int
+    min_balance_paisa: int
+    alert_threshold_paisa: int | None
+    version: int
+    margin_rate: Decimal | None
+    low_balance_armed: bool | None
+    auto_recharge_enabled: bool
+    auto_recharge_threshold_paisa: int | None
+    auto_recharge_amount_paisa: int | None
+    auto_recharge_armed: bool | None
+    lots: dict[str, list[list[int]]] = field(default_factory=lambda: {"promo": [], "paid": []})
+
+
+def database_key(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> str:
+    """Names the database a connection talks to (the rate card cache is per database)."""
+    info = conn.info
+    return f"psycopg://{info.host}:{info.port}/{info.dbname}"
+
+
+def authorization(account: AccountBalances, rate_card_version: int) -> AuthorizeDecision:
+    """The osmAPI authorization: the refusal rule, no hold."""
+    authorized = not refused(account)
+    return AuthorizeDecision(
+        authorized=authorized,
+        reason=None if authorized else REASON_INSUFFICIENT_BALANCE,
+        hold_paisa=0,
+        available_paisa=account.paid_paisa + account.promo_paisa,
+        rate_card_version=rate_card_version,
+        margin_rate=str(margin_rate(account)),
+        balance=snapshot(account),
+    )
 
 
 def authorize_api_request(
@@ -32,22 +172,275 @@ def authorize_api_request(
 ) -> AuthorizeDecision:
     now = now or utcnow()
     account = fresh_account(session, account_id, now)
-    authorized = not refused(account)
-    card = current_rate_card(session, now)
-    return AuthorizeDecision(
-        authorized=authorized,
-        reason=None if authorized else REASON_INSUFFICIENT_BALANCE,
-        hold_paisa=0,
-        available_paisa=account.paid_paisa + account.promo_paisa,
-        rate_card_version=card.version,
-        margin_rate=str(margin_rate(account)),
-        balance=snapshot(account),
+    return authorization(account, rate_cards.current_rate_card(session, now).version)
+
+
+def _authorize_steps(account_id: str, now: datetime) -> Steps[AuthorizeDecision]:
+    (rows,) = yield [sql.read_account(account_id, now)]
+    if not rows:
+        raise NotFound(f"account {account_id} not found")
+    *columns, needs_housekeeping, card_version = rows[0]
+    if needs_housekeeping:
+        raise NeedsSession([account_id])
+    if card_version is None:
+        raise NotFound("no rate card is in force")
+    return authorization(_Account(*columns), card_version)
+
+
+async def authorize_api_request_async(
+    conn: psycopg.AsyncConnection[Any], *, account_id: str, now: datetime | None = None
+) -> AuthorizeDecision:
+    """`authorize_api_request` in one statement on an autocommit connection (a read)."""
+    return await run_steps_async(conn, _authorize_steps(account_id, now or utcnow()))
+
+
+def _validate(item: ApiUsage) -> None:
+    if not item.request_id or len(item.request_id) > 200:
+        raise ValidationFailed("request_id must be 1 to 200 characters")
+    if any("\x00" in text for text in (item.request_id, item.account_id, item.sku)):
+        raise ValidationFailed("strings may not contain NUL characters")
+    for name, value in (("input_tokens", item.input_tokens), ("output_tokens", item.output_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+            raise ValidationFailed(f"{name} must be an integer between 0 and {MAX_TOKENS}")
+
+
+def _replayed(row: Row) -> ApiCharge:
+    """The charge of a request_id already in api_requests (sql.charge_context's columns)."""
+    request_id, account_id, sku, tokens_in, tokens_out, version, provider, margin, total, tx = row[
+        :10
+    ]
+    return ApiCharge(
+        request_id, account_id, sku, tokens_in, tokens_out, version, provider, margin, total, tx,
+        replayed=True,
+    )  # fmt: skip
+
+
+@dataclass
+class _Writes:
+    transactions: list[tuple[Any, ...]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    lots: dict[int, int] = field(default_factory=dict)
+    allocations: list[tuple[Any, ...]] = field(default_factory=list)
+    requests: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[LowBalanceAlert] = field(default_factory=list)
+    recharges: list[tuple[str, int, int]] = field(default_factory=list)  # account, version, paisa
+
+
+def _post(
+    writes: _Writes,
+    account: _Account,
+    item: ApiUsage,
+    digest: str,
+    card: RateCard,
+    transaction_ids: Iterator[int],
+) -> ApiCharge:
+    """Price one request and plan its rows (ledger.posting.debit's rules, in memory)."""
+    try:
+        event = validate_usage_event(
+            {
+                "event_id": item.request_id,
+                "component": Component.LLM.value,
+                "sku": item.sku,
+                "input_tokens": item.input_tokens,
+                "output_tokens": item.output_tokens,
+            },
+            Channel.CHAT.value,
+            card,
+        )
+        totals = UsageTotals()
+        totals.add(event)
+        breakdown = price_usage(totals.lines, card, margin_rate(account))
+    except RatingError as exc:
+        raise ValidationFailed(exc.message, code=exc.code) from exc
+    transaction_id: int | None = None
+    total = breakdown.total_paisa
+    if total > 0:
+        transaction_id = next(transaction_ids)
+        promo_lots, paid_lots = account.lots["promo"], account.lots["paid"]
+        plan = plan_debit(
+            total,
+            [(lot[0], lot[1]) for lot in promo_lots if lot[1] > 0],
+            [(lot[0], lot[1]) for lot in paid_lots if lot[1] > 0],
+        )
+        remaining = {lot[0]: lot for lot in (*promo_lots, *paid_lots)}
+        for lot_id, take in plan.takes:
+            remaining[lot_id][1] -= take
+            writes.lots[lot_id] = remaining[lot_id][1]
+            writes.allocations.append((transaction_id, lot_id, account.id, "debit", take))
+        if plan.overdraft_paisa:
+            writes.allocations.append(
+                (transaction_id, None, account.id, "overdraft", plan.overdraft_paisa)
+            )
+        account.paid_paisa -= plan.paid_paisa
+        account.promo_paisa -= plan.promo_paisa
+        account.version += 1
+        if account.promo_paisa < 0:
+            raise AssertionError("promo balance would go negative")
+        # The crossings ledger.posting.post records: the low-balance alert, auto-recharge.
+        account.low_balance_armed, alert = crossing_step(account)
+        if alert is not None:
+            writes.alerts.append(alert)
+        account.auto_recharge_armed, recharge = recharge_step(account)
+        if recharge and account.auto_recharge_amount_paisa:
+            writes.recharges.append(
+                (account.id, account.version, account.auto_recharge_amount_paisa)
+            )
+        writes.transactions.append(
+            (
+                transaction_id, account.id, f"api:{item.request_id}", digest, -total,
+                -plan.paid_paisa, -plan.promo_paisa, account.paid_paisa, account.promo_paisa,
+                account.paid_paisa + account.promo_paisa, item.request_id,
+                f"osmAPI request ({item.sku})", {"breakdown": breakdown.__dict__, "sku": item.sku},
+            )
+        )  # fmt: skip
+        contra = [
+            ("provider_payable", breakdown.provider_total_paisa),
+            ("margin_revenue", breakdown.margin_paisa),
+        ]
+        writes.entries.extend(
+            (transaction_id, account.id, book, amount)
+            for book, amount in journal_lines(-plan.paid_paisa, -plan.promo_paisa, contra)
+        )
+    charge = ApiCharge(
+        item.request_id, item.account_id, item.sku, item.input_tokens, item.output_tokens,
+        card.version, breakdown.provider_total_paisa, breakdown.margin_paisa, total,
+        transaction_id,
+    )  # fmt: skip
+    writes.requests.append(
+        (
+            charge.request_id, charge.account_id, charge.sku, charge.input_tokens,
+            charge.output_tokens, charge.rate_card_version, charge.provider_total_paisa,
+            charge.margin_paisa, charge.total_paisa, charge.transaction_id, digest,
+        )
+    )  # fmt: skip
+    return charge
+
+
+def _flags(account: _Account) -> tuple[bool, bool]:
+    """The account's alert and auto-recharge arming as stored (None: armed, the default)."""
+    return account.low_balance_armed is not False, account.auto_recharge_armed is not False
+
+
+def _charge_steps(
+    items: Sequence[ApiUsage], now: datetime, database: str, *, session: bool
+) -> Steps[ApiChargeResult]:
+    """`session`: the caller records auto-recharge checkouts after the steps (a Session);
+    without one, a crossing raises `NeedsSession` before anything is written."""
+    results: list[ApiCharge | ApiChargeError | None] = [None] * len(items)
+    valid: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            _validate(item)
+            valid.append(index)
+        except ValidationFailed as exc:
+            results[index] = ApiChargeError(item.request_id, exc)
+    if not valid:
+        return ApiChargeResult([r for r in results if r is not None], {})
+    account_ids = sorted({items[i].account_id for i in valid})
+    request_ids = sorted({items[i].request_id for i in valid})
+    account_rows, (context,) = yield [
+        sql.lock_accounts(account_ids),
+        sql.charge_context(account_ids, request_ids, now, len(valid)),
+    ]
+    request_rows, card_version, card_from, stale, lot_rows, month, id_rows = context
+    if stale:
+        raise NeedsSession(sorted(set(stale)))
+    accounts = {row[0]: _Account(*row) for row in account_rows}
+    before = {a.id: a.paid_paisa + a.promo_paisa for a in accounts.values()}
+    for lot_id, account_id, kind, lot_remaining in lot_rows:
+        accounts[account_id].lots[kind].append([lot_id, lot_remaining])
+    card: RateCard | None = None
+    if card_version is not None:
+        card = rate_cards.cached_rate_card(database, card_version)
+        if card is None:
+            (price_rows,) = yield [sql.rate_card_prices(card_version)]
+            card = rate_cards.remember_rate_card(database, card_version, card_from, price_rows)
+    existing = {row[0]: row for row in request_rows}
+    charged: dict[str, tuple[str, ApiCharge]] = {}  # this batch's requests so far
+    transaction_ids = iter(sorted(int(i) for i in id_rows))
+    writes = _Writes()
+    for index in valid:
+        item = items[index]
+        digest = item.payload_hash()
+        try:
+            account = accounts.get(item.account_id)
+            if account is None:
+                raise NotFound(f"account {item.account_id} not found")
+            prior = existing.get(item.request_id)
+            earlier = (prior[10], _replayed(prior)) if prior else charged.get(item.request_id)
+            if earlier is not None:
+                if earlier[0] != digest:
+                    raise Conflict(f"request {item.request_id} was charged with a different body")
+                results[index] = replace(earlier[1], replayed=True)
+                continue
+            if card is None:
+                raise NotFound("no rate card is in force")
+            charge = _post(writes, account, item, digest, card, transaction_ids)
+            month[account.id] = month.get(account.id, 0) + charge.total_paisa
+            charged[item.request_id] = (digest, charge)
+            results[index] = charge
+        except BillingError as exc:
+            results[index] = ApiChargeError(item.request_id, exc)
+    if writes.recharges and not session:
+        raise NeedsSession(sorted({account_id for account_id, _, _ in writes.recharges}))
+    if writes.requests:
+        touched = {row[1] for row in writes.transactions}
+        yield [
+            sql.post_charges(
+                transactions=writes.transactions,
+                entries=writes.entries,
+                lots=sorted(writes.lots.items()),
+                allocations=writes.allocations,
+                accounts=[
+                    (a.id, a.paid_paisa, a.promo_paisa, a.version, *_flags(a))
+                    for a in accounts.values()
+                    if a.id in touched
+                ],
+                requests=writes.requests,
+                alerts=[(a.account_id, a.dedupe_key, asdict(a)) for a in writes.alerts],
+            )
+        ]
+    return ApiChargeResult(
+        items=[r for r in results if r is not None],
+        accounts={
+            a.id: AccountAfter(snapshot(a), month.get(a.id, 0), before[a.id])
+            for a in accounts.values()
+        },
+        alerts=writes.alerts,
+        recharges=writes.recharges,
     )
 
 
-def find_api_request(session: Session, request_id: str) -> ApiRequest | None:
-    """The request already charged under this id, if any."""
-    return call_rows.api_request(session, request_id)
+def charge_api_usage_batch(
+    session: Session, items: Sequence[ApiUsage], now: datetime | None = None
+) -> ApiChargeResult:
+    """Charge finished requests (never refused: the work is done) in the session's transaction.
+    Each is idempotent on request_id; the same id with another body is a `Conflict` for that
+    item; an unknown account or SKU is an error for that item. Nothing is written for errors."""
+    now = now or utcnow()
+    session.flush()
+    conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    database = database_key(conn)
+    try:
+        result = run_steps(conn, _charge_steps(items, now, database, session=True))
+    except NeedsSession as needs:  # housekeeping due
+        for account_id in needs.account_ids:  # sorted: the one lock order
+            housekeeping(session, require_account(session, account_id), now)
+        session.flush()
+        result = run_steps(conn, _charge_steps(items, now, database, session=True))
+    session.expire_all()  # the rows changed under the ORM's feet
+    for account_id, version, amount in result.recharges:
+        record_recharge_checkout(session, account_id, version, amount)
+    return result
+
+
+async def charge_api_usage_async(
+    conn: psycopg.AsyncConnection[Any], items: Sequence[ApiUsage], now: datetime | None = None
+) -> ApiChargeResult:
+    """`charge_api_usage_batch` on an async connection in a transaction (the API's pool);
+    raises `NeedsSession` when an account must go through the Session path first."""
+    steps = _charge_steps(items, now or utcnow(), database_key(conn), session=False)
+    return await run_steps_async(conn, steps)
 
 
 def charge_api_usage(
@@ -59,74 +452,15 @@ def charge_api_usage(
     input_tokens: int,
     output_tokens: int,
     now: datetime | None = None,
-) -> tuple[ApiRequest, BalanceSnapshot]:
-    """Charge a finished LLM request; never refused (the work is done). Idempotent on
-    request_id; the same id with a different body is a conflict."""
-    now = now or utcnow()
-    if not request_id or len(request_id) > 200:
-        raise ValidationFailed("request_id must be 1 to 200 characters")
-    for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
-            raise ValidationFailed(f"{name} must be an integer between 0 and 1000000000")
-    payload_hash = request_hash(
-        {"account_id": account_id, "sku": sku, "in": input_tokens, "out": output_tokens}
-    )
-    account = require_account(session, account_id)
-    # Settled first (as a read would): expired promo must not pay, and a replay's snapshot is
-    # as fresh as the first answer's.
-    housekeeping(session, account, now)
-    existing = call_rows.api_request(session, request_id)
-    if existing is not None:
-        if existing.request_hash != payload_hash:
-            raise Conflict(f"request {request_id} was charged with a different body")
-        return existing, snapshot(account)
-    card = current_rate_card(session, now)
-    try:
-        event = validate_usage_event(
-            {
-                "event_id": request_id,
-                "component": Component.LLM.value,
-                "sku": sku,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-            },
-            Channel.CHAT.value,
-            card,
-        )
-    except RatingError as exc:
-        raise ValidationFailed(exc.message, code=exc.code) from exc
-    totals = UsageTotals()
-    totals.add(event)
-    breakdown = price_usage(totals.lines, card, margin_rate(account))
-    record = ApiRequest(
-        request_id=request_id,
-        account_id=account_id,
-        sku=sku,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        rate_card_version=card.version,
-        provider_total_paisa=breakdown.provider_total_paisa,
-        margin_paisa=breakdown.margin_paisa,
-        total_paisa=breakdown.total_paisa,
-        request_hash=payload_hash,
-    )
-    if breakdown.total_paisa > 0:
-        transaction = debit(
-            session,
-            account,
-            breakdown.total_paisa,
-            kind="api_charge",
-            key=f"api:{request_id}",
-            payload_hash=payload_hash,
-            contra=[
-                ("provider_payable", breakdown.provider_total_paisa),
-                ("margin_revenue", breakdown.margin_paisa),
-            ],
-            reference=request_id,
-            description=f"osmAPI request ({sku})",
-            details={"breakdown": breakdown.__dict__, "sku": sku},
-        )
-        record.transaction_id = transaction.id
-    session.add(record)
-    session.flush()
-    return record, snapshot(account)
+) -> tuple[ApiCharge, BalanceSnapshot]:
+    """Charge one finished request; its error (if any) is raised."""
+    item = ApiUsage(request_id, account_id, sku, input_tokens, output_tokens)
+    return single(charge_api_usage_batch(session, [item], now))
+
+
+def single(result: ApiChargeResult) -> tuple[ApiCharge, BalanceSnapshot]:
+    """The one item of a one-request charge, or its error raised."""
+    (outcome,) = result.items
+    if isinstance(outcome, ApiChargeError):
+        raise outcome.error
+    return outcome, result.accounts[outcome.account_id].balance

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from db.models import LedgerTransaction
+from domain.history import TransactionFilter
 from domain.ledger_types import BalanceSnapshot
+from domain.periods import BILLING_TZ_NAME, month_start, next_month_start
 from ledger.errors import NotFound
 from ledger.posting import fresh_account, snapshot, utcnow
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import journal
-
-BILLING_TZ_NAME = "Asia/Kolkata"
-BILLING_TZ = ZoneInfo(BILLING_TZ_NAME)
 
 
 @dataclass(frozen=True)
@@ -26,20 +24,8 @@ class BalanceSummary:
     month_usage_paisa: int
 
 
-def month_start(now: datetime) -> datetime:
-    local = now.astimezone(BILLING_TZ)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month_start(now: datetime) -> datetime:
-    start = month_start(now)
-    if start.month == 12:
-        return start.replace(year=start.year + 1, month=1)
-    return start.replace(month=start.month + 1)
-
-
 def month_usage_paisa(session: Session, account_id: str, now: datetime) -> int:
-    return journal.charges_since(session, account_id, month_start(now), next_month_start(now))
+    return journal.month_charges(session, account_id, month_start(now).date())
 
 
 def balance_summary(
@@ -73,8 +59,18 @@ def daily_spend_this_month(
 
 
 def list_transactions(
-    session: Session, account_id: str, *, before_id: int | None, limit: int
+    session: Session,
+    account_id: str,
+    *,
+    before_id: int | None,
+    limit: int,
+    filters: TransactionFilter | None = None,
 ) -> list[LedgerTransaction]:
+    """Newest first; `filters` narrows by type, period and call id."""
     if account_rows.get_account(session, account_id) is None:
         raise NotFound(f"account {account_id} not found")
-    return list(journal.list_transactions(session, account_id, before_id, limit))
+    return list(
+        journal.list_transactions(
+            session, account_id, before_id, limit, filters or TransactionFilter()
+        )
+    )

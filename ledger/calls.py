@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import Account, Call
 from domain.channels import Channel, Outcome, is_charged
 from domain.contracts.call_usage import events_from_json
+from domain.history import CallFilter
 from domain.ledger_types import (
     REASON_ACCOUNT_NOT_FOUND,
     REASON_INSUFFICIENT_BALANCE,
@@ -266,11 +267,17 @@ def find_call(session: Session, call_id: str) -> Call | None:
 
 
 def list_calls(
-    session: Session, account_id: str, *, before: tuple[datetime, str] | None, limit: int
+    session: Session,
+    account_id: str,
+    *,
+    before: tuple[datetime, str] | None,
+    limit: int,
+    filters: CallFilter | None = None,
 ) -> list[Call]:
+    """Newest first; `filters` narrows by channel, outcome, period and call id."""
     if account_rows.get_account(session, account_id) is None:
         raise NotFound(f"account {account_id} not found")
-    return list(call_rows.list_calls(session, account_id, before, limit))
+    return list(call_rows.list_calls(session, account_id, before, limit, filters or CallFilter()))
 
 
 def calls_updated_since(

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ledger.repositories.journal import CHARGE_KINDS
+
 CUSTOMER_BOOKS = ("customer_paid", "customer_promo")
+_CHARGE_KINDS_SQL = "(" + ", ".join(f"'{kind}'" for kind in CHARGE_KINDS) + ")"
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,27 @@ _RULES: list[tuple[str, str]] = [
                        AND c.outcome IN ('completed', 'voicemail', 'abandoned'))
                    OR (h.status = 'voided'
                        AND c.outcome NOT IN ('completed', 'voicemail', 'abandoned')))
+        """,
+    ),
+    (
+        "month_usage_counter_equals_charges",
+        """
+        SELECT COALESCE(c.account_id, u.account_id), 'month ' || COALESCE(c.month, u.month)
+               || ': charges ' || COALESCE(c.paisa, 0) || ' but counter '
+               || COALESCE(u.charged_paisa, 0)
+        FROM (
+            SELECT account_id,
+                   date_trunc('month', created_at AT TIME ZONE 'Asia/Kolkata')::date AS month,
+                   -SUM(amount_paisa) AS paisa
+            FROM ledger_transactions
+            WHERE {acc:account_id} AND kind IN """
+        + _CHARGE_KINDS_SQL
+        + """
+            GROUP BY 1, 2
+        ) c
+        FULL JOIN (SELECT * FROM account_month_usage WHERE {acc:account_id}) u
+            ON u.account_id = c.account_id AND u.month = c.month
+        WHERE COALESCE(c.paisa, 0) <> COALESCE(u.charged_paisa, 0)
         """,
     ),
 ]

@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from db.models import Account, CreditLot, JournalEntry, LedgerTransaction, LotAllocation
-from domain.balance_rules import is_refused
+from domain.balance_rules import is_refused, plan_debit
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger.alerts import alert_threshold_of, record_crossing
@@ -54,7 +54,35 @@ def check_amount(amount_paisa: int, field: str = "amount_paisa") -> None:
         raise ValidationFailed(f"{field} must be between 1 and {MAX_AMOUNT_PAISA}")
 
 
-def snapshot(account: Account) -> BalanceSnapshot:
+class AccountBalances(Protocol):
+    """What the balance rules read of an account: the ORM row or a plain row of the fast paths
+    (ledger.api_requests)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def paid_paisa(self) -> int: ...
+    @property
+    def promo_paisa(self) -> int: ...
+    @property
+    def reserved_paisa(self) -> int: ...
+    @property
+    def min_balance_paisa(self) -> int: ...
+    @property
+    def alert_threshold_paisa(self) -> int | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def margin_rate(self) -> Decimal | None: ...
+    @property
+    def low_balance_armed(self) -> bool | None: ...
+    @property
+    def auto_recharge_enabled(self) -> bool: ...
+    @property
+    def auto_recharge_threshold_paisa(self) -> int | None: ...
+
+
+def snapshot(account: AccountBalances) -> BalanceSnapshot:
     return BalanceSnapshot(
         account_id=account.id,
         paid_paisa=account.paid_paisa,
@@ -69,7 +97,7 @@ def snapshot(account: Account) -> BalanceSnapshot:
     )
 
 
-def refused(account: Account) -> bool:
+def refused(account: AccountBalances) -> bool:
     """The refusal rule (domain.balance_rules) on an account row."""
     return is_refused(
         available_paisa=account.paid_paisa + account.promo_paisa,
@@ -78,7 +106,7 @@ def refused(account: Account) -> bool:
     )
 
 
-def margin_rate(account: Account) -> Decimal:
+def margin_rate(account: AccountBalances) -> Decimal:
     return account.margin_rate if account.margin_rate is not None else DEFAULT_MARGIN_RATE
 
 
@@ -154,15 +182,22 @@ def post(
     session.flush()
     record_crossing(session, account)
     record_recharge_crossing(session, account)
-    entries = [("customer_paid", paid_delta), ("customer_promo", promo_delta), *contra_entries]
     session.add_all(
         JournalEntry(
             transaction_id=transaction.id, account_id=account.id, book=book, amount_paisa=amount
         )
-        for book, amount in entries
-        if amount
+        for book, amount in journal_lines(paid_delta, promo_delta, contra_entries)
     )
     return transaction
+
+
+def journal_lines(
+    paid_delta: int, promo_delta: int, contra: Iterable[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """A transaction's journal entries (book, signed paisa): the customer books move by the
+    deltas, the contra books take the other side; zero lines are left out."""
+    lines = [("customer_paid", paid_delta), ("customer_promo", promo_delta), *contra]
+    return [(book, amount) for book, amount in lines if amount]
 
 
 def credit_paid(
@@ -257,26 +292,19 @@ def credit_promo(
 def _plan_debit(
     session: Session, account: Account, amount: int, *, promo_allowed: bool
 ) -> tuple[list[tuple[CreditLot, int]], int, int, int]:
-    """Promo lots first, then paid lots, oldest first; what no lot covers is overdraft.
+    """The lots that pay a debit (domain.balance_rules.plan_debit on the account's open lots).
     Returns (lot takes, promo part, paid part, overdraft part)."""
-    takes: list[tuple[CreditLot, int]] = []
-    left = amount
-    promo_part = 0
-    if promo_allowed:
-        for lot in journal.open_lots(session, account.id, "promo"):
-            if left == 0:
-                break
-            take = min(lot.remaining_paisa, left)
-            takes.append((lot, take))
-            promo_part += take
-            left -= take
-    for lot in journal.open_lots(session, account.id, "paid"):
-        if left == 0:
-            break
-        take = min(lot.remaining_paisa, left)
-        takes.append((lot, take))
-        left -= take
-    return takes, promo_part, amount - promo_part, left
+    promo_lots = journal.open_lots(session, account.id, "promo") if promo_allowed else []
+    paid_lots = journal.open_lots(session, account.id, "paid")
+    by_id = {lot.id: lot for lot in (*promo_lots, *paid_lots)}
+    plan = plan_debit(
+        amount,
+        [(lot.id, lot.remaining_paisa) for lot in promo_lots],
+        [(lot.id, lot.remaining_paisa) for lot in paid_lots],
+        promo_allowed=promo_allowed,
+    )
+    takes = [(by_id[lot_id], take) for lot_id, take in plan.takes]
+    return takes, plan.promo_paisa, plan.paid_paisa, plan.overdraft_paisa
 
 
 def debit(

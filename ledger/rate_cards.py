@@ -24,25 +24,48 @@ def clear_cache() -> None:
     _rate_card_cache.clear()
 
 
+def cached_rate_card(database: str, version: int) -> RateCard | None:
+    """A card already loaded from `database` (any string naming one database)."""
+    return _rate_card_cache.get((database, version))
+
+
+def remember_rate_card(
+    database: str,
+    version: int,
+    effective_from: datetime,
+    prices: Iterable[tuple[str, str, str, Decimal]],
+) -> RateCard:
+    """The card of `version` built from its rows (sku, component, unit, price), cached."""
+    card = RateCard(
+        version=version,
+        prices=[
+            UnitPrice(sku, component, unit, str(price.normalize()))
+            for sku, component, unit, price in prices
+        ],
+        effective_from=effective_from.isoformat(),
+    )
+    _rate_card_cache[(database, version)] = card
+    return card
+
+
 def load_rate_card(session: Session, version: int) -> RateCard:
     """Versions are immutable once published, so they are cached forever in-process."""
-    cache_key = (str(session.get_bind().engine.url), version)
-    cached = _rate_card_cache.get(cache_key)
+    database = str(session.get_bind().engine.url)
+    cached = cached_rate_card(database, version)
     if cached is not None:
         return cached
     header = catalog.rate_card_version(session, version)
     if header is None:
         raise NotFound(f"rate card v{version} not found")
-    card = RateCard(
-        version=version,
-        prices=[
-            UnitPrice(p.sku, p.component, p.unit, str(p.price_inr.normalize()))
+    return remember_rate_card(
+        database,
+        version,
+        header.effective_from,
+        (
+            (p.sku, p.component, p.unit, p.price_inr)
             for p in catalog.rate_card_prices(session, version)
-        ],
-        effective_from=header.effective_from.isoformat(),
+        ),
     )
-    _rate_card_cache[cache_key] = card
-    return card
 
 
 def current_rate_card(session: Session, at: datetime | None = None) -> RateCard:

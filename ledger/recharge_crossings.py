@@ -10,6 +10,7 @@ gateway order and the `CheckoutWorkflow` that charges the saved card."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,43 +25,81 @@ def crossing_key(account_id: str, crossing_version: int) -> str:
     return f"auto-recharge:{account_id}:{crossing_version}"
 
 
-def record_recharge_crossing(session: Session, account: Account) -> Checkout | None:
-    """On the locked `account` after a balance change (or turning auto-recharge on): re-arm, or
-    record a crossing as a new auto-recharge checkout (returned) and disarm. No new checkout
-    while another is still open (unpaid and not expired)."""
-    from ledger.posting import new_id, utcnow  # here: posting imports this module
+class RechargeAccount(Protocol):
+    """What the auto-recharge rule reads of an account: the ORM row, or the plain row of a fast
+    path (ledger.api_requests)."""
 
+    @property
+    def paid_paisa(self) -> int: ...
+    @property
+    def promo_paisa(self) -> int: ...
+    @property
+    def reserved_paisa(self) -> int: ...
+    @property
+    def auto_recharge_enabled(self) -> bool: ...
+    @property
+    def auto_recharge_threshold_paisa(self) -> int | None: ...
+    @property
+    def auto_recharge_amount_paisa(self) -> int | None: ...
+    @property
+    def auto_recharge_armed(self) -> bool | None: ...
+
+
+def recharge_step(account: RechargeAccount) -> tuple[bool, bool]:
+    """After a balance change: (armed now, crossed). Off, it starts armed when turned on."""
     armed = account.auto_recharge_armed is not False  # None: a row not flushed yet (default on)
     threshold = account.auto_recharge_threshold_paisa
-    amount = account.auto_recharge_amount_paisa
-    if not account.auto_recharge_enabled or threshold is None or not amount:
-        if not armed:
-            account.auto_recharge_armed = True  # off: it starts armed when turned on again
-        return None
+    if (
+        not account.auto_recharge_enabled
+        or threshold is None
+        or not account.auto_recharge_amount_paisa
+    ):
+        return True, False
     step = auto_recharge_step(
         armed=armed,
         available_paisa=account.paid_paisa + account.promo_paisa,
         reserved_paisa=account.reserved_paisa,
         threshold_paisa=threshold,
     )
-    if step.armed != account.auto_recharge_armed:
-        account.auto_recharge_armed = step.armed
-    if not step.crossed:
+    return step.armed, step.crossed
+
+
+def record_recharge_crossing(session: Session, account: Account) -> Checkout | None:
+    """On the locked `account` after a balance change (or turning auto-recharge on): re-arm, or
+    record a crossing as a new auto-recharge checkout (returned) and disarm. No new checkout
+    while another is still open (unpaid and not expired)."""
+    armed, crossed = recharge_step(account)
+    if armed != account.auto_recharge_armed:
+        account.auto_recharge_armed = armed
+    if not crossed:
         return None
+    assert account.auto_recharge_amount_paisa
+    return record_recharge_checkout(
+        session, account.id, account.version, account.auto_recharge_amount_paisa
+    )
+
+
+def record_recharge_checkout(
+    session: Session, account_id: str, crossing_version: int, amount_paisa: int
+) -> Checkout | None:
+    """The checkout of a crossing at `crossing_version` (the account row locked); none while
+    another auto-recharge is still open."""
+    from ledger.posting import new_id, utcnow  # here: posting imports this module
+
     moment = utcnow()
-    if rows.open_auto_recharge(session, account.id, moment) is not None:
+    if rows.open_auto_recharge(session, account_id, moment) is not None:
         return None
-    key = crossing_key(account.id, account.version)
+    key = crossing_key(account_id, crossing_version)
     existing = rows.checkout_by_request_key(session, key)
     if existing is not None:
         return existing
     checkout = Checkout(
         id=new_id("chk"),
-        account_id=account.id,
+        account_id=account_id,
         order_id=None,
         kind=CheckoutKind.AUTO_RECHARGE,
         request_key=key,
-        amount_paisa=amount,
+        amount_paisa=amount_paisa,
         currency=CURRENCY,
         status=CheckoutStatus.CREATED,
         save_method=False,

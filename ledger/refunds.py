@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from db.models import Account, Refund
 from domain.balance_rules import refundable_paisa
 from domain.ledger_types import BalanceSnapshot
+from domain.refund_parts import MIN_REFUND_PAISA
 from ledger.errors import Conflict, NotFound, RefundNotAllowed
 from ledger.posting import (
     check_amount,
@@ -21,6 +22,7 @@ from ledger.posting import (
     snapshot,
     utcnow,
 )
+from ledger.refund_parts import locked_refund, plan_parts
 from ledger.repositories import catalog
 
 
@@ -36,7 +38,9 @@ def start_refund(
     session: Session, *, refund_id: str, account_id: str, amount_paisa: int | None
 ) -> tuple[Refund, BalanceSnapshot]:
     """Debit the paid balance as a pending refund (idempotent on refund_id); None refunds all
-    that is refundable."""
+    that is refundable. Its parts (the payments it goes back to, and a payout for the rest) are
+    planned in the same transaction (`ledger.refund_parts.plan_parts`); a pending refund from
+    before parts existed gets them on its next start."""
     account = require_account(session, account_id)
     existing = catalog.get_refund(session, refund_id)
     if existing is not None:
@@ -44,6 +48,8 @@ def start_refund(
             amount_paisa is not None and existing.amount_paisa != amount_paisa
         ):
             raise Conflict(f"refund {refund_id} exists with other terms")
+        if existing.status == "pending":
+            plan_parts(session, existing)
         return existing, snapshot(account)
     housekeeping(session, account, utcnow())
     available = refundable(account)
@@ -52,6 +58,10 @@ def start_refund(
         check_amount(amount_paisa)
     if amount <= 0:
         raise RefundNotAllowed("there is no refundable paid balance")
+    if amount < MIN_REFUND_PAISA:
+        raise RefundNotAllowed(
+            f"a refund of {amount} paisa is below the gateway's minimum of {MIN_REFUND_PAISA}"
+        )
     if amount > available:
         raise RefundNotAllowed(
             f"refund of {amount} paisa exceeds the refundable paid balance of {available}"
@@ -77,24 +87,14 @@ def start_refund(
     )
     session.add(refund)
     session.flush()
+    plan_parts(session, refund)
     return refund, snapshot(account)
-
-
-def _locked_refund(session: Session, refund_id: str) -> tuple[Refund, Account]:
-    """The refund and its account, locked in the one lock order (account first)."""
-    peek = catalog.get_refund(session, refund_id)
-    if peek is None:
-        raise NotFound(f"refund {refund_id} not found")
-    account = require_account(session, peek.account_id)
-    refund = catalog.get_refund(session, refund_id, lock=True)
-    assert refund is not None
-    return refund, account
 
 
 def complete_refund(
     session: Session, *, refund_id: str, gateway_reference: str | None
 ) -> tuple[Refund, BalanceSnapshot]:
-    refund, account = _locked_refund(session, refund_id)
+    refund, account = locked_refund(session, refund_id)
     if refund.status == "failed":
         raise Conflict(f"refund {refund_id} already failed")
     if refund.status == "pending":
@@ -106,7 +106,7 @@ def complete_refund(
 
 def fail_refund(session: Session, *, refund_id: str, reason: str) -> tuple[Refund, BalanceSnapshot]:
     """A refund the gateway refused for good: put the money back as paid credit."""
-    refund, account = _locked_refund(session, refund_id)
+    refund, account = locked_refund(session, refund_id)
     if refund.status == "completed":
         raise Conflict(f"refund {refund_id} already completed")
     if refund.status == "pending":

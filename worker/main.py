@@ -26,8 +26,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.deps import WorkerDeps
 from adapters.email.sender import EmailSender, email_sender_from_settings
-from adapters.payments.gateway import PaymentGateway, payment_gateway_from_env
+from adapters.payments.gateway import (
+    PaymentGateway,
+    SandboxPaymentGateway,
+    payment_gateway_from_env,
+)
+from adapters.payments.razorpay import RazorpayGateway
 from adapters.payments.razorpay_checkout import configured_razorpay
+from adapters.payments.razorpay_payouts import RazorpayPayouts
+from adapters.payments.refund_rails import RazorpayRefundRails, RefundRails, SandboxRefundRails
 from core.config import Settings, get_settings
 from core.logging import activity_log_interceptor, configure_logging
 from core.metrics import worker_prometheus_config
@@ -50,22 +57,46 @@ def worker_deps(
     task_queue: str = TASK_QUEUE,
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
+    refund_rails: RefundRails | None = None,
 ) -> WorkerDeps:
-    """The activities' collaborators; the email sender and the payment gateway default to the
-    ones the settings and environment name."""
+    """The activities' collaborators; the email sender, the payment gateway and the refund
+    rails default to the ones the settings and environment name."""
     settings = get_settings()
+    razorpay = configured_razorpay(settings)
+    gateway = payment_gateway or payment_gateway_from_env()
     return WorkerDeps(
         session_factory=session_factory,
         policy=policy,
         client=client,
         task_queue=task_queue,
         email_sender=email_sender or email_sender_from_settings(),
-        payment_gateway=payment_gateway or payment_gateway_from_env(),
+        payment_gateway=gateway,
         email_from=settings.email_from,
         dashboard_url=settings.dashboard_url,
-        razorpay=configured_razorpay(settings),
+        razorpay=razorpay,
+        refund_rails=refund_rails or refund_rails_for(settings, razorpay, gateway),
+        payout_fund_account_id=settings.refund_payout_fund_account_id,
         checkout_expiry_seconds=settings.checkout_expiry_seconds,
     )
+
+
+def refund_rails_for(
+    settings: Settings, razorpay: RazorpayGateway | None, sandbox: PaymentGateway
+) -> RefundRails:
+    """Razorpay refunds and RazorpayX payouts with RAZORPAY keys (the dev stack's stand-in
+    sets them); without keys the in-process sandbox (tests of a worker without Razorpay)."""
+    if razorpay is not None:
+        payouts = None
+        if settings.razorpayx_account_number:
+            payouts = RazorpayPayouts.from_settings(
+                settings,
+                account_number=settings.razorpayx_account_number,
+                timeout_seconds=settings.razorpay_timeout_seconds,
+            )
+        return RazorpayRefundRails(razorpay, payouts)
+    log.warning("no RAZORPAY_KEY_ID: refunds go through the in-process sandbox, no money moves")
+    assert isinstance(sandbox, SandboxPaymentGateway)
+    return SandboxRefundRails(sandbox)
 
 
 def build_worker(
@@ -76,6 +107,7 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
+    refund_rails: RefundRails | None = None,
 ) -> Worker:
     """A worker with everything registered; tests use it in-process with their own queue."""
     deps = worker_deps(
@@ -85,6 +117,7 @@ def build_worker(
         task_queue=task_queue,
         email_sender=email_sender,
         payment_gateway=payment_gateway,
+        refund_rails=refund_rails,
     )
     return Worker(
         client,

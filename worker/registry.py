@@ -11,7 +11,10 @@ from activities.deps import WorkerDeps
 from activities.orphaned_calls import OrphanedCallActivities
 from activities.payments import PaymentActivities
 from activities.reconciler import ReconcilerActivities
+from activities.refund_parts import RefundPartActivities
 from activities.refunds import RefundActivities
+from adapters.payments.gateway import SandboxPaymentGateway
+from adapters.payments.refund_rails import SandboxRefundRails
 from workflows.accounts import AccountWorkflow
 from workflows.call_late_usage import CallLateUsageWorkflow
 from workflows.calls import CallBillingWorkflow
@@ -50,6 +53,22 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         *OrphanedCallActivities(deps).activities(),
         *accounts.activities(),
         *refunds.activities(),
+        *refund_part_activities(deps).activities(),
         *ReconcilerActivities(deps).activities(),
         *PaymentActivities(deps).activities(),
     ]
+
+
+def refund_part_activities(deps: WorkerDeps) -> RefundPartActivities:
+    """The refund parts' activities; without rails of their own they use the sandbox gateway."""
+    rails = deps.refund_rails
+    if rails is None:
+        assert isinstance(deps.payment_gateway, SandboxPaymentGateway)
+        rails = SandboxRefundRails(deps.payment_gateway)
+    return RefundPartActivities(
+        deps.session_factory,
+        deps.client,
+        rails,
+        task_queue=deps.task_queue,
+        payout_fund_account_id=deps.payout_fund_account_id,
+    )

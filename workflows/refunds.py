@@ -9,9 +9,18 @@ an activity:
    idempotent on refund_id). A refusal (more than the refundable amount, nothing refundable,
    unknown account) ends the workflow with status `failed`, `refusal` set to its code, and
    nothing changed. Either way the refund is *decided*: the update `decision` answers.
-2. `refund_gateway`: `PaymentGateway.refund` (idempotent on refund_id); transient errors retry.
-3. `refund_complete` or, on a permanent gateway refusal, `refund_fail` (reverses the debit).
+   The debit's transaction also plans the refund's parts (the payments it goes back to, newest
+   first, and a payout for the rest): `RefundRecord.parts`.
+2. Each pending part: `refund_part_send` (idempotent per part at the gateway; 5xx/timeouts retry
+   with the same key). A part still pending there is settled by the signal `refund_part_event`
+   (the webhook's `refund.processed` / `refund.failed`, routed by the refund's notes) through
+   `refund_part_settle`, or, when no signal comes for `PART_POLL`, by asking the gateway
+   (`refund_part_settle` without a status). A failed part is credited back in that step.
+3. `refund_finish`: `completed` (some part processed; failed parts credited back and shown),
+   `failed` (every part failed: all the money is back).
 4. `refund_email`: refund completed / refund failed email (dedupe key per refund and outcome).
+Histories recorded before parts (no `refund-parts` patch marker) run the old step 2/3: one
+`refund_gateway` call, then `refund_complete` or `refund_fail`.
 Steps 1 and 3 hand a low-balance crossing they recorded to the account workflow.
 Update `decision` (`RefundDecisionRequest`, its amount must be the input's) → `RefundResult` once
 decided. Query `status` → `RefundResult` with `status` `pending`, `completed` or `failed`. Names
@@ -32,7 +41,12 @@ with workflow.unsafe.imports_passed_through():
         REFUND_DECISION_UPDATE,
         REFUND_EMAIL_ACTIVITY,
         REFUND_FAIL_ACTIVITY,
+        REFUND_FINISH_ACTIVITY,
         REFUND_GATEWAY_ACTIVITY,
+        REFUND_PART_EVENT_SIGNAL,
+        REFUND_PART_SEND_ACTIVITY,
+        REFUND_PART_SETTLE_ACTIVITY,
+        REFUND_PARTS_PATCH,
         REFUND_START_ACTIVITY,
         REFUND_WORKFLOW,
         STATUS_QUERY,
@@ -46,15 +60,27 @@ with workflow.unsafe.imports_passed_through():
         RefundDecisionRequest,
         RefundFailure,
         RefundInput,
+        RefundPartEvent,
+        RefundPartRecord,
+        RefundPartRequest,
+        RefundPartSettlement,
         RefundRecord,
         RefundResult,
     )
+    from domain.refund_parts import RefundPartStatus
 
 _LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+_GATEWAY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+)
+# No webhook for a pending part this long: ask the gateway (Razorpay settles refunds in days).
+PART_POLL = timedelta(seconds=30)
 
 
 @workflow.defn(name=REFUND_WORKFLOW)
@@ -63,6 +89,7 @@ class RefundWorkflow:
     def __init__(self, input: RefundInput) -> None:
         self._input = input
         self._decided = False
+        self._part_events: list[RefundPartEvent] = []
         self._status = RefundResult(
             id=input.refund_id,
             account_id=input.account_id,
@@ -87,11 +114,76 @@ class RefundWorkflow:
                 f"refund {self._input.refund_id} was asked for another amount", type="conflict"
             )
 
+    @workflow.signal(name=REFUND_PART_EVENT_SIGNAL)
+    def part_event(self, event: RefundPartEvent) -> None:
+        self._part_events.append(event)
+
     def _apply(self, record: RefundRecord) -> None:
         self._status.amount_paisa = record.amount_paisa
         self._status.status = record.status
         self._status.failure_reason = record.failure_reason
         self._status.gateway_reference = record.gateway_reference
+        if record.parts:
+            self._status.parts = list(record.parts)
+
+    def _apply_part(self, part: RefundPartRecord) -> None:
+        self._status.parts = [part if p.part_no == part.part_no else p for p in self._status.parts]
+
+    def _pending_parts(self) -> list[RefundPartRecord]:
+        return [p for p in self._status.parts if p.status == RefundPartStatus.PENDING]
+
+    async def _settle(self, settlement: RefundPartSettlement) -> None:
+        part = await workflow.execute_activity(
+            REFUND_PART_SETTLE_ACTIVITY,
+            settlement,
+            result_type=RefundPartRecord,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_GATEWAY_RETRY,
+        )
+        self._apply_part(part)
+
+    async def _refund_parts(self, record: RefundRecord) -> RefundRecord:
+        """Send every part, wait until each is settled, then finish the refund."""
+        refund_id = record.refund_id
+        for part in record.parts:
+            if part.status == RefundPartStatus.PENDING and part.gateway_reference is None:
+                sent = await workflow.execute_activity(
+                    REFUND_PART_SEND_ACTIVITY,
+                    RefundPartRequest(refund_id, part.part_no),
+                    result_type=RefundPartRecord,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=_GATEWAY_RETRY,
+                )
+                self._apply_part(sent)
+        while self._pending_parts() or self._part_events:
+            try:
+                await workflow.wait_condition(lambda: bool(self._part_events), timeout=PART_POLL)
+            except TimeoutError:
+                for part in self._pending_parts():
+                    await self._settle(RefundPartSettlement(refund_id, part.part_no))
+                continue
+            events, self._part_events = self._part_events, []
+            known = {p.part_no for p in self._status.parts}
+            for event in events:
+                if event.part_no in known:
+                    await self._settle(
+                        RefundPartSettlement(
+                            refund_id,
+                            event.part_no,
+                            event.status,
+                            event.gateway_reference,
+                            event.reason,
+                            event.event_row_id,
+                        )
+                    )
+        finished: RefundRecord = await workflow.execute_activity(
+            REFUND_FINISH_ACTIVITY,
+            refund_id,
+            result_type=RefundRecord,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_LEDGER_RETRY,
+        )
+        return finished
 
     @workflow.run
     async def run(self, input: RefundInput) -> RefundResult:
@@ -116,17 +208,16 @@ class RefundWorkflow:
             raise
         self._apply(record)
         self._decided = True
-        if record.status == RefundStatus.PENDING:
+        if record.status == RefundStatus.PENDING and workflow.patched(REFUND_PARTS_PATCH):
+            record = await self._refund_parts(record)
+            self._apply(record)
+        elif record.status == RefundStatus.PENDING:
             outcome = await workflow.execute_activity(
                 REFUND_GATEWAY_ACTIVITY,
                 GatewayRequest(record.refund_id, record.account_id, record.amount_paisa),
                 result_type=GatewayOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=60),
-                ),
+                retry_policy=_GATEWAY_RETRY,
             )
             if outcome.succeeded:
                 record = await workflow.execute_activity(

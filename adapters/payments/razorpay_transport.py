@@ -3,7 +3,6 @@ and our two error kinds, plus the argument checks every operation shares."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -20,6 +19,7 @@ from adapters.payments.razorpay_types import (
     RazorpayRejectedError,
     RazorpayRetryableError,
 )
+from domain.refund_parts import idempotency_key as idempotency_key  # re-exported
 
 RAZORPAY_API_URL = "https://api.razorpay.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -29,11 +29,6 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{10,36}")
 # 408/409/429 are "not now", not "never": 409 is Razorpay's "same key still being processed".
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 _ENTITY_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-
-
-def idempotency_key(*parts: str) -> str:
-    """A stable key for one logical operation, e.g. `idempotency_key(refund_id, "part", "2")`."""
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def require_paisa(amount_paisa: int) -> int:

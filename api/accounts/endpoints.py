@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
 
 from api.accounts import service as accounts
 from api.accounts.schemas import (
@@ -17,7 +18,8 @@ from api.accounts.schemas import (
 )
 from api.auth import Principal, ensure_account_access, require_roles
 from api.deps import PolicyDep, SessionDep, StateDep, run_db
-from api.errors import COMMON, MUTATING
+from api.errors import COMMON, MUTATING, ApiError
+from api.filters import TransactionFilterDep
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import CREDITS_POSTED
 from api.notify import balance_changed
@@ -27,7 +29,7 @@ from ledger import balances
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Reader = Annotated[Principal, Depends(require_roles("customer", "support"))]
-Owner = Annotated[Principal, Depends(require_roles("customer"))]
+Settler = Annotated[Principal, Depends(require_roles("customer"))]  # and admin
 
 
 @router.post(
@@ -64,19 +66,27 @@ async def get_account(account_id: AccountIdPath, who: Reader, factory: SessionDe
     response_model=AccountOut,
     responses=MUTATING,
     dependencies=[Depends(idempotency_key_header)],
-    summary="Settings: the alert threshold and auto-recharge (needs a saved card)",
+    summary="Settings: customer: its alert threshold and auto-recharge (needs a saved card); "
+    "admin: also name, email, margin rate",
 )
 async def update_account(
-    account_id: AccountIdPath, body: AccountPatch, who: Owner, factory: SessionDep, state: StateDep
+    account_id: AccountIdPath,
+    body: AccountPatch,
+    who: Settler,
+    factory: SessionDep,
+    state: StateDep,
 ) -> AccountOut:
     ensure_account_access(who, account_id)
+    refused = accounts.refused_settings(body, is_admin=who.is_admin)
+    if refused:
+        raise ApiError(403, "forbidden", f"only an admin key may change {refused}")
     bounds = (state.settings.checkout_min_paisa, state.settings.checkout_max_paisa)
-    account, snapshot = await run_db(
+    updated, snapshot = await run_db(
         factory, lambda s: accounts.update_account(s, account_id, body, checkout_bounds=bounds)
     )
-    # AccountWorkflow learns the new thresholds (a balance already below one is a crossing).
+    # A threshold raised above the balance (alert or auto-recharge) is a crossing: hand it over.
     await balance_changed(state, snapshot)
-    return account
+    return updated
 
 
 @router.get(
@@ -95,12 +105,14 @@ async def get_balance(account_id: AccountIdPath, who: Reader, factory: SessionDe
     "/{account_id}/transactions",
     response_model=TransactionPage,
     responses=COMMON,
-    summary="Transaction history, newest first, cursor-paginated",
+    summary="Transaction history, newest first, cursor-paginated; filters type, from, to "
+    "(dates, Asia/Kolkata), call_id",
 )
 async def list_transactions(
     account_id: AccountIdPath,
     who: Reader,
     factory: SessionDep,
+    filters: TransactionFilterDep,
     cursor: Annotated[
         str | None,
         Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"),
@@ -108,17 +120,13 @@ async def list_transactions(
     limit: Limit = 50,
 ) -> TransactionPage:
     ensure_account_access(who, account_id)
-    before = int(cursor) if cursor else None
-    rows = await run_db(
-        factory,
-        lambda s: [
-            TransactionOut.model_validate(t)
-            for t in balances.list_transactions(s, account_id, before_id=before, limit=limit + 1)
-        ],
-    )
-    more = len(rows) > limit
-    items = rows[:limit]
-    return TransactionPage(items=items, next_cursor=str(items[-1].id) if more else None)
+
+    def page(session: Session) -> TransactionPage:
+        rows, next_cursor = accounts.transactions_page(session, account_id, cursor, limit, filters)
+        items = [TransactionOut.model_validate(t) for t in rows]
+        return TransactionPage(items=items, next_cursor=next_cursor)
+
+    return await run_db(factory, page)
 
 
 @router.post(

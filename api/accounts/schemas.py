@@ -2,11 +2,37 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.keys.schemas import ApiKeyCreated
 from api.schemas import AmountPaisa, BalanceOut, RequestModel, TransactionOut
+from domain.balance_rules import MAX_ALERT_THRESHOLD_PAISA
+
+AlertThreshold = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_ALERT_THRESHOLD_PAISA,
+        description="Low-balance alert threshold in paisa, 0 to ₹10,00,000; "
+        "null: the minimum balance",
+        examples=[50000],
+    ),
+]
+MarginRate = Annotated[
+    Decimal | None,
+    Field(
+        ge=0,
+        le=10,
+        max_digits=8,
+        decimal_places=4,
+        description="This account's margin rate (default 0.30), a number or decimal string; "
+        "null: the default",
+        examples=["0.30"],
+    ),
+]
 
 
 class AccountCreate(RequestModel):
@@ -21,18 +47,8 @@ class AccountCreate(RequestModel):
     email: str = Field(
         min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["a@b.example"]
     )
-    margin_rate: Decimal | None = Field(
-        None,
-        ge=0,
-        le=10,
-        max_digits=8,
-        decimal_places=4,
-        description="This account's margin rate (default 0.30), a number or decimal string",
-        examples=["0.30"],
-    )
-    alert_threshold_paisa: int | None = Field(
-        None, strict=True, ge=0, le=1_000_000_000, description="Low-balance alert threshold"
-    )
+    margin_rate: MarginRate = None
+    alert_threshold_paisa: AlertThreshold = None
 
 
 class AutoRechargeIn(RequestModel):
@@ -54,25 +70,31 @@ class AutoRechargeIn(RequestModel):
 
 
 class AccountPatch(RequestModel):
+    """Only the fields sent change. A customer key may change its own account's
+    `alert_threshold_paisa` and `auto_recharge`; an admin key also `name`, `email` and
+    `margin_rate`."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
+                {"alert_threshold_paisa": 50000},
                 {
                     "auto_recharge": {
                         "enabled": True,
                         "threshold_paisa": 20000,
                         "amount_paisa": 100000,
                     }
-                }
+                },
             ]
         },
     )
 
-    alert_threshold_paisa: int | None = Field(
-        None, strict=True, ge=0, le=1_000_000_000, description="null: alert at the minimum"
-    )
+    alert_threshold_paisa: AlertThreshold = None
     auto_recharge: AutoRechargeIn | None = None
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"\S")
+    email: str | None = Field(None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    margin_rate: MarginRate = None
 
 
 class AutoRechargeOut(BaseModel):

@@ -14,7 +14,8 @@ from api.accounts.schemas import (
 )
 from api.keys.service import create_key
 from api.schemas import BalanceOut, TransactionOut
-from db.models import Account
+from db.models import Account, LedgerTransaction
+from domain.history import TransactionFilter
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger import accounts, auto_recharge, balances
@@ -73,6 +74,33 @@ def create_account(
     return created, balance
 
 
+# What a customer key may change on its own account (the rest of AccountPatch is admin's).
+CUSTOMER_SETTINGS = frozenset({"alert_threshold_paisa", "auto_recharge"})
+
+
+def refused_settings(body: AccountPatch, *, is_admin: bool) -> str | None:
+    """The fields of `body` this caller may not change, comma-separated (None: all allowed)."""
+    refused = set() if is_admin else body.model_fields_set - CUSTOMER_SETTINGS
+    return ", ".join(sorted(refused)) or None
+
+
+def transactions_page(
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: TransactionFilter | None = None,
+) -> tuple[list[LedgerTransaction], str | None]:
+    """One page of the history, newest first, and the cursor of the next (older) page."""
+    before = int(cursor) if cursor else None
+    rows = balances.list_transactions(
+        session, account_id, before_id=before, limit=limit + 1, filters=filters
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, str(rows[-1].id) if more and rows else None
+
+
 def get_account(session: Session, account_id: str) -> AccountOut:
     return account_out(accounts.get_account(session, account_id))
 
@@ -99,10 +127,14 @@ def update_account(
     *,
     checkout_bounds: tuple[int, int],
 ) -> tuple[AccountOut, BalanceSnapshot]:
-    """The customer's own settings: the alert threshold and auto-recharge (contract §6)."""
-    account = accounts.get_account(session, account_id)
-    if "alert_threshold_paisa" in body.model_fields_set:
-        account, _ = accounts.set_alert_threshold(session, account_id, body.alert_threshold_paisa)
+    """The fields sent: the account's settings through `ledger.accounts.update_account`
+    (validated again there; a new alert threshold may be a crossing), auto-recharge through
+    `ledger.auto_recharge.configure` (contract §6). The snapshot is for
+    `api.notify.balance_changed`."""
+    changes: dict[str, object] = body.model_dump(exclude_unset=True, exclude={"auto_recharge"})
+    if changes.get("margin_rate") is not None:
+        changes["margin_rate"] = str(changes["margin_rate"])
+    account, _ = accounts.update_account(session, account_id, changes)
     if body.auto_recharge is not None:
         wanted = body.auto_recharge
         auto_recharge.configure(

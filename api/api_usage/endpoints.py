@@ -1,4 +1,5 @@
-"""osmAPI (the LLM gateway) shares the balance: ask before forwarding, charge when done."""
+"""osmAPI (the LLM gateway) shares the balance: ask before forwarding, charge when done; a batch
+form charges up to 1,000 finished requests in one call (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,23 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
+from fastapi.responses import JSONResponse, Response
 
-from api.api_usage.schemas import ApiAuthorizeIn, ApiAuthorizeOut, ApiUsageIn, ApiUsageOut
+from api.api_usage import service
+from api.api_usage.schemas import (
+    ApiAuthorizeIn,
+    ApiAuthorizeOut,
+    ApiUsageBatchIn,
+    ApiUsageBatchOut,
+    ApiUsageIn,
+    ApiUsageOut,
+)
 from api.auth import Principal, require_roles
-from api.deps import SessionDep, StateDep, run_db
+from api.deps import StateDep
 from api.errors import MUTATING, R402, problem
 from api.idempotency import IdempotentRoute, idempotency_key_header
-from api.metrics import record_authorization, record_charge
-from api.notify import balance_changed
-from api.schemas import BalanceOut
-from domain.ledger_types import BalanceSnapshot
-from ledger import api_requests, balances
+from api.metrics import record_authorization
+from ledger.api_requests import single
 
 router = APIRouter(prefix="/v1/api-usage", tags=["osmAPI usage"], route_class=IdempotentRoute)
 Gateway = Annotated[Principal, Depends(require_roles("orchestrator"))]
@@ -31,12 +36,10 @@ Gateway = Annotated[Principal, Depends(require_roles("orchestrator"))]
     summary="May this account start an API request? (402 insufficient_balance if not)",
 )
 async def authorize_api_request(
-    body: ApiAuthorizeIn, _: Gateway, factory: SessionDep
+    body: ApiAuthorizeIn, _: Gateway, state: StateDep
 ) -> ApiAuthorizeOut | JSONResponse:
     started = time.perf_counter()
-    decision = await run_db(
-        factory, lambda s: api_requests.authorize_api_request(s, account_id=body.account_id)
-    )
+    decision = await service.authorize(state, body.account_id)
     record_authorization("api", decision.authorized, decision.reason, started)
     out = ApiAuthorizeOut(
         account_id=body.account_id,
@@ -62,37 +65,29 @@ async def authorize_api_request(
     dependencies=[Depends(idempotency_key_header)],
     summary="Charge a finished LLM request (never refused); idempotent on request_id",
 )
-async def charge_api_usage(
-    body: ApiUsageIn, _: Gateway, factory: SessionDep, state: StateDep
-) -> ApiUsageOut:
-    def work(session: Session) -> tuple[ApiUsageOut, BalanceSnapshot, bool]:
-        existed = api_requests.find_api_request(session, body.request_id) is not None
-        record, balance = api_requests.charge_api_usage(
-            session,
-            request_id=body.request_id,
-            account_id=body.account_id,
-            sku=body.sku,
-            input_tokens=body.input_tokens,
-            output_tokens=body.output_tokens,
-        )
-        session.flush()
-        out = ApiUsageOut(
-            request_id=record.request_id,
-            account_id=record.account_id,
-            sku=record.sku,
-            input_tokens=record.input_tokens,
-            output_tokens=record.output_tokens,
-            rate_card_version=record.rate_card_version,
-            provider_total_paisa=record.provider_total_paisa,
-            margin_paisa=record.margin_paisa,
-            total_paisa=record.total_paisa,
-            transaction_id=record.transaction_id,
-            balance=BalanceOut.of(balances.summary_of(session, balance)),
-        )
-        return out, balance, not existed
+async def charge_api_usage(body: ApiUsageIn, _: Gateway, state: StateDep) -> Response:
+    result = await service.charge(state, [service.usage_of(body)])
+    charge, _balance = single(result)
+    return service.json(service.charge_out(charge, result.accounts[charge.account_id]))
 
-    out, snapshot, new = await run_db(factory, work)
-    if new and out.total_paisa > 0:
-        record_charge("api", out.total_paisa)
-        await balance_changed(state, snapshot)
-    return out
+
+@router.post(
+    "/batch",
+    response_model=ApiUsageBatchOut,
+    responses=MUTATING,
+    dependencies=[Depends(idempotency_key_header)],
+    summary="Charge up to 1,000 finished LLM requests in one call; each idempotent on "
+    "request_id, with a result per request",
+)
+async def charge_api_usage_batch(body: ApiUsageBatchIn, _: Gateway, state: StateDep) -> Response:
+    result = await service.charge(state, [service.usage_of(r) for r in body.requests])
+    items = [service.item_out(item) for item in result.items]
+    return service.json(
+        ApiUsageBatchOut(
+            results=items,
+            charged=sum(1 for i in items if i.status == "charged"),
+            replayed=sum(1 for i in items if i.status == "replayed"),
+            failed=sum(1 for i in items if i.status == "failed"),
+            balances=[service.balance_out(a) for _, a in sorted(result.accounts.items())],
+        )
+    )

@@ -29,16 +29,14 @@ from api.calls.schemas import (
 )
 from api.deps import BillingClientDep, SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING, R402, R503, problem
+from api.filters import CallFilterDep
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.metrics import record_charge
 from api.notify import balance_changed
 from api.schemas import AccountIdPath, Limit
 from domain.contracts import CallState
-from domain.contracts.calls import CallStatus
 from domain.ledger_types import REASON_BILLING_UNAVAILABLE
-from ledger import calls as ledger_calls
 from ledger.errors import NotFound
-from orchestrator_client import CallNotFound
 
 log = logging.getLogger("api.calls")
 # A Temporal round trip that takes longer is answered 503 temporal_unavailable (retry is safe:
@@ -173,39 +171,25 @@ async def hangup(
     responses=COMMON,
     summary="A call: status, outcome, timestamps, usage and its breakdown",
 )
-async def get_call(
-    call_id: CallIdPath, who: CallReader, factory: SessionDep, state: StateDep
-) -> CallOut:
-    call = await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
-    if who.role == "customer" and who.account_id != call.account_id:
+async def get_call(call_id: CallIdPath, who: CallReader, state: StateDep) -> CallOut:
+    read = await calls.read_call(state, call_id, timeout=TEMPORAL_TIMEOUT)
+    if who.role == "customer" and who.account_id != read.call.account_id:
         raise NotFound(f"call {call_id} not found")
-    if call.status != CallState.ACTIVE.value:
-        return call
-    status: CallStatus | None = None
-    try:
-        status = await asyncio.wait_for(state.billing_client().status(call_id), TEMPORAL_TIMEOUT)
-    except CallNotFound:
-        pass
-    except Exception:  # the stored row is still a valid answer
-        log.warning("status query failed for %s", call_id, exc_info=True)
-    if status is None:
-        return call
-    if status.state == CallState.FINALIZED:
-        # The workflow finalized between the two reads: the ledger's row is the answer.
-        return await run_db(factory, lambda s: calls.call_out(ledger_calls.get_call(s, call_id)))
-    return calls.merge_status(call, status)
+    return read.out()
 
 
 @router.get(
     "/v1/accounts/{account_id}/calls",
     response_model=CallPage,
     responses=COMMON,
-    summary="An account's calls, newest first, cursor-paginated",
+    summary="An account's calls, newest first, cursor-paginated; filters channel, outcome, "
+    "from, to (dates, Asia/Kolkata), call_id",
 )
 async def list_calls(
     account_id: AccountIdPath,
     who: AccountReader,
     factory: SessionDep,
+    filters: CallFilterDep,
     cursor: Annotated[
         str | None,
         Query(max_length=400, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor`"),
@@ -214,6 +198,6 @@ async def list_calls(
 ) -> CallPage:
     ensure_account_access(who, account_id)
     items, next_cursor = await run_db(
-        factory, lambda s: calls.list_calls(s, account_id, cursor, limit)
+        factory, lambda s: calls.list_calls(s, account_id, cursor, limit, filters)
     )
     return CallPage(items=items, next_cursor=next_cursor)

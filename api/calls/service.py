@@ -3,6 +3,7 @@ the `calls` table, active ones are completed with the workflow's `status` query.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -15,16 +16,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, UsageLineOut, usage_lines
+from api.deps import BillingState, run_db
 from db.models import Call
 from domain.contracts import CallState
 from domain.contracts.call_usage import LateUsageResult
 from domain.contracts.calls import CallStatus
+from domain.history import CallFilter
 from domain.ledger_types import BalanceSnapshot
 from domain.rating import RateCard, validate_usage_event
 from ledger import accounts, call_usage, rate_cards
 from ledger import calls as ledger_calls
 from ledger.errors import Conflict, ValidationFailed
 from ledger.posting import snapshot
+from orchestrator_client import CallNotFound
 
 log = logging.getLogger("api.calls")
 
@@ -146,12 +150,82 @@ def decode_call_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationFailed("cursor is not valid") from exc
 
 
-def list_calls(
-    session: Session, account_id: str, cursor: str | None, limit: int
-) -> tuple[list[CallOut], str | None]:
+def calls_page(
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: CallFilter | None = None,
+) -> tuple[list[Call], str | None]:
+    """One page of an account's calls, newest first, and the cursor of the next page."""
     before = decode_call_cursor(cursor) if cursor else None
-    rows = ledger_calls.list_calls(session, account_id, before=before, limit=limit + 1)
+    rows = ledger_calls.list_calls(
+        session, account_id, before=before, limit=limit + 1, filters=filters
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_call_cursor(rows[-1].created_at, rows[-1].call_id) if more else None
+    return rows, next_cursor
+
+
+def list_calls(
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: CallFilter | None = None,
+) -> tuple[list[CallOut], str | None]:
+    rows, next_cursor = calls_page(session, account_id, cursor, limit, filters)
     return [call_out(c) for c in rows], next_cursor
+
+
+def duration_seconds(call: Call, now: datetime) -> int:
+    """Talk time: start to end; so far for an active call; 0 for a refused one."""
+    started = call.started_at or call.created_at
+    if call.status == CallState.ACTIVE:
+        return max(0, int((now - started).total_seconds()))
+    end = call.ended_at or call.finalized_at
+    if end is None or not call.authorized:
+        return 0
+    return max(0, int((end - started).total_seconds()))
+
+
+async def workflow_status(state: BillingState, call_id: str, timeout: float) -> CallStatus | None:
+    """The call workflow's `status` query (usage so far, running breakdown); None when there
+    is no Temporal, no workflow, or no answer in time: the stored row is still an answer."""
+    if state.temporal_client is None:
+        return None
+    try:
+        return await asyncio.wait_for(state.billing_client().status(call_id), timeout)
+    except CallNotFound:
+        return None
+    except Exception:  # the call may just have ended, or the worker is busy
+        log.warning("status query failed for %s", call_id, exc_info=True)
+        return None
+
+
+@dataclass(frozen=True)
+class CallRead:
+    """A call's row and, while it is active, its workflow's running status (if it answered)."""
+
+    call: Call
+    running: CallStatus | None
+
+    def out(self) -> CallOut:
+        out = call_out(self.call)
+        return merge_status(out, self.running) if self.running is not None else out
+
+
+async def read_call(state: BillingState, call_id: str, *, timeout: float) -> CallRead:
+    """`GET /v1/calls/{id}` and the dashboard's breakdown: the ledger row, completed with the
+    workflow's running status for an active call (NotFound for an unknown call)."""
+    factory = state.session_factory
+    call = await run_db(factory, lambda s: ledger_calls.get_call(s, call_id))
+    if call.status != CallState.ACTIVE:
+        return CallRead(call, None)
+    status = await workflow_status(state, call_id, timeout)
+    if status is not None and status.state == CallState.FINALIZED:
+        # The workflow finalized between the two reads: the ledger's row is the answer.
+        call = await run_db(factory, lambda s: ledger_calls.get_call(s, call_id))
+        return CallRead(call, None)
+    return CallRead(call, status)

@@ -8,15 +8,13 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, ensure_account_access, require_roles
+from api.coupons import service
 from api.coupons.schemas import CouponCode, CouponCreate, CouponOut, CouponPreview, CouponRedeemed
 from api.deps import SessionDep, StateDep, run_db
 from api.errors import MUTATING
 from api.idempotency import IdempotentRoute, idempotency_key_header
-from api.metrics import CREDITS_POSTED
-from api.notify import balance_changed
-from api.schemas import AccountIdPath, BalanceOut, as_utc
-from domain.ledger_types import BalanceSnapshot
-from ledger import balances, coupons
+from api.schemas import AccountIdPath, as_utc
+from ledger import coupons
 
 router = APIRouter(tags=["coupons"], route_class=IdempotentRoute)
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -59,16 +57,7 @@ async def preview_coupon(
     account_id: AccountIdPath, body: CouponCode, who: Customer, factory: SessionDep
 ) -> CouponPreview:
     ensure_account_access(who, account_id)
-
-    def work(session: Session) -> CouponPreview:
-        coupon = coupons.preview_coupon(session, account_id=account_id, code=body.code)
-        return CouponPreview(
-            code=coupon.code,
-            bonus_paisa=coupon.bonus_paisa,
-            promo_expires_at=coupon.promo_expires_at,
-        )
-
-    return await run_db(factory, work)
+    return await run_db(factory, lambda s: service.preview(s, account_id, body.code))
 
 
 @router.post(
@@ -79,27 +68,8 @@ async def preview_coupon(
     summary="Redeem a coupon: promo credit, instantly; once per account",
 )
 async def redeem_coupon(
-    account_id: AccountIdPath,
-    body: CouponCode,
-    who: Customer,
-    factory: SessionDep,
-    state: StateDep,
+    account_id: AccountIdPath, body: CouponCode, who: Customer, state: StateDep
 ) -> CouponRedeemed:
     ensure_account_access(who, account_id)
-
-    def work(session: Session) -> tuple[CouponRedeemed, BalanceSnapshot]:
-        transaction, balance = coupons.redeem_coupon(session, account_id=account_id, code=body.code)
-        session.flush()
-        redeemed = CouponRedeemed(
-            code=body.code,
-            bonus_paisa=transaction.amount_paisa,
-            transaction_id=transaction.id,
-            promo_expires_at=(transaction.details or {}).get("promo_expires_at"),
-            balance=BalanceOut.of(balances.summary_of(session, balance)),
-        )
-        return redeemed, balance
-
-    redeemed, snapshot = await run_db(factory, work)
-    CREDITS_POSTED.labels(kind="coupon").inc()
-    await balance_changed(state, snapshot)
+    redeemed, _ = await service.redeem(state, account_id, body.code)
     return redeemed

@@ -1,6 +1,7 @@
-"""Shape ledger rows into the JSON the dashboard pages render. Money stays integer paisa; the
-page formats it (static/money.js ports domain.money.format_inr with integer math). Exact
-per-usage costs are Decimal strings, never floats."""
+"""Shape what the API's services return into the JSON the dashboard pages render: labels and
+local times added, nothing recomputed. Money stays integer paisa; the page formats it
+(static/money.js ports domain.money.format_inr with integer math). Exact per-usage costs are
+Decimal strings, never floats."""
 
 from __future__ import annotations
 
@@ -12,17 +13,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.models import Call, LedgerTransaction
-from domain.balance_rules import is_refused, spendable_paisa
+from api.accounts import service as account_service
+from api.calls import service as call_service
+from api.calls.service import CallRead
+from api.schemas import BalanceOut
+from db.models import Account, Call, LedgerTransaction
+from domain.balance_rules import MAX_ALERT_THRESHOLD_PAISA, is_refused, spendable_paisa
 from domain.channels import COMPONENT_ORDER
 from domain.contracts import CallState
-from domain.contracts.calls import CallBreakdown, CallStatus
-from domain.ledger_types import BalanceSnapshot
+from domain.contracts.calls import CallBreakdown
+from domain.history import CALL_TRANSACTION_KINDS, CallFilter, TransactionFilter
 from domain.money import format_inr
+from domain.periods import BILLING_TZ, Month
 from domain.rating import UsageLine
 from ledger import balances, rate_cards
 from ledger import calls as ledger_calls
-from ledger.balances import BILLING_TZ, BalanceSummary
+from ledger.balances import BalanceSummary
 from ledger.posting import utcnow
 
 COMPONENT_LABELS = {"llm": "LLM", "stt": "STT", "tts": "TTS", "sip": "SIP"}
@@ -45,6 +51,7 @@ KIND_LABELS = {
     "promo_grant": "Promo credit",
     "coupon": "Coupon",
     "call_charge": "Call",
+    "call_adjustment": "Call adjustment",
     "api_charge": "osmAPI request",
     "refund": "Refund",
     "refund_reversal": "Refund reversed",
@@ -74,25 +81,23 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="microseconds") if moment else None
 
 
-def balance_view(summary: BalanceSummary) -> dict[str, Any]:
-    snap = summary.balance
-    available = snap.available_paisa
+def balance_view(balance: BalanceOut, version: int) -> dict[str, Any]:
+    """`GET /v1/accounts/{id}/balance`'s body, plus what the page shows from it."""
     return {
-        "available_paisa": available,
-        "paid_paisa": snap.paid_paisa,
-        "promo_paisa": snap.promo_paisa,
-        "reserved_paisa": snap.reserved_paisa,
-        "month_usage_paisa": summary.month_usage_paisa,
-        "min_balance_paisa": snap.min_balance_paisa,
-        "spendable_paisa": spendable_paisa(available, snap.reserved_paisa),
+        **balance.model_dump(mode="json"),
+        "spendable_paisa": spendable_paisa(balance.available_paisa, balance.reserved_paisa),
         # A new call would be refused (the refusal rule of domain.balance_rules).
         "low_balance": is_refused(
-            available_paisa=available,
-            reserved_paisa=snap.reserved_paisa,
-            min_balance_paisa=snap.min_balance_paisa,
+            available_paisa=balance.available_paisa,
+            reserved_paisa=balance.reserved_paisa,
+            min_balance_paisa=balance.min_balance_paisa,
         ),
-        "version": snap.version,
+        "version": version,
     }
+
+
+def summary_balance_view(summary: BalanceSummary) -> dict[str, Any]:
+    return balance_view(BalanceOut.of(summary), summary.balance.version)
 
 
 def daily_view(days: Sequence[tuple[str, int]], now: datetime) -> dict[str, Any]:
@@ -108,28 +113,36 @@ def daily_view(days: Sequence[tuple[str, int]], now: datetime) -> dict[str, Any]
 
 
 def summary_payload(
-    session: Session,
-    account_id: str,
-    now: datetime | None = None,
-    *,
-    balance: BalanceSnapshot | None = None,
+    session: Session, account_id: str, now: datetime | None = None
 ) -> dict[str, Any]:
-    """`balance`: the snapshot an operation in this transaction just returned (not re-read)."""
+    """The balance (the API's `balance_summary`) and this month's daily spend."""
     now = now or utcnow()
-    summary = (
-        balances.summary_of(session, balance, now)
-        if balance is not None
-        else balances.balance_summary(session, account_id, now)
-    )
+    summary = balances.balance_summary(session, account_id, now)
     return {
-        "balance": balance_view(summary),
+        "balance": summary_balance_view(summary),
         "daily": daily_view(balances.daily_spend_this_month(session, account_id, now), now),
+    }
+
+
+def settings_view(account: Account) -> dict[str, Any]:
+    out = account_service.account_out(account)
+    return {
+        "alert_threshold_paisa": out.alert_threshold_paisa,
+        "effective_alert_threshold_paisa": (
+            out.alert_threshold_paisa
+            if out.alert_threshold_paisa is not None
+            else out.min_balance_paisa
+        ),
+        "min_balance_paisa": out.min_balance_paisa,
+        "max_alert_threshold_paisa": MAX_ALERT_THRESHOLD_PAISA,
+        "email": out.email,
     }
 
 
 def transaction_view(tx: LedgerTransaction) -> dict[str, Any]:
     return {
         "id": tx.id,
+        "call_id": tx.reference if tx.kind in CALL_TRANSACTION_KINDS else None,
         "kind": tx.kind,
         "kind_label": KIND_LABELS.get(tx.kind, tx.kind.replace("_", " ").capitalize()),
         "description": tx.description,
@@ -153,12 +166,16 @@ def _receipt_url(tx: LedgerTransaction) -> str | None:
 
 
 def transactions_page(
-    session: Session, account_id: str, before_id: int | None, limit: int
+    session: Session,
+    account_id: str,
+    cursor: str | None,
+    limit: int,
+    filters: TransactionFilter | None = None,
 ) -> dict[str, Any]:
-    rows = balances.list_transactions(session, account_id, before_id=before_id, limit=limit + 1)
-    items = [transaction_view(tx) for tx in rows[:limit]]
-    more = len(rows) > limit
-    return {"items": items, "next_before": items[-1]["id"] if more and items else None}
+    rows, next_cursor = account_service.transactions_page(
+        session, account_id, cursor, limit, filters
+    )
+    return {"items": [transaction_view(tx) for tx in rows], "next_cursor": next_cursor}
 
 
 def _status_label(call: Call) -> str:
@@ -174,13 +191,7 @@ def call_row(
     now = now or utcnow()
     started = call.started_at or call.created_at
     active = call.status == CallState.ACTIVE
-    end = call.ended_at or call.finalized_at
-    if active:
-        seconds = max(0, int((now - started).total_seconds()))
-    elif end is not None and call.authorized:
-        seconds = max(0, int((end - started).total_seconds()))
-    else:
-        seconds = 0
+    seconds = call_service.duration_seconds(call, now)
     cost: int | None
     if active:
         cost = running.total_paisa if running is not None else None
@@ -197,6 +208,7 @@ def call_row(
         "started_at": iso(started),
         "started_label": local_label(started),
         "created_at": iso(call.created_at),
+        "month": str(Month.of(call.created_at)),  # what the `from`/`to` filters look at
         "duration_seconds": seconds,
         "cost_paisa": cost,
         "running_cost": active and cost is not None,
@@ -222,15 +234,11 @@ def _exact_inr(amount: Decimal) -> str:
     return f"{grouped}.{frac}"
 
 
-def call_detail(
-    session: Session,
-    call: Call,
-    now: datetime | None = None,
-    running: CallStatus | None = None,
-) -> dict[str, Any]:
+def call_detail(session: Session, read: CallRead, now: datetime | None = None) -> dict[str, Any]:
     """The breakdown LLM + STT + TTS + SIP, provider total, margin and total, with the usage
     (quantity × unit price of the call's pinned rate card) behind each component. An active
-    call shows the workflow's running `status`, when known."""
+    call shows the workflow's running `status`, when known (`api.calls.service.read_call`)."""
+    call, running = read.call, read.running
     row = call_row(call, now, running.breakdown if running else None)
     breakdown: CallBreakdown | None
     usage_lines: list[UsageLine]
@@ -290,15 +298,10 @@ def call_detail(
 def calls_page(
     session: Session,
     account_id: str,
-    before: tuple[datetime, str] | None,
+    cursor: str | None,
     limit: int,
-    now: datetime | None = None,
+    filters: CallFilter | None = None,
 ) -> dict[str, Any]:
-    rows = ledger_calls.list_calls(session, account_id, before=before, limit=limit + 1)
-    items = [call_row(call, now) for call in rows[:limit]]
-    more = len(rows) > limit
-    next_before = None
-    if more and rows:
-        last = rows[limit - 1]
-        next_before = {"created_at": iso(last.created_at), "call_id": last.call_id}
-    return {"items": items, "next_before": next_before}
+    rows, next_cursor = call_service.calls_page(session, account_id, cursor, limit, filters)
+    now = utcnow()
+    return {"items": [call_row(call, now) for call in rows], "next_cursor": next_cursor}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from adapters.checkout_events import signal_gateway_event, start_checkout_workflow
 from adapters.payments.razorpay_signatures import verify_webhook_signature
 from adapters.payments.razorpay_types import RazorpayError, RazorpayRetryableError
+from adapters.refund_events import refund_part_notice, signal_refund_part
 from api.deps import BillingState, run_db
 from api.errors import ApiError
 from api.payments.schemas import CheckoutCreated, CheckoutOut, UnmatchedPayment, WebhookAck
@@ -188,11 +189,13 @@ async def dispatch_event(
     payment_id: str | None,
 ) -> None:
     """Where a stored, not yet settled event goes. Payment and order events: the order's
-    `CheckoutWorkflow` (signal-with-start). Refund events: stored only, for now — the refund
-    flow routes them here (signal `RefundWorkflow` by `payload.refund.entity.notes.refund_id`)."""
+    `CheckoutWorkflow` (signal-with-start). Refund events: the signal `refund_part_event` of the
+    `RefundWorkflow` named by the refund's `notes.refund_id` (part: `notes.part_no`); one not
+    ours, or whose refund has finished, stays stored (disposition `refund_event`)."""
     event = str(body.get("event"))
     if event in REFUND_EVENTS:
-        return  # kept in gateway_events (disposition refund_event) for the refund workflow
+        await _dispatch_refund_event(state, row_id, body)
+        return
     if order_id is None:
         return
     client = state.temporal_client
@@ -207,6 +210,20 @@ async def dispatch_event(
         )
     except Exception as exc:
         log.warning("webhook event %s for order %s not handed over: %s", row_id, order_id, exc)
+        raise ApiError(503, "temporal_unavailable", "event stored; deliver it again") from exc
+
+
+async def _dispatch_refund_event(state: BillingState, row_id: int, body: Mapping[str, Any]) -> None:
+    notice = refund_part_notice(body, row_id)
+    if notice is None:
+        return
+    client = state.temporal_client
+    if client is None:
+        raise ApiError(503, "temporal_unavailable", state.temporal_error or "no Temporal client")
+    try:
+        await signal_refund_part(client, notice)
+    except Exception as exc:
+        log.warning("refund event %s for %s not handed over: %s", row_id, notice.refund_id, exc)
         raise ApiError(503, "temporal_unavailable", "event stored; deliver it again") from exc
 
 

@@ -20,6 +20,7 @@ import temporalio.client
 import temporalio.service
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -27,7 +28,13 @@ from api.auth import Principal, ensure_account_access, require_roles
 from api.deps import SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING, R503, ApiError, problem
 from api.idempotency import HEADER, IdempotentRoute, idempotency_key_header
-from api.refunds.schemas import RefundCreate, RefundOut
+from api.refunds.schemas import (
+    PayoutAccountIn,
+    PayoutAccountOut,
+    RefundCreate,
+    RefundOut,
+    RefundPartOut,
+)
 from api.schemas import AccountIdPath
 from domain.contracts import (
     REFUND_DECISION_UPDATE,
@@ -37,7 +44,7 @@ from domain.contracts import (
     refund_workflow_id,
 )
 from domain.contracts.refunds import RefundDecisionRequest, RefundInput, RefundResult
-from ledger import accounts, refunds
+from ledger import accounts, refund_parts, refunds
 from ledger.errors import BillingError, Conflict, NotFound, RefundNotAllowed, ValidationFailed
 
 log = logging.getLogger("api.refunds")
@@ -115,10 +122,9 @@ async def create_refund(
             decided.failure_reason or "the refund was refused",
         )
     try:
-        refund = await run_db(factory, lambda s: refunds.get_refund(s, refund_id))
+        out = await run_db(factory, lambda s: refund_out(s, refund_id))
     except BillingError as exc:  # decided, yet not in the ledger: should not happen
         raise _unavailable("the refund is not visible yet") from exc
-    out = RefundOut.model_validate(refund)
     if body.amount_paisa is not None and out.amount_paisa != body.amount_paisa:
         raise Conflict(f"{HEADER} {key!r} was already used for another refund")
     return out
@@ -168,12 +174,44 @@ async def _start_and_decide(
     response_model=RefundOut,
     responses=COMMON,
     summary="A refund: pending, then completed or failed (a failed refund puts the money back)",
+    description="`parts`: the payments it goes back to (newest first, each at most what is "
+    "left of that payment) and a `payout` for paid balance that came without a gateway "
+    "payment. `completed` when any part was processed: a failed part's amount is back in "
+    "the balance (a `refund_reversal`) and the part shows `failed`; `failed` when all failed.",
 )
 async def get_refund(
     refund_id: Annotated[str, Path(min_length=1, max_length=64)],
     _: Support,
     factory: SessionDep,
 ) -> RefundOut:
-    return await run_db(
-        factory, lambda s: RefundOut.model_validate(refunds.get_refund(s, refund_id))
+    return await run_db(factory, lambda s: refund_out(s, refund_id))
+
+
+def refund_out(session: Session, refund_id: str) -> RefundOut:
+    """The refund with its parts (`ledger.refund_parts`)."""
+    out = RefundOut.model_validate(refunds.get_refund(session, refund_id))
+    out.parts = [
+        RefundPartOut.model_validate(part, from_attributes=True)
+        for part in refund_parts.parts(session, refund_id)
+    ]
+    return out
+
+
+@router.put(
+    "/v1/accounts/{account_id}/payout-fund-account",
+    response_model=PayoutAccountOut,
+    responses=MUTATING,
+    summary="The customer's bank account (a RazorpayX fund account) for refund payouts",
+    description="Paid balance that came without a gateway payment (admin top-ups, bank "
+    "transfers) is refunded by a payout to this fund account; without one such a refund part "
+    "fails and its amount goes back to the balance.",
+)
+async def set_payout_fund_account(
+    account_id: AccountIdPath, body: PayoutAccountIn, who: Support, factory: SessionDep
+) -> PayoutAccountOut:
+    ensure_account_access(who, account_id)
+    fund_account = await run_db(
+        factory,
+        lambda s: refund_parts.set_payout_fund_account(s, account_id, body.fund_account_id),
     )
+    return PayoutAccountOut(account_id=account_id, fund_account_id=fund_account)

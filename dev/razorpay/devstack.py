@@ -18,6 +18,10 @@ def wanted(env: Mapping[str, str]) -> bool:
     return not env.get("RAZORPAY_KEY_ID", "").strip()
 
 
+STANDIN_PAYOUT_ACCOUNT_NUMBER = "7878780080316316"
+STANDIN_FUND_ACCOUNT_ID = "fa_StandInPlaceholder"
+
+
 def standin_settings(api_url: str, port: int | None = None) -> tuple[dict[str, str], list[str]]:
     """(the RAZORPAY_* variables for the stack, the stand-in's command line)."""
     port = port or int(os.environ.get("RAZORPAY_STANDIN_PORT") or DEFAULT_PORT)
@@ -26,6 +30,9 @@ def standin_settings(api_url: str, port: int | None = None) -> tuple[dict[str, s
         "RAZORPAY_KEY_SECRET": secrets.token_urlsafe(18),
         "RAZORPAY_WEBHOOK_SECRET": secrets.token_urlsafe(18),
         "RAZORPAY_API_URL": f"http://127.0.0.1:{port}",
+        # Refund payouts: the stand-in accepts any account number and fund account.
+        "RAZORPAYX_ACCOUNT_NUMBER": STANDIN_PAYOUT_ACCOUNT_NUMBER,
+        "REFUND_PAYOUT_FUND_ACCOUNT_ID": STANDIN_FUND_ACCOUNT_ID,
     }
     command = python_command(
         "dev.razorpay",

@@ -48,6 +48,12 @@ REFUND_GATEWAY_ACTIVITY = "refund_gateway"  # GatewayRequest -> GatewayOutcome
 REFUND_COMPLETE_ACTIVITY = "refund_complete"  # RefundCompletion -> RefundRecord
 REFUND_FAIL_ACTIVITY = "refund_fail"  # RefundFailure -> RefundRecord
 REFUND_EMAIL_ACTIVITY = "refund_email"  # refund id -> EmailOutcome
+REFUND_PART_SEND_ACTIVITY = "refund_part_send"  # RefundPartRequest -> RefundPartRecord
+REFUND_PART_SETTLE_ACTIVITY = "refund_part_settle"  # RefundPartSettlement -> RefundPartRecord
+REFUND_FINISH_ACTIVITY = "refund_finish"  # refund id -> RefundRecord
+# RefundWorkflow signal: a refund.processed / refund.failed webhook for one of its parts.
+REFUND_PART_EVENT_SIGNAL = "refund_part_event"  # RefundPartEvent
+REFUND_PARTS_PATCH = "refund-parts"  # workflow.patched id: parts instead of one gateway refund
 CHECKOUT_LOAD_ACTIVITY = "checkout_load"  # order id -> payments.CheckoutRecord | None
 CHECKOUT_APPLY_EVENT_ACTIVITY = "checkout_apply_event"  # GatewayEventRef -> EventApplied
 CHECKOUT_EXPIRE_ACTIVITY = "checkout_expire"  # order id -> CheckoutRecord | None

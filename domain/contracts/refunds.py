@@ -3,7 +3,7 @@ payloads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.contracts import EmailOutcome, RefundStatus
 
@@ -27,6 +27,21 @@ class RefundDecisionRequest:
 
 
 @dataclass(frozen=True)
+class RefundPartRecord:
+    """One part of a refund: `kind` `gateway` (a refund against `payment_id`) or `payout` (to the
+    customer's bank account); `status` `pending` → `processed` or `failed` (its amount back in
+    the balance); `gateway_reference`: the gateway's refund or payout id."""
+
+    part_no: int
+    kind: str
+    amount_paisa: int
+    status: str
+    payment_id: str | None = None
+    gateway_reference: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class RefundRecord:
     """The refund row as the ledger has it (the ledger activities' result)."""
 
@@ -36,6 +51,40 @@ class RefundRecord:
     status: RefundStatus
     failure_reason: str | None = None
     gateway_reference: str | None = None
+    # Empty in histories recorded before refunds had parts.
+    parts: list[RefundPartRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefundPartRequest:
+    """Send one part to the gateway (idempotent per part) or read its state there."""
+
+    refund_id: str
+    part_no: int
+
+
+@dataclass(frozen=True)
+class RefundPartEvent:
+    """Signal `refund_part_event`: the webhook's `refund.processed` / `refund.failed` for a part
+    (`part_no` from the gateway refund's notes); the gateway refund id and its status."""
+
+    part_no: int
+    status: str  # processed | failed
+    gateway_reference: str | None = None
+    reason: str | None = None
+    event_row_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RefundPartSettlement:
+    """What the workflow heard about a part (a webhook's status), or None: ask the gateway."""
+
+    refund_id: str
+    part_no: int
+    status: str | None = None
+    gateway_reference: str | None = None
+    reason: str | None = None
+    event_row_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,3 +127,4 @@ class RefundResult:
     # The stable code (e.g. `refund_exceeds_refundable`) when the refund was refused before any
     # money moved; None once it is debited.
     refusal: str | None = None
+    parts: list[RefundPartRecord] = field(default_factory=list)

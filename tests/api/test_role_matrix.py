@@ -127,6 +127,31 @@ ROWS: list[tuple[str, Request, dict[str, int]]] = [
         ACCOUNT_READ,
     ),
     (
+        "PATCH /v1/accounts/{id}",
+        lambda w: ("PATCH", f"/v1/accounts/{w.account_id}", {"alert_threshold_paisa": 1000}),
+        _st(401, 200, 404, 403, 403, 200),
+    ),
+    (
+        "GET /v1/accounts/{id}/transactions.csv",
+        lambda w: ("GET", f"/v1/accounts/{w.account_id}/transactions.csv", None),
+        ACCOUNT_READ,
+    ),
+    (
+        "GET /v1/accounts/{id}/calls.csv",
+        lambda w: ("GET", f"/v1/accounts/{w.account_id}/calls.csv", None),
+        ACCOUNT_READ,
+    ),
+    (
+        "GET /v1/accounts/{id}/statements/{month}",
+        lambda w: ("GET", f"/v1/accounts/{w.account_id}/statements/2026-01", None),
+        ACCOUNT_READ,
+    ),
+    (
+        "GET /v1/accounts/{id}/usage-summary",
+        lambda w: ("GET", f"/v1/accounts/{w.account_id}/usage-summary", None),
+        ACCOUNT_READ,
+    ),
+    (
         "GET /v1/accounts/{id}/balance",
         lambda w: ("GET", f"/v1/accounts/{w.account_id}/balance", None),
         ACCOUNT_READ,
@@ -175,6 +200,15 @@ ROWS: list[tuple[str, Request, dict[str, int]]] = [
         "POST /v1/accounts/{id}/refunds",
         lambda w: ("POST", f"/v1/accounts/{w.account_id}/refunds", {"amount_paisa": 100}),
         _st(401, 403, 403, 403, 202, 202),
+    ),
+    (
+        "PUT /v1/accounts/{id}/payout-fund-account",
+        lambda w: (
+            "PUT",
+            f"/v1/accounts/{w.account_id}/payout-fund-account",
+            {"fund_account_id": "fa_RoleMatrix01"},
+        ),
+        _st(401, 403, 403, 403, 200, 200),
     ),
     (
         "GET /v1/refunds/{id}",

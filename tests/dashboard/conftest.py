@@ -4,10 +4,10 @@ Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from db.session import run_in_transaction
-from domain.ledger_types import FinalizeCallRequest
-from domain.rating import UsageTotals, validate_usage_event
 from ledger import accounts as ledger_accounts
-from ledger import api_keys, posting, rate_cards
-from ledger import calls as ledger_calls
+from ledger import api_keys
 from ledger.policy import LedgerPolicy
+from tests.support.ledger_data import finish_call, start_call
 from tests.support.stack import RunningStack, start_stack, temporal_address, worker_available
 
 CHROMIUM_ARGS = [
@@ -34,6 +32,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+__all__ = ["finish_call", "start_call"]  # re-exported for the dashboard tests
 
 
 def chromium_path() -> str:
@@ -126,46 +125,20 @@ def make_customer(
     return Customer(account.id, secret, name)
 
 
-def start_call(
-    factory: sessionmaker[Session],
-    account_id: str,
-    call_id: str,
-    channel: str,
-    *,
-    seconds_ago: int = 0,
-) -> None:
-    started = (posting.utcnow() - timedelta(seconds=seconds_ago)).isoformat()
-    decision = run_in_transaction(
-        factory,
-        lambda s: ledger_calls.authorize_call(
-            s,
-            LedgerPolicy(),
-            call_id=call_id,
-            account_id=account_id,
-            channel=channel,
-            started_at=started,
-        ),
-    )
-    assert decision.authorized, decision
-
-
-def finish_call(
-    factory: sessionmaker[Session],
-    call_id: str,
-    channel: str,
-    events: list[dict[str, object]],
-    outcome: str = "completed",
-) -> int:
-    """Finalize through the ledger as the workflow would; returns the total charged."""
-    card = run_in_transaction(factory, lambda s: rate_cards.current_rate_card(s))
-    totals = UsageTotals()
-    for raw in events:
-        totals.add(validate_usage_event(raw, channel, card))
-    request = FinalizeCallRequest(
-        call_id=call_id, outcome=outcome, usage=totals.lines, usage_event_count=len(events)
-    )
-    result = run_in_transaction(factory, lambda s: ledger_calls.finalize_call(s, request))
-    return result.breakdown.total_paisa
+async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """docs/screenshots/<name>.png, only with BILLING_SCREENSHOTS=1 (refreshing the committed
+    pictures is a deliberate step: a plain test run leaves the tree clean)."""
+    if os.environ.get("BILLING_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    if full_page and viewport is not None:  # a tall window rather than a stitched page
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": viewport["width"], "height": int(height)})
+        await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    if full_page and viewport is not None:
+        await page.set_viewport_size(viewport)
 
 
 async def sign_in(page: Page, base_url: str, api_key: str) -> None:

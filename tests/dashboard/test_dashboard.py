@@ -18,9 +18,9 @@ from ledger import accounts as ledger_accounts
 from ledger import api_keys, balances, coupons
 from ledger import calls as ledger_calls
 from tests.dashboard.conftest import (
-    SCREENSHOTS,
     finish_call,
     make_customer,
+    screenshot,
     sign_in,
     start_call,
 )
@@ -308,12 +308,10 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await expect(active.get_by_test_id("call-status")).to_have_text("In progress")
     # Newest start first: the call started 3 s ago heads the table.
     await expect(rows.first).to_have_attribute("data-call-id", active_id)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "calls.png"))
+    await screenshot(page, "calls")
     await page.get_by_test_id("nav-billing").click()
     await expect(page.locator("#chart rect.bar.today")).to_have_count(1)
     await expect(page.get_by_test_id("reserved")).to_have_text("₹10.00")
-    await page.screenshot(path=str(SCREENSHOTS / "billing.png"))
 
 
 async def test_call_through_the_orchestrator_api_appears_live(

@@ -99,6 +99,10 @@ def test_a_threshold_raised_above_the_balance_is_a_crossing(ledger: Ledger) -> N
     assert len(outbox(ledger, account_id)) == 1
     ledger.tx(lambda s: ledger_accounts.set_alert_threshold(s, account_id, None))  # ₹10: re-arm
     assert ledger.account_row(account_id).low_balance_armed
+    # Raised again with no balance change in between: a second crossing, its own alert.
+    ledger.tx(lambda s: ledger_accounts.set_alert_threshold(s, account_id, 5000))
+    first, second = outbox(ledger, account_id)
+    assert first.dedupe_key != second.dedupe_key
 
 
 def test_concurrent_charges_across_the_threshold_record_one_crossing(ledger: Ledger) -> None:

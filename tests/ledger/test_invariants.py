@@ -157,6 +157,8 @@ def _purge(s: Session, account_id: str) -> None:
         "DELETE FROM journal_entries WHERE account_id = :a",
         "DELETE FROM holds WHERE account_id = :a",
         "DELETE FROM alert_outbox WHERE account_id = :a",
+        "DELETE FROM refund_parts USING refunds"
+        " WHERE refund_parts.refund_id = refunds.id AND refunds.account_id = :a",
         "DELETE FROM refunds WHERE account_id = :a",
         "DELETE FROM credit_lots WHERE account_id = :a",
         "UPDATE calls SET transaction_id = NULL WHERE account_id = :a",

@@ -104,3 +104,20 @@ async def test_record(harness: Harness) -> None:
         task_queue=h.task_queue,
     )
     await save(h, workflow_id, HISTORIES / "reconciler" / "all_steps_and_a_failing_one.json")
+
+
+async def test_record_refund_parts(harness: Harness) -> None:
+    """Refunds with parts (the `refund-parts` patch): one processed, one whose part failed."""
+    h = harness
+    account_id, _ = await h.new_account(paid_paisa=20_000)
+    await refund_with_decision(h, account_id, 5000, "parts_completed")
+    refund_id = uid("rf")
+    h.gateway.set_refund_behavior(refund_id, SandboxBehavior(fail_reason="card closed"))
+    await h.client.execute_workflow(
+        REFUND_WORKFLOW,
+        RefundInput(refund_id, account_id, 3000),
+        id=refund_workflow_id(refund_id),
+        task_queue=h.task_queue,
+        result_type=RefundResult,
+    )
+    await save(h, refund_workflow_id(refund_id), HISTORIES / "refunds" / "parts_failed.json")

@@ -36,6 +36,8 @@ def test_histories_are_stored() -> None:
         "refunds/legacy_gateway_failed",
         "refunds/decision_completed",
         "refunds/decision_refused",
+        "refunds/parts_completed",
+        "refunds/parts_failed",
         "reconciler/all_steps_and_a_failing_one",
     } <= names
 

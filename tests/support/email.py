@@ -27,9 +27,11 @@ from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
 from activities.orphaned_calls import OrphanedCallActivities
 from activities.reconciler import ReconcilerActivities, ReconcilerLimits
+from activities.refund_parts import RefundPartActivities
 from activities.refunds import RefundActivities
 from adapters.email.sender import SendGridEmailSender
 from adapters.payments.gateway import SandboxPaymentGateway
+from adapters.payments.refund_rails import SandboxRefundRails
 from db.session import run_in_transaction
 from dev.email_capture import CaptureServer
 from domain.ledger_types import BalanceSnapshot
@@ -172,6 +174,9 @@ async def harness(
         activities=[
             accounts.send_low_balance_alert,
             *refunds.activities(),
+            *RefundPartActivities(
+                session_factory, client, SandboxRefundRails(gateway), task_queue=task_queue
+            ).activities(),
             *ReconcilerActivities(deps).activities(),
             *OrphanedCallActivities(deps).activities(),
         ],

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from dev.razorpay.devstack import STANDIN_FUND_ACCOUNT_ID, STANDIN_PAYOUT_ACCOUNT_NUMBER
 from dev.razorpay.standin import RazorpayStandIn
 from tests.support.stack import RunningStack, start_stack
 
@@ -54,6 +55,8 @@ def payments_stack(
             "razorpay_webhook_secret": WEBHOOK_SECRET,
             "razorpay_api_url": standin.url,
             "razorpay_timeout_seconds": 2,  # a hung gateway is a quick 503
+            "razorpayx_account_number": STANDIN_PAYOUT_ACCOUNT_NUMBER,
+            "refund_payout_fund_account_id": STANDIN_FUND_ACCOUNT_ID,
         }
         worker_env = {key.upper(): str(value) for key, value in razorpay.items()}
         with start_stack(

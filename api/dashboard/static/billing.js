@@ -1,9 +1,17 @@
-// Billing page: live balances, daily spend chart, paged transaction history, coupon redeem.
+// Billing page: live balances, daily spend chart, the month's statement and spend insight,
+// filtered and paged transaction history (rows patched in place), CSV downloads, settings,
+// coupon redeem.
 "use strict";
 (() => {
-  const { api, applyBalance, el, live, initialData } = Dash;
+  const { api, applyBalance, el, live, initialData, showError, flash } = Dash;
   const data = initialData();
   const SVG = "http://www.w3.org/2000/svg";
+  const LABELS = { llm: "LLM", stt: "STT", tts: "TTS", sip: "SIP", phone: "Phone", web: "Web", whatsapp: "WhatsApp", chat: "Chat" };
+  const KIND_LABELS = {
+    topup: "Top-up", promo_grant: "Promo credit", coupon: "Coupon", call_charge: "Calls",
+    call_adjustment: "Call adjustments", api_charge: "osmAPI requests", refund: "Refunds",
+    refund_reversal: "Refunds reversed", promo_expiry: "Promo expired", adjustment: "Adjustments",
+  };
 
   // --- chart: one bar per day of the month (IST), heights in pixels from integer paisa -------
   function renderChart(daily) {
@@ -54,46 +62,179 @@
     box.append(svg);
   }
 
-  // --- transactions, paged newest first -------------------------------------------------------
+  // --- statement and spend insight for a month ------------------------------------------------
+  const monthInput = document.getElementById("statement-month");
+  const monthError = document.getElementById("month-error");
+
+  function moneyRow(label, paisa, testid, cls) {
+    return el("tr", { class: cls || null }, el("th", {}, label),
+      el("td", { class: "num", "data-testid": testid, "data-paisa": paisa }, formatINR(paisa)));
+  }
+
+  function renderStatement(s) {
+    const body = document.getElementById("statement-body");
+    body.textContent = "";
+    document.getElementById("statement-label").textContent = `${s.first_day} to ${s.last_day} (IST)`;
+    body.append(moneyRow("Opening balance", s.opening_balance_paisa, "st-opening", "subtotal"));
+    for (const [kind, paisa] of Object.entries(s.credits)) body.append(moneyRow("+ " + (KIND_LABELS[kind] || kind), paisa, "st-credit-" + kind, "credit"));
+    for (const [kind, paisa] of Object.entries(s.debits)) body.append(moneyRow("− " + (KIND_LABELS[kind] || kind), paisa, "st-debit-" + kind, "debit"));
+    if (!s.transaction_count) body.append(el("tr", {}, el("td", { colspan: 2, class: "muted" }, "No transactions in this month.")));
+    body.append(moneyRow("Closing balance", s.closing_balance_paisa, "st-closing", "total"));
+    const q = new URLSearchParams({ from: s.first_day, to: s.last_day });
+    document.getElementById("statement-csv").href = "/dashboard/api/transactions.csv?" + q;
+  }
+
+  function bars(box, items, total) {
+    box.textContent = "";
+    for (const item of items) {
+      const share = total > 0 ? Math.round((item.paisa * 1000) / total) / 10 : 0;
+      box.append(el("div", { class: "bar-row", "data-testid": "spend-" + item.key, "data-paisa": item.paisa },
+        el("span", { class: "bar-label" }, item.label),
+        el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${share}%` })),
+        el("span", { class: "num" }, formatINR(item.paisa)),
+        el("span", { class: "muted small bar-note" }, item.note || "")));
+    }
+  }
+
+  function renderInsight(u) {
+    const channels = u.by_channel.map((c) => ({
+      key: c.channel, label: LABELS[c.channel], paisa: c.total_paisa,
+      note: c.calls ? `${c.calls} call${c.calls === 1 ? "" : "s"}` + (c.per_minute_paisa !== null ? `, ${formatINR(c.per_minute_paisa)}/min` : "") : "",
+    }));
+    if (u.osmapi.requests) channels.push({ key: "osmapi", label: "osmAPI", paisa: u.osmapi.total_paisa, note: `${u.osmapi.requests} requests` });
+    bars(document.getElementById("insight-channels"), channels, u.total_paisa);
+    const components = u.by_component.map((c) => ({ key: c.component, label: LABELS[c.component], paisa: c.provider_paisa }));
+    components.push({ key: "margin", label: "Margin", paisa: u.margin_paisa });
+    bars(document.getElementById("insight-components"), components, u.total_paisa);
+  }
+
+  let monthRequest = 0; // only the latest request's answer is shown
+  async function loadMonth() {
+    const month = monthInput.value || data.month;
+    const mine = ++monthRequest;
+    try {
+      const [statement, usage] = await Promise.all([
+        api("/dashboard/api/statement?month=" + encodeURIComponent(month)),
+        api("/dashboard/api/usage-summary?month=" + encodeURIComponent(month)),
+      ]);
+      if (mine !== monthRequest) return;
+      showError(monthError, null);
+      renderStatement(statement);
+      renderInsight(usage);
+    } catch (error) {
+      if (mine === monthRequest) showError(monthError, error);
+    }
+  }
+  monthInput.addEventListener("change", loadMonth);
+
+  // --- transactions: filtered, paged newest first, new rows patched in at the top ------------
+  const txForm = document.getElementById("tx-filters");
   const txBody = document.getElementById("tx-body");
+  const txError = document.getElementById("tx-error");
   const olderBtn = document.getElementById("tx-older");
   const newestBtn = document.getElementById("tx-newest");
-  let cursors = [null]; // the `before` of each page shown; last = current page
-  let nextBefore = data.transactions.next_before;
+  let cursors = [null]; // the cursor of each page shown; last = current page
+  let nextCursor = null;
 
   function txRow(tx) {
     const credit = tx.amount_paisa > 0;
+    const description = tx.call_id
+      ? el("a", { href: "/calls?call=" + encodeURIComponent(tx.call_id), "data-testid": "tx-call-link" }, tx.description)
+      : tx.description;
     return el("tr", { dataset: { txId: tx.id } },
       el("td", {}, tx.created_label),
       el("td", {}, el("span", { class: "pill kind-" + tx.kind }, tx.kind_label)),
-      el("td", {}, tx.description, tx.receipt_url
+      el("td", {}, description, tx.receipt_url
         ? [" · ", el("a", { href: tx.receipt_url, target: "_blank", dataset: { testid: "tx-receipt" } }, "Receipt")] : null),
       el("td", { class: "num " + (credit ? "credit" : "debit") }, (credit ? "+" : "") + formatINR(tx.amount_paisa)),
       el("td", { class: "num" }, formatINR(tx.balance_after)));
   }
 
+  function emptyRow() {
+    return el("tr", { class: "empty" }, el("td", { colspan: 5 }, Filters.active(txForm) ? "No transactions match these filters." : "No transactions yet."));
+  }
+
+  // Rows already on screen are kept (a transaction never changes): focus and clicks in
+  // flight stay on the same element.
   function showPage(page) {
-    txBody.textContent = "";
-    if (!page.items.length) txBody.append(el("tr", { class: "empty" }, el("td", { colspan: 5 }, "No transactions yet.")));
-    page.items.forEach((tx) => txBody.append(txRow(tx)));
-    nextBefore = page.next_before;
-    olderBtn.hidden = !nextBefore;
+    const shown = new Map(Array.from(txBody.querySelectorAll("tr[data-tx-id]"), (tr) => [tr.dataset.txId, tr]));
+    const rows = page.items.map((tx) => shown.get(String(tx.id)) || txRow(tx));
+    txBody.replaceChildren(...(rows.length ? rows : [emptyRow()]));
+    nextCursor = page.next_cursor;
+    olderBtn.hidden = !nextCursor;
     newestBtn.hidden = cursors.length <= 1;
   }
 
-  async function loadPage(before) {
-    const query = before ? `?before=${encodeURIComponent(before)}` : "";
-    showPage(await api("/dashboard/api/transactions" + query));
+  // The first page again: rows already shown stay (and keep focus), new ones go on top.
+  function mergeNewest(page) {
+    const shown = new Set(Array.from(txBody.querySelectorAll("tr[data-tx-id]"), (tr) => tr.dataset.txId));
+    const fresh = page.items.filter((tx) => !shown.has(String(tx.id)));
+    if (!fresh.length) return;
+    txBody.querySelector("tr.empty")?.remove();
+    const rows = fresh.map(txRow);
+    txBody.prepend(...rows);
+    rows.forEach(flash);
+    const limit = page.items.length;
+    while (txBody.children.length > limit) txBody.lastElementChild.remove();
+    if (page.next_cursor) { nextCursor = page.next_cursor; olderBtn.hidden = false; }
   }
 
-  olderBtn.addEventListener("click", async () => { cursors.push(nextBefore); await loadPage(nextBefore); });
-  newestBtn.addEventListener("click", async () => { cursors = [null]; await loadPage(null); });
-
-  function refreshAll(summary) {
-    applyBalance(summary.balance);
-    renderChart(summary.daily);
-    if (cursors.length === 1) loadPage(null).catch(() => {});
+  function txQuery(cursor) {
+    const q = Filters.params(txForm);
+    if (cursor) q.set("cursor", cursor);
+    return q;
   }
+
+  let txRequest = 0; // only the latest request's answer is shown
+  async function loadPage(cursor, merge) {
+    const mine = ++txRequest;
+    try {
+      const page = await api("/dashboard/api/transactions?" + txQuery(cursor));
+      if (mine !== txRequest) return;
+      showError(txError, null);
+      if (merge) mergeNewest(page); else showPage(page);
+    } catch (error) {
+      if (mine === txRequest) showError(txError, error);
+    }
+  }
+
+  function applyFilters() {
+    cursors = [null];
+    Filters.remember(txForm);
+    document.getElementById("tx-csv").href = "/dashboard/api/transactions.csv?" + Filters.params(txForm);
+    loadPage(null, false);
+  }
+
+  olderBtn.addEventListener("click", async () => { cursors.push(nextCursor); await loadPage(nextCursor, false); });
+  newestBtn.addEventListener("click", async () => { cursors = [null]; await loadPage(null, false); });
+  Filters.watch(txForm, applyFilters);
+
+  // --- settings: the low-balance alert threshold ---------------------------------------------
+  const settingsForm = document.getElementById("settings-form");
+  const thresholdInput = document.getElementById("alert-threshold");
+  const settingsError = document.getElementById("settings-error");
+  const settingsDone = document.getElementById("settings-done");
+
+  function showSettings(settings) {
+    thresholdInput.value = settings.alert_threshold_paisa === null ? "" : rupeesText(settings.alert_threshold_paisa);
+  }
+
+  settingsForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    settingsDone.hidden = true;
+    const text = thresholdInput.value.trim();
+    const paisa = text === "" ? null : parseINR(text);
+    if (paisa === undefined) { showError(settingsError, new Error("Enter an amount in rupees, e.g. 500 or 500.50.")); return; }
+    try {
+      const settings = await api("/dashboard/api/settings", { method: "PATCH", body: { alert_threshold_paisa: paisa } });
+      showError(settingsError, null);
+      showSettings(settings);
+      settingsDone.textContent = `Saved: alerts below ${formatINR(settings.effective_alert_threshold_paisa)}.`;
+      settingsDone.hidden = false;
+    } catch (error) {
+      showError(settingsError, error);
+    }
+  });
 
   // --- coupon: code -> see the bonus -> Confirm -> promo balance updates at once -------------
   const dialog = document.getElementById("redeem");
@@ -111,7 +252,6 @@
     errorBox.hidden = true; previewBox.hidden = true; doneBox.hidden = true;
     confirmBtn.hidden = true; checkBtn.hidden = false;
   }
-  function showError(message) { errorBox.textContent = message; errorBox.hidden = false; }
 
   document.querySelector('[data-testid="open-redeem"]').addEventListener("click", () => {
     resetCoupon(false);
@@ -127,7 +267,7 @@
   checkBtn.addEventListener("click", async () => {
     const code = codeInput.value.trim();
     resetCoupon(true);
-    if (!code) { showError("Enter a coupon code."); return; }
+    if (!code) { showError(errorBox, new Error("Enter a coupon code.")); return; }
     checkBtn.disabled = true;
     try {
       const preview = await api("/dashboard/api/coupons/preview", { body: { code } });
@@ -136,7 +276,7 @@
       previewBox.hidden = false; confirmBtn.hidden = false; checkBtn.hidden = true;
       confirmBtn.focus();
     } catch (error) {
-      showError(error.message);
+      showError(errorBox, error);
     } finally {
       checkBtn.disabled = false;
     }
@@ -147,25 +287,36 @@
     confirmBtn.disabled = true;
     try {
       const result = await api("/dashboard/api/coupons/redeem", { body: { code: previewed } });
-      refreshAll(result);
+      applyBalance(result.balance);
+      lastVersion = result.balance.version;
+      if (cursors.length === 1) loadPage(null, true);
       previewBox.hidden = true; confirmBtn.hidden = true;
       doneBox.textContent = `${formatINR(result.bonus_paisa)} added to your promo balance.`;
       doneBox.hidden = false;
       previewed = null;
     } catch (error) {
-      showError(error.message);
+      showError(errorBox, error);
     } finally {
       confirmBtn.disabled = false;
     }
   });
 
+  // --- start ----------------------------------------------------------------------------------
   renderChart(data.daily);
+  showSettings(data.settings);
+  Filters.restore(txForm);
+  if (Filters.active(txForm)) applyFilters();
+  else { showPage(data.transactions); document.getElementById("tx-csv").href = "/dashboard/api/transactions.csv"; }
+  loadMonth();
   let lastVersion = data.balance.version;
   live({
     balance: (summary) => {
       applyBalance(summary.balance);
       renderChart(summary.daily);
-      if (summary.balance.version !== lastVersion && cursors.length === 1) loadPage(null).catch(() => {});
+      if (summary.balance.version !== lastVersion) {
+        if (cursors.length === 1) loadPage(null, true);
+        if ((monthInput.value || data.month) === data.month) loadMonth();
+      }
       lastVersion = summary.balance.version;
     },
   });

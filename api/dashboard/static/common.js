@@ -1,8 +1,10 @@
-// Shared by the Billing and Calls pages: CSRF'd JSON calls, balance fields, the live stream.
+// Shared by the Billing and Calls pages: CSRF'd JSON calls, balance fields, the live stream,
+// the collapsing sidebar on narrow screens.
 "use strict";
 const Dash = (() => {
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
+  const motionQuery = window.matchMedia("(prefers-reduced-motion: reduce)");
 
   async function api(path, options = {}) {
     const headers = Object.assign({ Accept: "application/json" }, options.headers || {});
@@ -32,9 +34,9 @@ const Dash = (() => {
   // Every element with data-field="<name>_paisa" shows that balance field; the banner follows
   // the authorization rule (available - reserved < minimum balance).
   function applyBalance(balance) {
-    document.querySelectorAll("[data-field]").forEach((el) => {
-      const value = balance[el.dataset.field];
-      if (typeof value === "number") el.textContent = formatINR(value);
+    document.querySelectorAll("[data-field]").forEach((node) => {
+      const value = balance[node.dataset.field];
+      if (typeof value === "number" && node.textContent !== formatINR(value)) node.textContent = formatINR(value);
     });
     const banner = document.querySelector('[data-testid="low-balance-banner"]');
     if (banner) banner.hidden = !balance.low_balance;
@@ -53,6 +55,12 @@ const Dash = (() => {
       node.append(child instanceof Node ? child : String(child));
     }
     return node;
+  }
+
+  // Show an API refusal (problem+json detail) in an error box; null hides it.
+  function showError(box, error) {
+    box.hidden = !error;
+    box.textContent = error ? error.message : "";
   }
 
   // Server-sent events; EventSource reconnects by itself (the stream resends current state).
@@ -78,6 +86,33 @@ const Dash = (() => {
     return node ? JSON.parse(node.textContent) : {};
   }
 
-  return { api, applyBalance, el, live, initialData, csrf };
+  function reducedMotion() { return motionQuery.matches; }
+
+  // A changed row blinks once (not with prefers-reduced-motion: the CSS drops the animation).
+  function flash(node) {
+    if (reducedMotion()) return;
+    node.classList.remove("flash");
+    void node.offsetWidth;
+    node.classList.add("flash");
+  }
+
+  // Narrow screens: the sidebar slides in over the page from the menu button.
+  (() => {
+    const toggle = document.querySelector(".menu-toggle");
+    const sidebar = document.getElementById("sidebar");
+    const scrim = document.querySelector(".scrim");
+    if (!toggle || !sidebar || !scrim) return;
+    const setOpen = (open) => {
+      document.body.classList.toggle("nav-open", open);
+      toggle.setAttribute("aria-expanded", String(open));
+      scrim.hidden = !open;
+      if (open) sidebar.querySelector("a").focus();
+    };
+    toggle.addEventListener("click", () => setOpen(!document.body.classList.contains("nav-open")));
+    scrim.addEventListener("click", () => setOpen(false));
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && document.body.classList.contains("nav-open")) { setOpen(false); toggle.focus(); } });
+  })();
+
+  return { api, applyBalance, el, live, initialData, csrf, showError, reducedMotion, flash };
 })();
 window.Dash = Dash;

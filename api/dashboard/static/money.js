@@ -23,4 +23,21 @@ function formatINR(paisa) {
   }
   return sign + "\u20B9" + digits + "." + String(rest).padStart(2, "0");
 }
+
+// "1,500.5" / "₹1500.50" / "1500" -> paisa as an integer (string math, no float); undefined if
+// it is not a non-negative amount with at most two decimals.
+function parseINR(text) {
+  const clean = String(text).replace(/[₹,\s]/g, "");
+  const match = /^(\d{1,12})(?:\.(\d{1,2}))?$/.exec(clean);
+  if (!match) return undefined;
+  return Number(match[1]) * 100 + Number((match[2] || "").padEnd(2, "0"));
+}
+
+// paisa -> "1500.50" (for an input field: no ₹, no grouping).
+function rupeesText(paisa) {
+  const rest = paisa % 100;
+  return String((paisa - rest) / 100) + "." + String(rest).padStart(2, "0");
+}
 window.formatINR = formatINR;
+window.parseINR = parseINR;
+window.rupeesText = rupeesText;

@@ -1,0 +1,295 @@
+"""Live-call capacity, the shape production has: N calls at once, each sending one usage batch a
+second (one `usage` signal with the second's llm/stt/tts/sip events) for `duration` seconds, then
+hangup. A level holds when every call completes, hangup → balance visible (billed; the baseline:
+hangup → result) stays under 1 s at p99, and there is no signal backlog: every batch's signal is
+accepted within 1 s of its slot (p99) and every call's result counts every event sent.
+
+The search doubles N from `start` while the level holds (up to `max`), then bisects once between
+the last level that held and the first that did not. The balance is polled straight from the
+accounts table every 20 ms by one poller for all calls (HTTP polls from hundreds of calls would
+load the API more than the calls do)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from bench.load import CallPlan, price_events, seed_accounts
+from bench.measure import CpuMeter
+from db.async_pool import libpq_url
+from domain.contracts import call_workflow_id
+from orchestrator_client import BillingClient
+
+LIMIT_S = 1.0
+POLL_S = 0.02
+TOP_UP = 500_000_000
+
+
+def second_of_usage(call_id: str, second: int, rng: random.Random) -> list[dict[str, Any]]:
+    llm = {"input_tokens": rng.randint(200, 1500), "output_tokens": rng.randint(20, 150)}
+    return [
+        {"event_id": f"{call_id}-{second}-llm", "component": "llm",
+         "sku": "openai/gpt-4o-mini", **llm},
+        {"event_id": f"{call_id}-{second}-stt", "component": "stt", "sku": "deepgram/nova-3",
+         "audio_seconds": 1},
+        {"event_id": f"{call_id}-{second}-tts", "component": "tts",
+         "sku": "elevenlabs/flash-v2", "characters": rng.randint(5, 25)},
+        {"event_id": f"{call_id}-{second}-sip", "component": "sip",
+         "sku": "plivo/in-outbound", "seconds": 1},
+    ]  # fmt: skip
+
+
+class BalancePoller:
+    """One query every 20 ms for every account some call is waiting on."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = libpq_url(database_url)
+        self.waiting: dict[str, tuple[int, asyncio.Future[float]]] = {}
+        self.started: dict[str, float] = {}
+
+    def wait(self, account_id: str, available: int) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[account_id] = (available, future)
+        self.started[account_id] = time.monotonic()
+        return future
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            while not stop.is_set():
+                if self.waiting:
+                    cursor = await conn.execute(
+                        "SELECT id, paid_paisa + promo_paisa, reserved_paisa FROM accounts "
+                        "WHERE id = ANY(%s)",
+                        (list(self.waiting),),
+                    )
+                    now = time.monotonic()
+                    for account_id, available, reserved in await cursor.fetchall():
+                        want, future = self.waiting[account_id]
+                        if available == want and reserved == 0 and not future.done():
+                            future.set_result(now - self.started[account_id])
+                            del self.waiting[account_id]
+                await asyncio.sleep(POLL_S)
+
+
+@dataclass
+class Trial:
+    kind: str
+    calls: int
+    duration_s: float
+    ok: int = 0
+    failed: int = 0
+    events_lost: int = 0
+    hangup: list[float] = field(default_factory=list)
+    lag: list[float] = field(default_factory=list)
+    authorize: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, Any] = field(default_factory=dict)
+    sample_call: str | None = None  # a call that completed, to count its history events
+
+    def p99(self, values: list[float]) -> float | None:
+        from bench.load import percentiles
+
+        return percentiles(values).p99_ms
+
+    @property
+    def held(self) -> bool:
+        hangup, lag = self.p99(self.hangup), self.p99(self.lag)
+        return (
+            self.failed == 0
+            and self.events_lost == 0
+            and hangup is not None
+            and hangup < LIMIT_S * 1000
+            and (lag or 0) < LIMIT_S * 1000
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "calls": self.calls,
+            "duration_s": self.duration_s,
+            "ok": self.ok,
+            "failed": self.failed,
+            "errors": self.errors,
+            "events_lost": self.events_lost,
+            "hangup_p99_ms": self.p99(self.hangup),
+            "signal_lag_p99_ms": self.p99(self.lag),
+            "authorize_p99_ms": self.p99(self.authorize),
+            "held": self.held,
+            "cpu": self.cpu,
+        }
+
+
+class Capacity:
+    def __init__(
+        self,
+        billed: BillingClient,
+        baseline: BillingClient,
+        database_url: str,
+        cpu: CpuMeter,
+        seed: int,
+    ) -> None:
+        self.clients = {"billed": billed, "baseline": baseline}
+        self.url = database_url
+        self.cpu = cpu
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.accounts: list[str] = []
+        self.plans: list[CallPlan] = []  # every billed call, for the run's final check
+        self._trials = 0
+
+    async def seed_accounts(self, count: int) -> None:
+        from db.session import get_sessionmaker
+
+        factory = get_sessionmaker(self.url)
+        self.accounts = await asyncio.to_thread(
+            seed_accounts, factory, count, top_up_paisa=TOP_UP, prefix=f"cap-{self.seed}"
+        )
+
+    async def trial(self, kind: str, calls: int, duration: float) -> Trial:
+        self._trials += 1
+        client = self.clients[kind]
+        trial = Trial(kind, calls, duration)
+        poller = BalancePoller(self.url)
+        stop = asyncio.Event()
+        balances: dict[str, int] = {}
+        if kind == "billed":
+            async with await psycopg.AsyncConnection.connect(libpq_url(self.url)) as conn:
+                cursor = await conn.execute(
+                    "SELECT id, paid_paisa + promo_paisa FROM accounts WHERE id = ANY(%s)",
+                    (self.accounts[:calls],),
+                )
+                balances = dict(await cursor.fetchall())
+
+        async def one(index: int) -> None:
+            await asyncio.sleep(index / calls)  # starts spread over the first second
+            call_id = f"cap-{kind}-{self.seed}-{self._trials}-{index}"
+            account = self.accounts[index]
+            events: list[dict[str, Any]] = []
+            try:
+                t0 = time.monotonic()
+                decision = await client.authorize(call_id, account, "phone")
+                trial.authorize.append(time.monotonic() - t0)
+                assert decision.authorized, decision.reason
+                started = time.monotonic()
+                for second in range(int(duration)):
+                    slot = started + second + 1
+                    await asyncio.sleep(max(0.0, slot - time.monotonic()))
+                    batch = second_of_usage(call_id, second, self.rng)
+                    await client.report_usage(call_id, {"events": batch})
+                    trial.lag.append(max(0.0, time.monotonic() - slot))
+                    events.extend(batch)
+                expected = price_events(events, "phone")
+                if kind == "billed":
+                    self.plans.append(
+                        CallPlan(call_id, account, "phone", "completed", events, expected)
+                    )
+                    visible = poller.wait(account, balances[account] - expected)
+                t_hangup = time.monotonic()
+                await client.hangup(call_id, "completed")
+                if kind == "billed":
+                    trial.hangup.append(await asyncio.wait_for(visible, 30))
+                result = await asyncio.wait_for(client.result(call_id), 30)
+                if kind != "billed":
+                    trial.hangup.append(time.monotonic() - t_hangup)
+                if result.usage_event_count != len(events):
+                    trial.events_lost += 1
+                trial.ok += 1
+                trial.sample_call = call_id
+            except Exception as exc:
+                trial.failed += 1
+                key = type(exc).__name__
+                trial.errors[key] = trial.errors.get(key, 0) + 1
+
+        before = self.cpu.sample()
+        poll = asyncio.create_task(poller.run(stop))
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        stop.set()
+        await poll
+        acc = [0.0] * len(before)
+        CpuMeter.add(acc, before, self.cpu.sample())
+        trial.cpu = CpuMeter.report(acc)
+        return trial
+
+    async def search(
+        self, kind: str, start: int, maximum: int, duration: float, bisect: bool
+    ) -> tuple[int, list[Trial]]:
+        """The largest N that held (0 if even `start` did not), and every trial run."""
+        import sys
+
+        trials: list[Trial] = []
+        held, failed_at, level = 0, 0, start
+        while level <= maximum:
+            trial = await self.trial(kind, level, duration)
+            trials.append(trial)
+            print(f"  capacity {kind} N={level}: {trial.public()}", file=sys.stderr)
+            if not trial.held:
+                failed_at = level
+                break
+            held, level = level, level * 2
+        if bisect and held and failed_at and failed_at - held > max(2, held // 5):
+            middle = (held + failed_at) // 2
+            trial = await self.trial(kind, middle, duration)
+            trials.append(trial)
+            print(f"  capacity {kind} N={middle}: {trial.public()}", file=sys.stderr)
+            if trial.held:
+                held = middle
+        return held, trials
+
+
+# A history shard serializes its workflows' writes; this is the planning figure the model uses
+# per shard (an assumption, not measured here: Temporal on PostgreSQL, conservative).
+EVENTS_PER_SHARD_PER_S = 100
+UTILIZATION = 0.7  # plan every process at 70 % of its core
+
+
+def model(billed: dict[str, Any], cpus: int, calls: int = 10_000) -> dict[str, Any]:
+    """Cores per process type, worker processes, and history shards for `calls` concurrent calls,
+    from the largest billed level that held (its CPU by process and history events per call)."""
+    import math
+
+    trial = next(
+        (t for t in sorted(billed.get("trials", []), key=lambda t: -t["calls"]) if t["held"]),
+        None,
+    )
+    if trial is None or not trial.get("cpu"):
+        return {"error": "no billed level held"}
+    # The processes production runs (not the load generator or the baseline worker).
+    per_process = {
+        k: v
+        for k, v in trial["cpu"]["bench_cpu_pct_by_process"].items()
+        if k in ("worker", "api", "temporal", "postgres")
+    }
+    n = trial["calls"]
+    cores_per_call = {k: v / 100 * cpus / n for k, v in per_process.items()}
+    need = {k: round(v * calls / UTILIZATION, 1) for k, v in cores_per_call.items()}
+    events = billed.get("history_events_per_call_second")
+    shards = None
+    if events:
+        raw = calls * events / EVENTS_PER_SHARD_PER_S
+        shards = 2 ** math.ceil(math.log2(max(1.0, raw)))
+    return {
+        "from_level": n,
+        "cores_per_1000_calls": {k: round(v * 1000, 3) for k, v in cores_per_call.items()},
+        "calls": calls,
+        "cores_needed_at_70pct": need,
+        "worker_processes": math.ceil(need.get("worker", 0.0)),  # one core each
+        "api_processes": math.ceil(need.get("api", 0.0)),
+        "history_events_per_call_second": events,
+        "history_shards": shards,
+        "assumptions": {
+            "utilization": UTILIZATION,
+            "history_events_per_shard_per_s": EVENTS_PER_SHARD_PER_S,
+        },
+    }
+
+
+async def history_events_per_second(client: BillingClient, call_id: str, seconds: float) -> float:
+    """History events one finished call wrote, per second of the call."""
+    handle = client.client.get_workflow_handle(call_workflow_id(call_id))
+    history = await handle.fetch_history()
+    return round(len(history.events) / max(1.0, seconds), 2)

@@ -1,0 +1,200 @@
+"""The benchmark's own tools, without a stack: every issue-16 target reported met, missed or not
+measured from a run's results; the py-spy table; the capacity model; the quick mode's settings;
+the HTTP client against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench import targets
+from bench.capacity import Trial, model
+from bench.http import Connection
+from bench.profile import markdown, top_functions
+from bench.run import QUICK, parse_args
+
+
+def phase(name: str, per_s: float, p99: float | None = None) -> dict[str, Any]:
+    return {"name": name, "per_s": per_s, "ok": 10, "latency": {"p99_ms": p99}}
+
+
+def results(**overrides: Any) -> dict[str, Any]:
+    """A run's results that meet every target."""
+    base: dict[str, Any] = {
+        "ledger": {
+            "phases": [
+                phase("raw api charge, spread", 3000),
+                phase("raw api charge, hot", 2000),
+                phase("raw call authorize + capture", 1000),
+                phase("ledger call authorize + capture", 900),
+            ]
+        },
+        "api": {
+            "phases": [
+                phase("api-usage, spread", 1000),
+                phase("api-usage, hot", 700),
+                phase("api-usage/authorize @500/s (open loop)", 500, p99=12.0),
+                phase("api-usage/batch ×1000, spread", 6000),
+            ],
+            "temporal": {"met": True},
+        },
+        "summary": {
+            "batched": {
+                "billed_over_baseline": 0.95,
+                "billed_calls_per_s": 30,
+                "hot_account_calls_per_s": 29,
+            },
+            "unbatched": {
+                "billed_over_baseline": 0.92,
+                "billed_calls_per_s": 15,
+                "hot_account_calls_per_s": 15,
+            },
+            "latency_phase": {
+                "authorize": {"p99_ms": 110},
+                "baseline_authorize": {"p99_ms": 100},
+                "hangup_to_balance": {"p99_ms": 140},
+                "baseline_hangup_to_result": {"p99_ms": 100},
+            },
+        },
+        "capacity": {"billed": {"max_calls": 95}, "baseline": {"max_calls": 100}},
+        "verification": {
+            "invariant_violation_count": 0,
+            "calls_with_wrong_charge": 0,
+            "active_holds": 0,
+            "api_expected_charged_paisa": 5,
+            "api_ledger_charged_paisa": 5,
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def test_every_target_is_met_missed_or_not_measured() -> None:
+    found = targets.evaluate(results())
+    assert set(found) == {t.name for t in targets.TARGETS}
+    assert all(t["met"] is True for t in found.values()), found
+    assert found["api_usage_spread_ge_0_3_raw"]["measured"] == 0.333
+    assert found["live_calls_billed_ge_0_9_baseline"]["measured"] == 0.95
+    printed = targets.table(found)
+    assert printed.count("met") == len(targets.TARGETS) and "MISSED" not in printed
+
+    slow = results()
+    slow["api"]["phases"][0] = phase("api-usage, spread", 899)  # < 0.3 × 3000
+    slow["summary"]["latency_phase"]["authorize"] = {"p99_ms": 116}  # > 1.15 × 100
+    slow["capacity"]["billed"]["max_calls"] = 89
+    slow["verification"]["api_ledger_charged_paisa"] = 4  # a paisa lost
+    missed = {n for n, t in targets.evaluate(slow).items() if t["met"] is False}
+    assert missed == {
+        "api_usage_spread_ge_0_3_raw",
+        "authorize_p99_le_1_15x_baseline",
+        "live_calls_billed_ge_0_9_baseline",
+        "ledger_consistent",
+    }
+    assert "MISSED" in targets.table(targets.evaluate(slow))
+
+
+def test_a_part_that_did_not_run_is_not_measured_never_met() -> None:
+    partial = results()
+    del partial["capacity"], partial["summary"]
+    partial["api"]["phases"] = [p for p in partial["api"]["phases"] if "batch" not in p["name"]]
+    found = targets.evaluate(partial)
+    unmeasured = {name for name, t in found.items() if t["met"] is None}
+    assert unmeasured == {
+        "api_batch_ge_5000_per_s",
+        "billed_ge_0_9_baseline_batched",
+        "billed_ge_0_9_baseline_unbatched",
+        "hot_ge_0_9_spread_batched",
+        "hot_ge_0_9_spread_unbatched",
+        "authorize_p99_le_1_15x_baseline",
+        "hangup_to_balance_p99_le_1_5x_baseline_result",
+        "live_calls_billed_ge_0_9_baseline",
+    }
+    assert "not measured" in targets.table(found)
+    failed = results()
+    failed["api"]["phases"][3]["ok"] = 0  # every batch failed: no rate to compare
+    assert targets.evaluate(failed)["api_batch_ge_5000_per_s"]["met"] is None
+
+
+def test_py_spy_top_table_counts_own_and_total_samples() -> None:
+    collapsed = "\n".join(
+        [
+            "<module> (uvicorn/main.py:1);run (asyncio/runners.py:10);charge (ledger/x.py:5) 6",
+            "<module> (uvicorn/main.py:1);run (asyncio/runners.py:10) 3",
+            "<module> (uvicorn/main.py:1);handle (api/y.py:7);charge (ledger/x.py:5) 1",
+        ]
+    )
+    profile = top_functions(collapsed, 2)
+    assert profile["samples"] == 10
+    assert profile["top"] == [
+        {"function": "charge (ledger/x.py)", "own_pct": 70.0, "total_pct": 70.0},
+        {"function": "run (asyncio/runners.py)", "own_pct": 30.0, "total_pct": 90.0},
+    ]
+    assert "| 1 | `charge (ledger/x.py)` | 70.0 | 70.0 |" in markdown(profile)
+
+
+def test_capacity_model_scales_the_cpu_per_call_of_the_largest_level_that_held() -> None:
+    held = Trial("billed", 50, 60, ok=50, hangup=[0.2] * 50, lag=[0.01] * 50)
+    assert held.held
+    busy = Trial("billed", 100, 60, ok=100, hangup=[1.2] * 100, lag=[0.01] * 100)
+    assert not busy.held
+    cpu = {"worker": 40.0, "temporal": 30.0, "postgres": 10.0, "api": 0.0}
+    trials = [
+        {**held.public(), "cpu": {"bench_cpu_pct_by_process": cpu}},
+        {**busy.public(), "cpu": {"bench_cpu_pct_by_process": cpu}},
+    ]
+    plan = model({"trials": trials, "history_events_per_call_second": 4.0}, cpus=2)
+    assert plan["from_level"] == 50
+    # 40 % of 2 cores for 50 calls = 0.016 cores a call; 10,000 calls at 70 % = 228.6 cores.
+    assert plan["cores_per_1000_calls"]["worker"] == 16.0
+    assert plan["cores_needed_at_70pct"]["worker"] == 228.6
+    assert plan["worker_processes"] == 229
+    assert plan["history_shards"] == 512  # 40,000 events/s at 100 a shard, a power of two
+
+
+def test_quick_mode_shortens_every_group_but_keeps_explicit_options() -> None:
+    quick = parse_args(["--quick", "--capacity-max", "20"])
+    assert quick.capacity_max == 20 and quick.duration == QUICK["duration"]
+    assert quick.only == ["calls", "ledger", "api", "capacity"]
+    full = parse_args(["--only", "api,ledger"])
+    assert full.duration == 20.0 and full.capacity_duration == 60.0
+    assert full.only == ["api", "ledger"]
+
+
+def test_http_client_keeps_the_connection_and_reads_json() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers["Authorization"], body))
+            answer = json.dumps({"echo": json.loads(body)}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    async def two() -> list[tuple[int, Any]]:
+        conn = Connection("127.0.0.1", server.server_address[1], "k")
+        try:
+            return [await conn.request("POST", "/x", {"n": n}) for n in (1, 2)]
+        finally:
+            await conn.close()
+
+    try:
+        answers = asyncio.run(two())
+    finally:
+        server.shutdown()
+    assert answers == [(201, {"echo": {"n": 1}}), (201, {"echo": {"n": 2}})]
+    assert [s[:2] for s in seen] == [("/x", "Bearer k"), ("/x", "Bearer k")]
