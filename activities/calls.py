@@ -1,6 +1,7 @@
-"""Activities of `CallBillingWorkflow`: the ledger's authorize and finalize, each one
-transaction. Both are idempotent on call_id in the ledger, so a retry (or a new worker after a
-crash between commit and completion) finds its own row and changes nothing."""
+"""Activities of `CallBillingWorkflow` and `CallLateUsageWorkflow`: the ledger's authorize,
+usage checkpoint, finalize, void and late usage, each one transaction. All are idempotent in the
+ledger (on call_id, on (call_id, event_id)), so a retry (or a new worker after a crash between
+commit and completion) finds its own rows and changes nothing."""
 
 from __future__ import annotations
 
@@ -18,11 +19,26 @@ from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
 from core.logging import set_log_context
 from db.session import run_in_transaction
-from domain.contracts import CALL_AUTHORIZE_ACTIVITY, CALL_FINALIZE_ACTIVITY
+from domain.contracts import (
+    CALL_AUTHORIZE_ACTIVITY,
+    CALL_CHECKPOINT_ACTIVITY,
+    CALL_FINALIZE_ACTIVITY,
+    CALL_LATE_USAGE_ACTIVITY,
+    CALL_VOID_ACTIVITY,
+)
+from domain.contracts.call_usage import (
+    CallVoid,
+    CheckpointedUsage,
+    LateUsage,
+    LateUsageResult,
+    UsageCheckpoint,
+)
 from domain.contracts.calls import AuthorizeCallInput, CallAuthorization
-from domain.ledger_types import FinalizeCallRequest, FinalizedCall
+from domain.ledger_types import BalanceSnapshot, FinalizeCallRequest, FinalizedCall
+from ledger import call_usage as ledger_usage
 from ledger import calls as ledger_calls
 from ledger.errors import BillingError
+from ledger.posting import snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,6 +82,19 @@ class CallActivities:
             max_duration_seconds=int(self.deps.policy.max_call_duration.total_seconds()),
         )
 
+    @activity.defn(name=CALL_CHECKPOINT_ACTIVITY)
+    async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
+        set_log_context(call_id=request.call_id)
+
+        def work(session: Session) -> tuple[CheckpointedUsage, BalanceSnapshot]:
+            result, account = ledger_usage.checkpoint_usage(session, request)
+            return result, snapshot(account)
+
+        result, balance = await self._transaction(work)
+        # A raised hold may have recorded an auto-recharge crossing (available − reserved).
+        await self.alerts.after_commit(balance)
+        return result
+
     @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
@@ -74,5 +103,32 @@ class CallActivities:
         await self.alerts.after_commit(finalized.balance)
         return finalized
 
+    @activity.defn(name=CALL_VOID_ACTIVITY)
+    async def void(self, request: CallVoid) -> None:
+        set_log_context(call_id=request.call_id)
+        voided = await self._transaction(
+            lambda s: ledger_calls.void_call(s, request.call_id, request.reason)
+        )
+        if voided:
+            log.warning("call %s voided: %s", request.call_id, request.reason)
+
+    @activity.defn(name=CALL_LATE_USAGE_ACTIVITY)
+    async def late_usage(self, request: LateUsage) -> LateUsageResult:
+        set_log_context(call_id=request.call_id)
+
+        def work(session: Session) -> tuple[LateUsageResult, BalanceSnapshot]:
+            result, account = ledger_usage.report_late_usage(
+                session,
+                request.call_id,
+                request.events,
+                window=self.deps.policy.late_usage_window,
+                batch=request.batch,
+            )
+            return result, snapshot(account)
+
+        result, balance = await self._transaction(work)
+        await self.alerts.after_commit(balance)  # the adjustment's crossing, if it made one
+        return result
+
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.authorize, self.finalize]
+        return [self.authorize, self.checkpoint, self.finalize, self.void, self.late_usage]

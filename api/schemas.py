@@ -67,6 +67,7 @@ class BalanceOut(BaseModel):
                     "paid_paisa": 50000,
                     "promo_paisa": 4558,
                     "reserved_paisa": 0,
+                    "refundable_paisa": 50000,
                     "month_usage_paisa": 442,
                     "min_balance_paisa": 1000,
                     "alert_threshold_paisa": 1000,
@@ -80,7 +81,13 @@ class BalanceOut(BaseModel):
     available_paisa: int = Field(description="paid + promo")
     paid_paisa: int
     promo_paisa: int
-    reserved_paisa: int = Field(description="Σ holds of calls in progress")
+    reserved_paisa: int = Field(
+        description="Σ holds of calls in progress (each: its running cost + the minimum balance)"
+    )
+    refundable_paisa: int = Field(
+        description="Paid money no call in progress has a claim on: "
+        "max(0, min(paid, available − reserved))"
+    )
     month_usage_paisa: int = Field(description="Charges this calendar month (Asia/Kolkata)")
     min_balance_paisa: int
     alert_threshold_paisa: int
@@ -95,6 +102,7 @@ class BalanceOut(BaseModel):
             paid_paisa=b.paid_paisa,
             promo_paisa=b.promo_paisa,
             reserved_paisa=b.reserved_paisa,
+            refundable_paisa=b.refundable_paisa,
             month_usage_paisa=summary.month_usage_paisa,
             min_balance_paisa=b.min_balance_paisa,
             alert_threshold_paisa=b.alert_threshold_paisa,
@@ -128,8 +136,8 @@ class TransactionOut(BaseModel):
     id: int
     account_id: str
     kind: str = Field(
-        description="topup, promo_grant, coupon, call_charge, api_charge, refund, "
-        "refund_reversal, promo_expiry, adjustment"
+        description="topup, promo_grant, coupon, call_charge, call_adjustment (late usage of a "
+        "call), api_charge, refund, refund_reversal, promo_expiry, adjustment"
     )
     amount_paisa: int = Field(description="Signed: credits positive, debits negative")
     paid_delta_paisa: int

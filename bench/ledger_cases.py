@@ -82,7 +82,7 @@ class LedgerCases:
         *,
         kind: str,
     ) -> OpPhase:
-        from ledger import api_requests
+        from ledger import api_charge_types, api_requests
 
         price = api_price()
         phase = OpPhase(f"{kind} api charge, {label}", kind, self.concurrency)
@@ -94,7 +94,7 @@ class LedgerCases:
                 async with pool.connection() as conn:
                     await raw_ledger.api_charge(conn, account, request_id, SKU, TOKENS, price)
             else:
-                item = api_requests.ApiUsage(request_id, account, SKU, *TOKENS)
+                item = api_charge_types.ApiUsage(request_id, account, SKU, *TOKENS)
                 await run_in_async_transaction(
                     pool, lambda conn: api_requests.charge_api_usage_async(conn, [item])
                 )

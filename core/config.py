@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.contracts import TASK_QUEUE
+from domain.contracts import DEFAULT_LATE_USAGE_WINDOW_SECONDS, TASK_QUEUE
 
 
 class Settings(BaseSettings):
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     call_hold_paisa: int | None = None  # unset: equal to the account's minimum balance
     max_call_duration_seconds: int = 4 * 3600
     hold_grace_seconds: int = 15 * 60
+    # Usage for a finalized call is charged as an adjustment this long after its hangup (§3).
+    late_usage_window_seconds: int = DEFAULT_LATE_USAGE_WINDOW_SECONDS
     # How long POST /refunds waits for the refund workflow to debit (or refuse) before a 503
     # (the retry with the same Idempotency-Key then finds the same refund).
     refund_decision_timeout_seconds: float = 10.0

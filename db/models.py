@@ -202,7 +202,11 @@ class Hold(Base):
 
 class Call(Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_account_started", "account_id", "created_at", "call_id"),)
+    __table_args__ = (
+        Index("ix_calls_account_started", "account_id", "created_at", "call_id"),
+        # The orphan sweep's scan: calls still in progress, longest idle first.
+        Index("ix_calls_active_idle", "updated_at", postgresql_where="status = 'active'"),
+    )
 
     call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
@@ -232,6 +236,27 @@ class Call(Base):
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
+
+
+class CallUsageEvent(Base):
+    """One usage event of a call, as the ledger accepted it. The primary key (call_id,
+    event_id) is the call's dedupe for its whole life: a repeated event id is counted once,
+    however many workflow runs the call spans. `calls.usage` holds the running totals."""
+
+    __tablename__ = "call_usage_events"
+    __table_args__ = (CheckConstraint("phase IN ('live', 'late')", name="usage_event_phase"),)
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    component: Mapped[str] = mapped_column(String(8))
+    sku: Mapped[str] = mapped_column(Text)
+    quantities: Mapped[dict[str, str]] = mapped_column(JSONB)  # unit -> exact decimal string
+    occurred_at: Mapped[str | None] = mapped_column(Text)  # as reported
+    # Which checkpoint recorded it (`<run_id>:<n>`, `final`, ...): a retried attempt whose first
+    # try committed finds its own rows, which are not duplicates.
+    batch: Mapped[str] = mapped_column(Text)
+    phase: Mapped[str] = mapped_column(String(8))  # live; late = after the call was finalized
+    recorded_at: Mapped[datetime] = _now_column()
 
 
 class ApiRequest(Base):

@@ -24,9 +24,20 @@ def hold_paisa(*, call_hold_paisa: int | None, min_balance_paisa: int) -> int:
     return call_hold_paisa or min_balance_paisa
 
 
-def refundable_paisa(*, paid_paisa: int, reserved_paisa: int) -> int:
-    """Paid credit not needed by calls in progress; promo credit is never refunded."""
-    return max(0, paid_paisa - reserved_paisa)
+def running_hold_paisa(
+    *, authorized_hold_paisa: int, running_total_paisa: int, min_balance_paisa: int
+) -> int:
+    """A running call's hold (contract §2): its cost so far (priced with its pinned card, margin
+    included) plus the minimum balance, never below the hold it was authorized with."""
+    return max(authorized_hold_paisa, running_total_paisa + min_balance_paisa)
+
+
+def refundable_paisa(*, paid_paisa: int, promo_paisa: int, reserved_paisa: int) -> int:
+    """Paid money no call in progress has a claim on: max(0, min(paid, available − reserved)).
+    Promo credit is never refunded, but it pays for calls first, so holds eat into paid only
+    past the promo."""
+    available = paid_paisa + promo_paisa
+    return max(0, min(paid_paisa, spendable_paisa(available, reserved_paisa)))
 
 
 # The highest low-balance alert threshold an account may set: ₹10,00,000.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.balance_rules import below_alert_threshold, spendable_paisa
+from domain.balance_rules import below_alert_threshold, refundable_paisa, spendable_paisa
 from domain.rating import Breakdown, RateCard, UsageLine
 
 REASON_INSUFFICIENT_BALANCE = "insufficient_balance"
 REASON_ACCOUNT_NOT_FOUND = "account_not_found"
+# Billing could not decide (database or worker down): HTTP 503, never 402 (contract §3).
+REASON_BILLING_UNAVAILABLE = "billing_unavailable"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,14 @@ class BalanceSnapshot:
     @property
     def available_paisa(self) -> int:
         return self.paid_paisa + self.promo_paisa
+
+    @property
+    def refundable_paisa(self) -> int:
+        return refundable_paisa(
+            paid_paisa=self.paid_paisa,
+            promo_paisa=self.promo_paisa,
+            reserved_paisa=self.reserved_paisa,
+        )
 
     @property
     def below_auto_recharge_threshold(self) -> bool:
@@ -61,6 +71,10 @@ class AuthorizeDecision:
 
 @dataclass
 class FinalizeCallRequest:
+    """`events_json` set (workflows since the ledger keeps usage): the events not yet
+    checkpointed; the ledger records them (once per event id) and prices everything it has for
+    the call. None: the workflow's own totals in `usage` are priced (workflows from before)."""
+
     call_id: str
     outcome: str
     hangup_reason: str | None = None
@@ -68,6 +82,8 @@ class FinalizeCallRequest:
     usage: list[UsageLine] = field(default_factory=list)
     usage_event_count: int = 0
     rejected_event_count: int = 0
+    events_json: str | None = None  # `domain.contracts.call_usage.events_to_json`
+    batch: str = "final"  # recorded on the events: a retried attempt recognizes its own rows
 
 
 @dataclass(frozen=True)
@@ -79,3 +95,7 @@ class FinalizedCall:
     breakdown: Breakdown
     transaction_id: int | None
     balance: BalanceSnapshot | None = None
+    # The ledger's view of the call's usage (None in results recorded before it kept usage).
+    usage: list[UsageLine] | None = None
+    usage_event_count: int | None = None
+    duplicate_event_ids: list[str] = field(default_factory=list)

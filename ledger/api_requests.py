@@ -31,6 +31,14 @@ from domain.ledger_types import REASON_INSUFFICIENT_BALANCE, AuthorizeDecision, 
 from domain.rating import RateCard, RatingError, UsageTotals, price_usage, validate_usage_event
 from ledger import rate_cards
 from ledger.alerts import crossing_step
+from ledger.api_charge_types import (
+    AccountAfter,
+    ApiCharge,
+    ApiChargeError,
+    ApiChargeResult,
+    ApiUsage,
+    NeedsSession,
+)
 from ledger.errors import BillingError, Conflict, NotFound, ValidationFailed
 from ledger.posting import (
     AccountBalances,
@@ -39,7 +47,6 @@ from ledger.posting import (
     journal_lines,
     margin_rate,
     refused,
-    request_hash,
     require_account,
     snapshot,
     utcnow,
@@ -50,81 +57,6 @@ from ledger.repositories.statements import Row, Steps, run_steps, run_steps_asyn
 
 MAX_BATCH = 1000
 MAX_TOKENS = 10**9
-
-
-@dataclass(frozen=True)
-class ApiUsage:
-    """One finished LLM request to charge."""
-
-    request_id: str
-    account_id: str
-    sku: str
-    input_tokens: int
-    output_tokens: int
-
-    def payload_hash(self) -> str:
-        return request_hash(
-            {
-                "account_id": self.account_id,
-                "sku": self.sku,
-                "in": self.input_tokens,
-                "out": self.output_tokens,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class ApiCharge:
-    """A request's charge: posted now, or `replayed` (charged before under its request_id)."""
-
-    request_id: str
-    account_id: str
-    sku: str
-    input_tokens: int
-    output_tokens: int
-    rate_card_version: int
-    provider_total_paisa: int
-    margin_paisa: int
-    total_paisa: int
-    transaction_id: int | None
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class ApiChargeError:
-    """A request that was not charged, and why (nothing was written for it)."""
-
-    request_id: str
-    error: BillingError
-
-
-@dataclass(frozen=True)
-class AccountAfter:
-    """An account after its charges: the snapshot, this month's usage, and `available` before
-    (so the caller can tell a low-balance crossing)."""
-
-    balance: BalanceSnapshot
-    month_usage_paisa: int
-    available_before_paisa: int
-
-
-@dataclass(frozen=True)
-class ApiChargeResult:
-    items: list[ApiCharge | ApiChargeError]  # in request order
-    accounts: dict[str, AccountAfter]
-    alerts: list[LowBalanceAlert] = field(default_factory=list)  # crossings recorded
-    # Auto-recharge crossings (account, crossing version, paisa): their checkouts are recorded.
-    recharges: list[tuple[str, int, int]] = field(default_factory=list)
-
-
-class NeedsSession(Exception):
-    """Some accounts need what only a Session does: ledger.posting.housekeeping first (expired
-    promo, stale holds), or an auto-recharge checkout for a crossing (ledger.recharge_crossings).
-    Raised before anything is written."""
-
-    def __init__(self, account_ids: Sequence[str]) -> None:
-        super().__init__(", ".join(account_ids))
-        self.account_ids = list(account_ids)
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""Calls: authorize (the refusal rule with a hold, contract §2) and finalize (the call charge's
-ledger write: capture or void, exactly once), and the reads of call rows."""
+"""Calls: authorize (the refusal rule with a hold, contract §2), finalize (the call charge's
+ledger write: capture or void, exactly once; also for calls whose workflow was lost), the void
+of an authorization that failed, and the reads of call rows. A running call's usage, its
+running hold and late usage are `ledger.call_usage`'s."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Account, Call
 from domain.channels import Channel, Outcome, is_charged
+from domain.contracts.call_usage import events_from_json
 from domain.history import CallFilter
 from domain.ledger_types import (
     REASON_ACCOUNT_NOT_FOUND,
@@ -19,6 +22,14 @@ from domain.ledger_types import (
     FinalizedCall,
 )
 from domain.rating import Breakdown, price_usage
+from ledger.call_usage import (
+    apply_late_usage,
+    call_breakdown,
+    lock_call,
+    record_events,
+    store_breakdown,
+    usage_lines,
+)
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.holds import end_call_hold, place_call_hold
 from ledger.policy import LedgerPolicy
@@ -28,13 +39,16 @@ from ledger.posting import (
     margin_rate,
     refused,
     request_hash,
-    require_account,
     snapshot,
     utcnow,
 )
 from ledger.rate_cards import current_rate_card, load_rate_card
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import calls as call_rows
+
+__all__ = ["call_breakdown"]  # re-exported: the API reads breakdowns from here
+# hangup_reason of a call the orphan sweep finalized: its workflow was closed or missing.
+ORPHANED_REASON = "workflow_lost"
 
 
 def _decision_from_call(session: Session, call: Call, account: Account) -> AuthorizeDecision:
@@ -121,30 +135,9 @@ def authorize_call(
     return _decision_from_call(session, call, account)
 
 
-def _store_breakdown(call: Call, breakdown: Breakdown) -> None:
-    call.llm_paisa = breakdown.llm_paisa
-    call.stt_paisa = breakdown.stt_paisa
-    call.tts_paisa = breakdown.tts_paisa
-    call.sip_paisa = breakdown.sip_paisa
-    call.provider_total_paisa = breakdown.provider_total_paisa
-    call.margin_paisa = breakdown.margin_paisa
-    call.total_paisa = breakdown.total_paisa
-
-
-def call_breakdown(call: Call) -> Breakdown:
-    return Breakdown(
-        llm_paisa=call.llm_paisa or 0,
-        stt_paisa=call.stt_paisa or 0,
-        tts_paisa=call.tts_paisa or 0,
-        sip_paisa=call.sip_paisa or 0,
-        provider_total_paisa=call.provider_total_paisa or 0,
-        margin_paisa=call.margin_paisa or 0,
-        total_paisa=call.total_paisa or 0,
-        margin_rate=str(call.margin_rate),
-    )
-
-
-def _finalized_view(call: Call, account: Account | None) -> FinalizedCall:
+def _finalized_view(
+    call: Call, account: Account | None, duplicate_event_ids: list[str] | None = None
+) -> FinalizedCall:
     return FinalizedCall(
         call_id=call.call_id,
         account_id=call.account_id,
@@ -153,21 +146,25 @@ def _finalized_view(call: Call, account: Account | None) -> FinalizedCall:
         breakdown=call_breakdown(call),
         transaction_id=call.transaction_id,
         balance=snapshot(account) if account is not None else None,
+        usage=usage_lines(call),
+        usage_event_count=call.usage_event_count,
+        duplicate_event_ids=duplicate_event_ids or [],
     )
 
 
 def finalize_call(
     session: Session, request: FinalizeCallRequest, now: datetime | None = None
 ) -> FinalizedCall:
-    """Capture (charged outcomes) or void (the rest), release the hold, exactly once."""
+    """Capture (charged outcomes) or void (the rest), release the hold, exactly once.
+
+    With `request.events` the ledger's usage is priced: what checkpoints recorded plus those
+    events (recorded once per event id, in this same transaction)."""
     now = now or utcnow()
-    peek = call_rows.get_call(session, request.call_id)
-    if peek is None:
-        raise NotFound(f"call {request.call_id} not found")
-    account = require_account(session, peek.account_id)
-    call = call_rows.get_call(session, request.call_id, lock=True)
-    assert call is not None
+    account, call = lock_call(session, request.call_id)
     if call.status == "finalized":
+        events = events_from_json(request.events_json or "")
+        if events:  # finalized by the orphan sweep meanwhile: the rest is still owed
+            apply_late_usage(session, account, call, events, batch=request.batch)
         return _finalized_view(call, account)  # the first finalization wins
     if request.outcome not in {o.value for o in Outcome} or request.outcome == Outcome.REFUSED:
         raise ValidationFailed(f"outcome {request.outcome!r} is not a final call outcome")
@@ -176,7 +173,15 @@ def finalize_call(
     assert call.rate_card_version is not None
     card = load_rate_card(session, call.rate_card_version)
     charged = is_charged(request.outcome)
-    priced = price_usage(request.usage, card, call.margin_rate)
+    duplicates: list[str] = []
+    if request.events_json is not None:
+        events = events_from_json(request.events_json)
+        recorded = record_events(session, call, events, batch=request.batch, phase="live")
+        duplicates = recorded.duplicates
+    else:  # a workflow from before the ledger kept usage: its own totals
+        call.usage = [line.__dict__ for line in request.usage]
+        call.usage_event_count = request.usage_event_count
+    priced = price_usage(usage_lines(call), card, call.margin_rate)
     breakdown = priced if charged else Breakdown.zero(call.margin_rate)
     call.status = "finalized"
     call.outcome = request.outcome
@@ -184,10 +189,8 @@ def finalize_call(
     call.ended_at = _parse_time(request.ended_at, "ended_at") or now
     call.finalized_at = now
     call.updated_at = now
-    call.usage = [line.__dict__ for line in request.usage]
-    call.usage_event_count = request.usage_event_count
     call.rejected_event_count = request.rejected_event_count
-    _store_breakdown(call, breakdown)
+    store_breakdown(call, breakdown)
     if charged and breakdown.total_paisa > 0:
         transaction = debit(
             session,
@@ -207,7 +210,49 @@ def finalize_call(
         call.transaction_id = transaction.id
     end_call_hold(session, account, call.call_id, captured=charged, now=now)
     session.flush()
-    return _finalized_view(call, account)
+    return _finalized_view(call, account, duplicates)
+
+
+def finalize_orphaned_call(
+    session: Session, call_id: str, now: datetime | None = None
+) -> FinalizedCall:
+    """Finalize a call whose workflow is closed or missing as `abandoned`: charge the usage
+    its checkpoints recorded and release its hold. Idempotent (the first finalization wins)."""
+    call = get_call(session, call_id)
+    return finalize_call(
+        session,
+        FinalizeCallRequest(
+            call_id=call_id,
+            outcome=Outcome.ABANDONED,
+            hangup_reason=ORPHANED_REASON,
+            events_json="",
+            rejected_event_count=call.rejected_event_count,
+            batch="orphaned",
+        ),
+        now,
+    )
+
+
+def void_call(session: Session, call_id: str, reason: str, now: datetime | None = None) -> bool:
+    """An authorization nobody could confirm (the authorize activity failed, maybe after its
+    commit): the call is finalized as refused for `reason` and its hold voided. Idempotent;
+    False when there was nothing to void (no row, or already finalized)."""
+    now = now or utcnow()
+    if call_rows.get_call(session, call_id) is None:
+        return False
+    account, call = lock_call(session, call_id)
+    if call.status == "finalized":
+        return False
+    call.status = "finalized"
+    call.authorized = False
+    call.refusal_reason = reason
+    call.outcome = Outcome.REFUSED.value
+    call.finalized_at = now
+    call.updated_at = now
+    store_breakdown(call, Breakdown.zero(call.margin_rate))
+    end_call_hold(session, account, call_id, captured=False, now=now)
+    session.flush()
+    return True
 
 
 def get_call(session: Session, call_id: str) -> Call:

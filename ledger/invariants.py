@@ -242,30 +242,38 @@ _RULES: list[tuple[str, str]] = [
         """,
     ),
     (
-        "charged_call_has_one_charge",
+        # The charge at finalization plus any late-usage adjustments add up to the call's
+        # breakdown (contract §3): at most one call_charge, and it is the call's transaction.
+        "charged_call_adds_up",
         """
         SELECT c.account_id, 'call ' || c.call_id || ' (' || c.outcome || ', total '
-               || c.total_paisa || ') has ' || COUNT(t.id) || ' call_charge transactions'
+               || c.total_paisa || ') has ' || COUNT(t.id) FILTER (WHERE t.kind = 'call_charge')
+               || ' call_charge and ' || COUNT(t.id) FILTER (WHERE t.kind = 'call_adjustment')
+               || ' call_adjustment transactions'
                || COALESCE(', amounts ' || string_agg(t.amount_paisa::text, ','), '')
         FROM calls c
         LEFT JOIN ledger_transactions t
-               ON t.kind = 'call_charge' AND t.reference = c.call_id
+               ON t.kind IN ('call_charge', 'call_adjustment') AND t.reference = c.call_id
               AND t.account_id = c.account_id
         WHERE {acc:c.account_id} AND c.status = 'finalized'
           AND c.outcome IN ('completed', 'voicemail', 'abandoned') AND c.total_paisa > 0
         GROUP BY c.call_id, c.account_id, c.outcome, c.total_paisa, c.transaction_id
-        HAVING COUNT(t.id) <> 1 OR MIN(t.amount_paisa) <> -c.total_paisa
-            OR MIN(t.id) IS DISTINCT FROM c.transaction_id
+        HAVING COUNT(t.id) FILTER (WHERE t.kind = 'call_charge') > 1
+            OR COALESCE(SUM(t.amount_paisa), 0) <> -c.total_paisa
+            OR MIN(t.id) FILTER (WHERE t.kind = 'call_charge')
+               IS DISTINCT FROM c.transaction_id
         """,
     ),
     (
         "uncharged_call_has_no_charge",
         """
         SELECT c.account_id, 'call ' || c.call_id || ' (' || COALESCE(c.outcome, c.status)
-               || ', total ' || COALESCE(c.total_paisa, 0) || ') has a call_charge transaction'
+               || ', total ' || COALESCE(c.total_paisa, 0) || ') has a ' || t.kind
+               || ' transaction'
         FROM calls c
         JOIN ledger_transactions t
-          ON t.kind = 'call_charge' AND t.reference = c.call_id AND t.account_id = c.account_id
+          ON t.kind IN ('call_charge', 'call_adjustment') AND t.reference = c.call_id
+         AND t.account_id = c.account_id
         WHERE {acc:c.account_id}
           AND NOT (c.status = 'finalized' AND c.outcome IN ('completed', 'voicemail', 'abandoned')
                    AND c.total_paisa > 0)

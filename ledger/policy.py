@@ -17,6 +17,7 @@ class LedgerPolicy:
     call_hold_paisa: int | None = None  # unset: the account's minimum balance
     max_call_duration: timedelta = timedelta(hours=4)
     hold_grace: timedelta = timedelta(minutes=15)
+    late_usage_window: timedelta = timedelta(minutes=15)  # after hangup (contract §3)
 
 
 def policy_from_settings(settings: Settings) -> LedgerPolicy:
@@ -26,4 +27,5 @@ def policy_from_settings(settings: Settings) -> LedgerPolicy:
         call_hold_paisa=settings.call_hold_paisa,
         max_call_duration=timedelta(seconds=settings.max_call_duration_seconds),
         hold_grace=timedelta(seconds=settings.hold_grace_seconds),
+        late_usage_window=timedelta(seconds=settings.late_usage_window_seconds),
     )

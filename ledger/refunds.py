@@ -27,7 +27,11 @@ from ledger.repositories import catalog
 
 
 def refundable(account: Account) -> int:
-    return refundable_paisa(paid_paisa=account.paid_paisa, reserved_paisa=account.reserved_paisa)
+    return refundable_paisa(
+        paid_paisa=account.paid_paisa,
+        promo_paisa=account.promo_paisa,
+        reserved_paisa=account.reserved_paisa,
+    )
 
 
 def start_refund(

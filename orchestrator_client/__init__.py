@@ -2,6 +2,8 @@
 
 `authorize` is Update-with-Start with a fixed update id, so repeating it for a `call_id` returns
 the decision already taken; `report_usage` and `hangup` are signals; `status` is the query.
+Usage for a call whose workflow has ended is late usage: `report_usage` sends it to the call's
+`CallLateUsageWorkflow` (Update-with-Start), which answers with the adjustment or `CallEnded`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ from domain.channels import HANGUP_OUTCOMES, Channel, Component, Outcome
 from domain.contracts import (
     AUTHORIZE_UPDATE,
     CALL_ID_PATTERN,
+    CALL_LATE_USAGE_WORKFLOW,
     CALL_WORKFLOW,
     HANGUP_SIGNAL,
+    LATE_USAGE_UPDATE,
     MAX_EVENTS_PER_SIGNAL,
     STATUS_QUERY,
     TASK_QUEUE,
     USAGE_SIGNAL,
     authorize_update_id,
     call_workflow_id,
+    late_usage_workflow_id,
 )
+from domain.contracts.call_usage import LateUsageResult, LateUsageStart
 from domain.contracts.calls import (
     AuthorizeRequest,
     AuthorizeResult,
@@ -74,6 +80,12 @@ class CallEnded(BillingClientError):
 
 class InvalidRequest(BillingClientError):
     code = "validation_error"
+
+
+class BillingUnavailable(BillingClientError):
+    """Billing could not record it right now (database or worker down); retrying is safe."""
+
+    code = "billing_unavailable"
 
 
 class UsageRejected(InvalidRequest):
@@ -138,6 +150,20 @@ def _is_not_found(exc: BaseException) -> bool:
     )
 
 
+def _late_usage_error(call_id: str, cause: BaseException | None) -> BillingClientError:
+    """The typed error of a failed `late_usage` update, by the ledger's code."""
+    if not isinstance(cause, temporalio.exceptions.ApplicationError):
+        return BillingUnavailable(f"late usage of call {call_id} was not recorded: {cause}")
+    code = cause.type or "validation_error"
+    if code == "call_ended":
+        return CallEnded(cause.message)
+    if code == "not_found":
+        return CallNotFound(cause.message)
+    if code == BillingUnavailable.code:
+        return BillingUnavailable(cause.message)
+    return UsageRejected(cause.message, code=code)
+
+
 class BillingClient:
     def __init__(self, client: temporalio.client.Client, task_queue: str = TASK_QUEUE) -> None:
         self.client = client
@@ -199,17 +225,58 @@ class BillingClient:
                 raise InvalidRequest(cause.message, code=cause.type or "conflict") from exc
             raise
 
-    async def report_usage(self, call_id: str, events: UsageEvents) -> None:
-        """Send one usage signal (more than one event is sent as `{"events": [...]}`)."""
+    async def report_usage(self, call_id: str, events: UsageEvents) -> LateUsageResult | None:
+        """Send one usage signal (more than one event is sent as `{"events": [...]}`).
+
+        For a call whose workflow has ended it is late usage (contract §3): answered at once
+        with the adjustment posted (a `LateUsageResult`), `CallEnded` after the window, or
+        `UsageRejected` (nothing recorded) when an event does not fit the call."""
         batch = validate_usage_shape(events)
         payload: dict[str, Any] = batch[0] if len(batch) == 1 else {"events": batch}
         handle = self._handle(call_id)
         try:
             await handle.signal(USAGE_SIGNAL, payload)
         except temporalio.service.RPCError as exc:
-            if _is_not_found(exc):
+            if not _is_not_found(exc):
+                raise
+            try:
                 await self._raise_missing_or_ended(call_id)
+            except CallEnded:
+                return await self._report_late(call_id, batch)
             raise
+        return None
+
+    def _late_usage_start(
+        self, call_id: str
+    ) -> temporalio.client.WithStartWorkflowOperation[Any, None]:
+        return temporalio.client.WithStartWorkflowOperation(
+            CALL_LATE_USAGE_WORKFLOW,
+            LateUsageStart(call_id),
+            id=late_usage_workflow_id(call_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=temporalio.common.WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=temporalio.common.WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"late usage of call {call_id}",
+        )
+
+    async def _report_late(self, call_id: str, batch: list[dict[str, Any]]) -> LateUsageResult:
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            try:
+                result: LateUsageResult = await self.client.execute_update_with_start_workflow(
+                    LATE_USAGE_UPDATE,
+                    {"events": batch},
+                    start_workflow_operation=self._late_usage_start(call_id),
+                    result_type=LateUsageResult,
+                )
+                return result
+            except temporalio.client.WorkflowUpdateFailedError as exc:
+                raise _late_usage_error(call_id, exc.cause) from exc
+            except temporalio.service.RPCError as exc:
+                # The idle workflow ended as the update arrived: the next try starts a new one.
+                if not _is_not_found(exc) or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     async def hangup(
         self,
@@ -270,11 +337,13 @@ __all__ = [
     "AuthorizeResult",
     "BillingClient",
     "BillingClientError",
+    "BillingUnavailable",
     "CallEnded",
     "CallNotFound",
     "CallResult",
     "CallStatus",
     "InvalidRequest",
+    "LateUsageResult",
     "UsageBatch",
     "UsageRejected",
     "UsageReport",

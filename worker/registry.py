@@ -8,6 +8,7 @@ from typing import Any
 from activities.accounts import AccountActivities
 from activities.calls import CallActivities
 from activities.deps import WorkerDeps
+from activities.orphaned_calls import OrphanedCallActivities
 from activities.payments import PaymentActivities
 from activities.reconciler import ReconcilerActivities
 from activities.refund_parts import RefundPartActivities
@@ -15,6 +16,7 @@ from activities.refunds import RefundActivities
 from adapters.payments.gateway import SandboxPaymentGateway
 from adapters.payments.refund_rails import SandboxRefundRails
 from workflows.accounts import AccountWorkflow
+from workflows.call_late_usage import CallLateUsageWorkflow
 from workflows.calls import CallBillingWorkflow
 from workflows.checkouts import AutoRechargeWorkflow, CheckoutWorkflow
 from workflows.reconciler import ReconcilerWorkflow
@@ -22,6 +24,7 @@ from workflows.refunds import RefundWorkflow
 
 WORKFLOWS: list[type] = [
     CallBillingWorkflow,
+    CallLateUsageWorkflow,
     AccountWorkflow,
     RefundWorkflow,
     ReconcilerWorkflow,
@@ -47,6 +50,7 @@ def build_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     )
     return [
         *CallActivities(deps).activities(),
+        *OrphanedCallActivities(deps).activities(),
         *accounts.activities(),
         *refunds.activities(),
         *refund_part_activities(deps).activities(),

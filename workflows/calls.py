@@ -5,15 +5,30 @@ returned by every `authorize` update) → usage signals (validated against the r
 authorization, deduplicated by event_id) → hangup (first wins) or the maximum duration
 (`abandoned`) → one finalize activity (capture or void, idempotent in the ledger).
 
+Since `LEDGER_USAGE_PATCH` the ledger keeps the call's usage:
+- accepted usage is checkpointed by the `call_checkpoint` local activity at most once a second
+  (the first no sooner than a second after authorization, so short calls need none), always
+  within about a second of arriving; each checkpoint moves the call's hold to its running cost
+  plus the minimum balance. Usage acknowledged more than 2 s ago survives the workflow.
+- the ledger's unique (call_id, event_id) dedupes the whole call: no event ids are carried
+  across continue-as-new, only this run's set.
+- finalize prices what the ledger has plus the events not checkpointed yet, in one transaction.
+- usage that arrives while finalizing is charged as a late adjustment before the run ends (later
+  usage reaches `CallLateUsageWorkflow` through the client).
+- an authorize activity that failed (perhaps after its commit) is voided by the retried
+  `call_void` activity; the decision is `billing_unavailable`.
+Histories recorded before the patch replay the old shape (the `legacy` branches).
+
 Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
 imports; activities are called by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -21,92 +36,80 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.channels import CHANNEL_COMPONENTS, COMPONENT_ORDER, Channel, Outcome
+    from domain.channels import Channel, Outcome
     from domain.contracts import (
         ACCOUNT_ID_ATTRIBUTE,
         AUTHORIZE_UPDATE,
         CALL_AUTHORIZE_ACTIVITY,
         CALL_CHANNEL_ATTRIBUTE,
+        CALL_CHECKPOINT_ACTIVITY,
         CALL_FINALIZE_ACTIVITY,
+        CALL_LATE_USAGE_ACTIVITY,
         CALL_OUTCOME_ATTRIBUTE,
+        CALL_VOID_ACTIVITY,
         CALL_WORKFLOW,
         HANGUP_SIGNAL,
         STATUS_QUERY,
         USAGE_SIGNAL,
         CallState,
     )
+    from domain.contracts.call_usage import (
+        CallVoid,
+        CheckpointedUsage,
+        LateUsage,
+        LateUsageResult,
+        UsageCheckpoint,
+        events_to_json,
+    )
     from domain.contracts.calls import (
         AuthorizeCallInput,
         AuthorizeRequest,
         AuthorizeResult,
         CallAuthorization,
-        CallBreakdown,
-        CallCarry,
         CallInput,
         CallResult,
         CallStatus,
         Hangup,
-        RejectedEvent,
         usage_events_from_wire,
     )
-    from domain.ledger_types import AuthorizeDecision, FinalizeCallRequest, FinalizedCall
-    from domain.rating import (
-        Breakdown,
-        RatingError,
-        UsageTotals,
-        price_usage,
-        validate_usage_event,
+    from domain.ledger_types import (
+        REASON_BILLING_UNAVAILABLE,
+        AuthorizeDecision,
+        FinalizeCallRequest,
+        FinalizedCall,
     )
+    from domain.rating import Breakdown
+    from workflows.call_state import CallWorkflowState, failure_cause
 
 ACCOUNT_ID = SearchAttributeKey.for_keyword(ACCOUNT_ID_ATTRIBUTE)
 CALL_CHANNEL = SearchAttributeKey.for_keyword(CALL_CHANNEL_ATTRIBUTE)
 CALL_OUTCOME = SearchAttributeKey.for_keyword(CALL_OUTCOME_ATTRIBUTE)
 
-# Continue as new well before Temporal's limits (10,000 signals, 51,200 events / 50 MB of
-# history): after this many signals or raw usage events in one run, or when the server suggests.
-MAX_SIGNALS_PER_RUN = 1000
-MAX_EVENTS_PER_RUN = 10_000
-# Dedupe rule across runs: within a run every event_id is remembered; a new run inherits the most
-# recent ids, at most CARRIED_EVENT_IDS of them and CARRIED_EVENT_ID_CHARS characters in all.
-# A retried report repeats recent ids, so this catches retries while the carried state (and the
-# continue-as-new payload) stays bounded however long the call lasts.
-CARRIED_EVENT_IDS = 5000
-CARRIED_EVENT_ID_CHARS = 100_000
-# The status keeps the first rejected events in detail (and counts all of them).
-MAX_REJECTED_DETAILS = 100
+LEDGER_USAGE_PATCH = "ledger-usage"
+CHECKPOINT_INTERVAL = timedelta(seconds=1)
+# Until it lands: the ledger posts each once (first finalization wins, events once per id).
+UNTIL_IT_LANDS = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
 @workflow.defn(name=CALL_WORKFLOW)
-class CallBillingWorkflow:
+class CallBillingWorkflow(CallWorkflowState):
     @workflow.init
     def __init__(self, input: CallInput) -> None:
-        self._input = input
-        carry = input.carry
-        self._authorization: CallAuthorization | None = carry.authorization if carry else None
-        self._started_at: str | None = carry.started_at if carry else input.started_at
-        self._deadline: str | None = carry.deadline if carry else None
-        self._usage = carry.usage if carry else UsageTotals()
-        self._usage_event_count = carry.usage_event_count if carry else 0
-        self._duplicate_event_count = carry.duplicate_event_count if carry else 0
-        self._rejected_event_count = carry.rejected_event_count if carry else 0
-        self._rejected_events: list[RejectedEvent] = list(carry.rejected_events) if carry else []
-        self._recent_event_ids: list[str] = list(carry.recent_event_ids) if carry else []
-        self._seen: set[str] = set(self._recent_event_ids)
-        self._hangup: Hangup | None = carry.hangup if carry else None
-        self._runs = carry.runs if carry else 1
-        self._pending_usage: list[object] = []  # reports that arrived before the decision
-        self._signals_in_run = 0
-        self._events_in_run = 0
-        self._finalizing = False
-        self._state = CallState.ACTIVE
-        self._outcome: Outcome | None = None
-        self._ended_at: str | None = None
-        self._final: FinalizedCall | None = None
+        super().__init__(input)
+        self._deadline_passed = False
+        self._checkpoints = 0  # committed in this run; names the next batch
+        self._last_checkpoint_at: datetime | None = None
+        self._late_batches = 0
+        self._checkpoint_scheduled = False  # waiting for a checkpoint's time, not for usage
+        # A carry from a run since the patch: this run is one too, even for signals that are
+        # handled before run() starts.
+        self._ledgered = bool(input.carry and input.carry.ledgered)
 
     # --- run ---------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: CallInput) -> CallResult:
+        self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
         workflow.upsert_search_attributes(
             [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
         )
@@ -117,42 +120,72 @@ class CallBillingWorkflow:
             self._deadline = (workflow.now() + max_duration).isoformat()
         decision = self._authorization.decision
         if not decision.authorized:
+            if self._ledgered and decision.reason == REASON_BILLING_UNAVAILABLE:
+                await self._void(decision.reason)
             return await self._end_refused()
         workflow.set_current_details(
             f"**active** · hold {decision.hold_paisa} paisa"
             f" · rate card v{decision.rate_card_version}"
         )
+        if self._ledgered and self._legacy_carry:
+            self._book.adopt_legacy_totals()
         for raw in self._pending_usage:
             self._ingest(raw)
         self._pending_usage.clear()
 
         assert self._deadline is not None
         deadline = datetime.fromisoformat(self._deadline)
-        while self._hangup is None:
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
-                break
-            try:
-                await workflow.wait_condition(
-                    lambda: self._hangup is not None or self._should_continue_as_new(),
-                    timeout=remaining,
-                    timeout_summary="maximum call duration",
-                )
-            except TimeoutError:
-                continue  # the loop notices the deadline and abandons the call
-            if self._hangup is None:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    CallInput(
-                        call_id=input.call_id,
-                        account_id=input.account_id,
-                        channel=input.channel,
-                        started_at=input.started_at,
-                        carry=self._carry(),
-                    )
-                )
+        if self._ledgered:
+            await self._run_call(input, deadline)
+        else:
+            await self._run_call_legacy(input, deadline)
+        assert self._hangup is not None
         return await self._finalize(self._hangup)
+
+    async def _run_call(self, input: CallInput, deadline: datetime) -> None:
+        """Until hangup or the deadline: checkpoint usage, continue as new when due."""
+        timer = asyncio.create_task(self._deadline_timer(deadline))
+        self._last_checkpoint_at = workflow.now()
+        try:
+            while self._hangup is None:
+                if self._deadline_passed:
+                    self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
+                    break
+                if self._should_continue_as_new():
+                    timer.cancel()
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    workflow.continue_as_new(self._next_run_input(input))
+                due = self._checkpoint_due()
+                now = workflow.now()
+                if due is not None and due <= now:
+                    await self._checkpoint()
+                    continue
+                self._checkpoint_scheduled = due is not None
+                with contextlib.suppress(TimeoutError):  # a timeout: the checkpoint is due
+                    await workflow.wait_condition(
+                        self._woken,
+                        timeout=due - now if due is not None else None,
+                        timeout_summary="usage checkpoint",
+                    )
+        finally:
+            if not timer.done():
+                timer.cancel()
+
+    def _woken(self) -> bool:
+        return (
+            self._hangup is not None
+            or self._deadline_passed
+            or self._should_continue_as_new()
+            or (not self._checkpoint_scheduled and bool(self._book.pending))
+        )
+
+    async def _deadline_timer(self, deadline: datetime) -> None:
+        remaining = deadline - workflow.now()
+        if remaining > timedelta(0):
+            await workflow.sleep(remaining, summary="maximum call duration")
+        self._deadline_passed = True
+
+    # --- activities --------------------------------------------------------------------------
 
     async def _authorize(self) -> CallAuthorization:
         request = AuthorizeCallInput(
@@ -168,16 +201,18 @@ class CallBillingWorkflow:
                 CALL_AUTHORIZE_ACTIVITY,
                 request,
                 result_type=CallAuthorization,
-                start_to_close_timeout=timedelta(seconds=10),
-                # The orchestrator is waiting: give up after a minute rather than hang the call.
-                schedule_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+                start_to_close_timeout=timedelta(seconds=5),
+                # The orchestrator is waiting (the API gives up after 15 s): answer
+                # billing_unavailable before it does rather than hang the call. (Attempts
+                # bound it too: the SDK let local activities retry past schedule-to-close.)
+                schedule_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=3),
             )
-        except ActivityError as exc:
-            cause = exc.cause
-            code = "billing_unavailable"
+        except (ActivityError, ApplicationError) as exc:
+            cause = failure_cause(exc)
+            code = REASON_BILLING_UNAVAILABLE
             if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
-                code = cause.type  # e.g. validation_error, conflict
+                code = cause.type  # e.g. validation_error, conflict: nothing was committed
             workflow.logger.warning("call %s not authorized: %s", self._input.call_id, code)
             return self._refusal(code)
         return result
@@ -185,6 +220,45 @@ class CallBillingWorkflow:
     @staticmethod
     def _refusal(reason: str) -> CallAuthorization:
         return CallAuthorization(AuthorizeDecision(False, reason, 0, 0, None))
+
+    async def _void(self, reason: str) -> None:
+        """The failed authorize may have committed a hold: void it, however long that takes
+        (the decision is already answered)."""
+        await workflow.execute_activity(
+            CALL_VOID_ACTIVITY,
+            CallVoid(self._input.call_id, reason),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=UNTIL_IT_LANDS,
+        )
+
+    def _checkpoint_due(self) -> datetime | None:
+        if not self._book.pending or self._last_checkpoint_at is None:
+            return None
+        return self._last_checkpoint_at + CHECKPOINT_INTERVAL
+
+    def _batch(self) -> str:
+        """The next batch's name. It advances only when a checkpoint lands, so a retry after a
+        failure (whose commit may have happened) names its events as its own again."""
+        return f"{workflow.info().run_id}:{self._checkpoints + 1}"
+
+    async def _checkpoint(self) -> None:
+        events = list(self._book.pending)
+        self._last_checkpoint_at = workflow.now()
+        try:
+            result = await workflow.execute_local_activity(
+                CALL_CHECKPOINT_ACTIVITY,
+                UsageCheckpoint(self._input.call_id, self._batch(), events_to_json(events)),
+                result_type=CheckpointedUsage,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
+            )
+        except (ActivityError, ApplicationError):
+            # The events stay pending: the next checkpoint or the final charge takes them.
+            workflow.logger.warning("usage checkpoint of call %s failed", self._input.call_id)
+            return
+        self._checkpoints += 1
+        self._book.confirm_checkpoint(len(events), result)
 
     async def _end_refused(self) -> CallResult:
         self._state = CallState.REFUSED
@@ -195,68 +269,82 @@ class CallBillingWorkflow:
         return self._result()
 
     async def _finalize(self, hangup: Hangup) -> CallResult:
-        self._finalizing = True  # usage from now on is too late to be billed
+        self._finalizing = True  # usage from now on is late usage
         self._outcome = hangup.outcome
         self._ended_at = hangup.ended_at or workflow.now().isoformat()
+        events = list(self._book.pending)
         request = FinalizeCallRequest(
             call_id=self._input.call_id,
             outcome=hangup.outcome,
             hangup_reason=hangup.reason,
             ended_at=self._ended_at,
-            usage=list(self._usage.lines),
-            usage_event_count=self._usage_event_count,
+            usage=[] if self._ledgered else list(self._book.confirmed.lines),
+            usage_event_count=self._book.event_count,
             rejected_event_count=self._rejected_event_count,
+            events_json=events_to_json(events) if self._ledgered else None,
+            batch=self._batch(),
         )
-        # Retried until it lands: the ledger posts it once (first finalization wins).
         self._final = await workflow.execute_local_activity(
             CALL_FINALIZE_ACTIVITY,
             request,
             result_type=FinalizedCall,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            retry_policy=UNTIL_IT_LANDS,
         )
+        if self._ledgered:
+            self._book.confirm(
+                len(events),
+                self._final.usage or [],
+                self._final.usage_event_count or 0,
+                len(self._final.duplicate_event_ids),
+            )
         self._state = CallState.FINALIZED
         self._outcome = Outcome(self._final.outcome) if self._final.outcome else hangup.outcome
-        breakdown = self._breakdown()
         workflow.upsert_search_attributes([CALL_OUTCOME.value_set(self._outcome)])
-        workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
-        workflow.set_current_details(self._summary(breakdown))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result()
+        while True:
+            await self._charge_late_usage()
+            breakdown = self._breakdown()
+            workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
+            workflow.set_current_details(self._summary(breakdown))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._late_usage:
+                return self._result()
 
-    # --- continue-as-new ---------------------------------------------------------------------
-
-    def _should_continue_as_new(self) -> bool:
-        return (
-            self._signals_in_run >= MAX_SIGNALS_PER_RUN
-            or self._events_in_run >= MAX_EVENTS_PER_RUN
-            or workflow.info().is_continue_as_new_suggested()
-        )
-
-    def _carry(self) -> CallCarry:
-        assert self._authorization is not None
-        assert self._started_at is not None and self._deadline is not None
-        kept: list[str] = []
-        chars = 0
-        for event_id in reversed(self._recent_event_ids[-CARRIED_EVENT_IDS:]):
-            chars += len(event_id)
-            if chars > CARRIED_EVENT_ID_CHARS:
-                break
-            kept.append(event_id)
-        kept.reverse()
-        return CallCarry(
-            authorization=self._authorization,
-            started_at=self._started_at,
-            deadline=self._deadline,
-            usage=self._usage,
-            usage_event_count=self._usage_event_count,
-            duplicate_event_count=self._duplicate_event_count,
-            rejected_event_count=self._rejected_event_count,
-            rejected_events=self._rejected_events,
-            recent_event_ids=kept,
-            hangup=self._hangup,
-            runs=self._runs + 1,
-        )
+    async def _charge_late_usage(self) -> None:
+        """Usage that arrived while finalizing: one adjustment per batch (contract §3)."""
+        while self._late_usage and self._final is not None:
+            batch = list(self._late_usage)
+            self._late_batches += 1
+            name = f"{workflow.info().run_id}:late:{self._late_batches}"
+            try:
+                result = await workflow.execute_local_activity(
+                    CALL_LATE_USAGE_ACTIVITY,
+                    LateUsage(self._input.call_id, name, batch),
+                    result_type=LateUsageResult,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=UNTIL_IT_LANDS,
+                )
+            except (ActivityError, ApplicationError) as exc:
+                cause = failure_cause(exc)
+                code = cause.type if isinstance(cause, ApplicationError) else None
+                for raw in batch:
+                    event_id = raw.get("event_id")
+                    self._reject(
+                        event_id if isinstance(event_id, str) else None,
+                        code or REASON_BILLING_UNAVAILABLE,
+                        str(cause),
+                    )
+            else:
+                self._book.duplicate_event_count += result.duplicate_event_count
+                self._final = replace(
+                    self._final,
+                    breakdown=Breakdown(
+                        **asdict(result.breakdown), margin_rate=self._final.breakdown.margin_rate
+                    ),
+                    usage=list(result.usage),
+                    usage_event_count=result.usage_event_count,
+                )
+            del self._late_usage[: len(batch)]
 
     # --- update, signals, query --------------------------------------------------------------
 
@@ -308,103 +396,3 @@ class CallBillingWorkflow:
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> CallStatus:
         return self._status()
-
-    # --- usage -------------------------------------------------------------------------------
-
-    def _ingest(self, raw: object) -> None:
-        if self._authorization is None:
-            self._pending_usage.append(raw)
-            return
-        decision = self._authorization.decision
-        if not decision.authorized or decision.rate_card is None:
-            return  # a refused call is never charged
-        event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
-        if not isinstance(event_id, str):
-            event_id = None
-        if event_id is not None and event_id in self._seen:
-            self._duplicate_event_count += 1
-            return
-        if self._finalizing:
-            self._reject(event_id, "call_ended", "usage arrived after the call was finalized")
-            return
-        if event_id is not None:
-            self._remember(event_id)
-        if not isinstance(raw, Mapping):
-            self._reject(None, "validation_error", "a usage event must be an object")
-            return
-        try:
-            event = validate_usage_event(raw, self._input.channel, decision.rate_card)
-        except RatingError as exc:
-            self._reject(event_id, exc.code, exc.message)
-            return
-        self._usage.add(event)
-        self._usage_event_count += 1
-
-    def _remember(self, event_id: str) -> None:
-        self._seen.add(event_id)
-        self._recent_event_ids.append(event_id)
-        # Only the tail is ever carried; trim now and then so the list stays bounded in a run.
-        if len(self._recent_event_ids) > 4 * CARRIED_EVENT_IDS:
-            self._recent_event_ids = self._recent_event_ids[-CARRIED_EVENT_IDS:]
-
-    def _reject(self, event_id: str | None, code: str, message: str) -> None:
-        self._rejected_event_count += 1
-        if len(self._rejected_events) < MAX_REJECTED_DETAILS:
-            self._rejected_events.append(RejectedEvent(event_id, code, message))
-
-    # --- views -------------------------------------------------------------------------------
-
-    def _breakdown(self) -> CallBreakdown:
-        decision = self._authorization.decision if self._authorization else None
-        if self._final is not None:
-            breakdown = self._final.breakdown
-        elif decision is None or decision.rate_card is None:
-            breakdown = Breakdown.zero()
-        else:
-            margin = Decimal(decision.margin_rate)
-            breakdown = price_usage(self._usage.lines, decision.rate_card, margin)
-        return CallBreakdown.of(breakdown)
-
-    def _summary(self, breakdown: CallBreakdown) -> str:
-        channel_components = CHANNEL_COMPONENTS[Channel(self._input.channel)]
-        components = " + ".join(
-            f"{c.value} {getattr(breakdown, f'{c.value}_paisa')}"
-            for c in COMPONENT_ORDER
-            if c in channel_components
-        )
-        return (
-            f"**{self._outcome}**: {components} = {breakdown.provider_total_paisa} "
-            f"+ margin {breakdown.margin_paisa} = **{breakdown.total_paisa} paisa**"
-        )
-
-    def _status(self) -> CallStatus:
-        decision = self._authorization.decision if self._authorization else None
-        return CallStatus(
-            call_id=self._input.call_id,
-            account_id=self._input.account_id,
-            channel=self._input.channel,
-            state=self._state,
-            outcome=self._outcome,
-            hangup_reason=self._hangup.reason if self._hangup else None,
-            started_at=self._started_at,
-            ended_at=self._ended_at,
-            usage=list(self._usage.lines),
-            usage_event_count=self._usage_event_count,
-            duplicate_event_count=self._duplicate_event_count,
-            rejected_event_count=self._rejected_event_count,
-            rejected_events=list(self._rejected_events),
-            breakdown=self._breakdown(),
-            rate_card_version=decision.rate_card_version if decision else None,
-            margin_rate=decision.margin_rate if decision else None,
-            authorized=decision.authorized if decision else None,
-            runs=self._runs,
-        )
-
-    def _result(self) -> CallResult:
-        assert self._authorization is not None
-        return CallResult.of(
-            self._status(),
-            AuthorizeResult.of(self._authorization.decision),
-            charged=bool(self._final and self._final.charged),
-            transaction_id=self._final.transaction_id if self._final else None,
-        )

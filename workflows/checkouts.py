@@ -26,6 +26,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows.retry_policies import GATEWAY_RETRY, LEDGER_RETRY
+
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
         AUTO_RECHARGE_ACTIVITY,
@@ -52,17 +54,6 @@ with workflow.unsafe.imports_passed_through():
         GatewayEventRef,
         RecurringChargeResult,
     )
-
-_LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-_GATEWAY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-)
 
 
 @workflow.defn(name=CHECKOUT_WORKFLOW)
@@ -119,7 +110,7 @@ class CheckoutWorkflow:
             order_id,
             result_type=CheckoutRecord | None,  # type: ignore[arg-type]
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_LEDGER_RETRY,
+            retry_policy=LEDGER_RETRY,
         )
         return record
 
@@ -131,7 +122,7 @@ class CheckoutWorkflow:
                 event,
                 result_type=EventApplied,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_LEDGER_RETRY,
+                retry_policy=LEDGER_RETRY,
             )
             self._progress.events_applied += 1
             self._progress.dispositions.append(applied.disposition)
@@ -149,7 +140,7 @@ class CheckoutWorkflow:
                 result_type=RecurringChargeResult,
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=max(window, timedelta(minutes=1)),
-                retry_policy=_GATEWAY_RETRY,
+                retry_policy=GATEWAY_RETRY,
             )
         except ActivityError as exc:
             # The gateway stayed down: the checkout expires unpaid (a failed attempt).
@@ -211,7 +202,7 @@ class AutoRechargeWorkflow:
             checkout_id,
             result_type=AutoRechargeStarted,
             start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=_GATEWAY_RETRY,
+            retry_policy=GATEWAY_RETRY,
         )
         if result.failed:
             await email_failed_recharge(checkout_id)

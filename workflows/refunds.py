@@ -35,6 +35,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.retry_policies import GATEWAY_RETRY, LEDGER_RETRY
+
 with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
         REFUND_COMPLETE_ACTIVITY,
@@ -69,16 +71,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.refund_parts import RefundPartStatus
 
-_LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-_GATEWAY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-)
 # No webhook for a pending part this long: ask the gateway (Razorpay settles refunds in days).
 PART_POLL = timedelta(seconds=30)
 
@@ -138,7 +130,7 @@ class RefundWorkflow:
             settlement,
             result_type=RefundPartRecord,
             start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=_GATEWAY_RETRY,
+            retry_policy=GATEWAY_RETRY,
         )
         self._apply_part(part)
 
@@ -152,7 +144,7 @@ class RefundWorkflow:
                     RefundPartRequest(refund_id, part.part_no),
                     result_type=RefundPartRecord,
                     start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=_GATEWAY_RETRY,
+                    retry_policy=GATEWAY_RETRY,
                 )
                 self._apply_part(sent)
         while self._pending_parts() or self._part_events:
@@ -181,7 +173,7 @@ class RefundWorkflow:
             refund_id,
             result_type=RefundRecord,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_LEDGER_RETRY,
+            retry_policy=LEDGER_RETRY,
         )
         return finished
 
@@ -193,7 +185,7 @@ class RefundWorkflow:
                 input,
                 result_type=RefundRecord,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_LEDGER_RETRY,
+                retry_policy=LEDGER_RETRY,
             )
         except ActivityError as exc:
             cause = exc.cause
@@ -217,7 +209,7 @@ class RefundWorkflow:
                 GatewayRequest(record.refund_id, record.account_id, record.amount_paisa),
                 result_type=GatewayOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=_GATEWAY_RETRY,
+                retry_policy=GATEWAY_RETRY,
             )
             if outcome.succeeded:
                 record = await workflow.execute_activity(
@@ -225,7 +217,7 @@ class RefundWorkflow:
                     RefundCompletion(record.refund_id, outcome.reference),
                     result_type=RefundRecord,
                     start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=_LEDGER_RETRY,
+                    retry_policy=LEDGER_RETRY,
                 )
             else:
                 record = await workflow.execute_activity(
@@ -233,7 +225,7 @@ class RefundWorkflow:
                     RefundFailure(record.refund_id, outcome.reason or "refused by the gateway"),
                     result_type=RefundRecord,
                     start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=_LEDGER_RETRY,
+                    retry_policy=LEDGER_RETRY,
                 )
             self._apply(record)
         try:

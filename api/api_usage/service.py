@@ -16,7 +16,7 @@ from api.schemas import BalanceOut
 from db.async_pool import run_in_async_transaction
 from domain.ledger_types import AuthorizeDecision
 from ledger import api_requests
-from ledger.api_requests import (
+from ledger.api_charge_types import (
     AccountAfter,
     ApiCharge,
     ApiChargeError,

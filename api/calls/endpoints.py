@@ -31,7 +31,11 @@ from api.deps import BillingClientDep, SessionDep, StateDep, run_db
 from api.errors import COMMON, MUTATING, R402, R503, problem
 from api.filters import CallFilterDep
 from api.idempotency import IdempotentRoute, idempotency_key_header
+from api.metrics import record_charge
+from api.notify import balance_changed
 from api.schemas import AccountIdPath, Limit
+from domain.contracts import CallState
+from domain.ledger_types import REASON_BILLING_UNAVAILABLE
 from ledger.errors import NotFound
 
 log = logging.getLogger("api.calls")
@@ -71,6 +75,16 @@ async def authorize_call(
         TEMPORAL_TIMEOUT,
     )
     out = AuthorizeOut(call_id=body.call_id, **asdict(result))
+    if result.reason == REASON_BILLING_UNAVAILABLE:
+        # Billing could not decide (database or worker down): an outage, not a refusal. The
+        # workflow voided whatever the failed authorize may have left.
+        return problem(
+            503,
+            REASON_BILLING_UNAVAILABLE,
+            "billing could not authorize the call right now; no hold was left behind",
+            extra=out.model_dump(),
+            headers={"Retry-After": "1"},
+        )
     if not result.authorized:
         return problem(
             402,
@@ -88,6 +102,9 @@ async def authorize_call(
     responses={**MUTATING, **R503},
     dependencies=[Depends(idempotency_key_header)],
     summary="Report usage: one event, a list, or {events: [...]} (one signal)",
+    description="For a finalized call, late usage: within the late-usage window of its hangup "
+    "the call is re-priced and the difference posted as a `call_adjustment` (repeated event ids "
+    "change nothing); after it, 409 `call_ended`.",
 )
 async def report_usage(
     call_id: CallIdPath,
@@ -95,6 +112,7 @@ async def report_usage(
     _: Orchestrator,
     factory: SessionDep,
     billing: BillingClientDep,
+    state: StateDep,
 ) -> UsageAccepted:
     if isinstance(body, UsageEventIn):
         events = [body]
@@ -104,8 +122,17 @@ async def report_usage(
         events = list(body)
     context = await run_db(factory, lambda s: calls.call_context(s, call_id))
     raw = calls.validate_usage(context, events)
+    if context.status == CallState.FINALIZED:
+        window = state.policy.late_usage_window
+        late, balance = await run_db(factory, lambda s: calls.late_usage(s, call_id, raw, window))
+        if late.adjustment_paisa:
+            record_charge("call_adjustment", late.adjustment_paisa)
+            await balance_changed(state, balance)
+        return UsageAccepted(
+            call_id=call_id, accepted=len(raw), adjustment_paisa=late.adjustment_paisa
+        )
     await asyncio.wait_for(billing.report_usage(call_id, {"events": raw}), TEMPORAL_TIMEOUT)
-    return UsageAccepted(call_id=call_id, accepted=len(raw))
+    return UsageAccepted(call_id=call_id, accepted=len(raw), adjustment_paisa=None)
 
 
 @router.post(

@@ -115,6 +115,11 @@ UsageBody = (
 class UsageAccepted(BaseModel):
     call_id: str
     accepted: int = Field(description="Events forwarded to the call (repeats count once)")
+    adjustment_paisa: int | None = Field(
+        None,
+        description="Late usage of a finalized call: the `call_adjustment` it posted "
+        "(0 when nothing new); null while the call is in progress",
+    )
 
 
 class Hangup(RequestModel):

@@ -8,8 +8,9 @@ import base64
 import binascii
 import json
 import logging
+import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,12 +19,15 @@ from api.calls.schemas import BreakdownOut, CallOut, UsageEventIn, UsageLineOut,
 from api.deps import BillingState, run_db
 from db.models import Call
 from domain.contracts import CallState
+from domain.contracts.call_usage import LateUsageResult
 from domain.contracts.calls import CallStatus
 from domain.history import CallFilter
+from domain.ledger_types import BalanceSnapshot
 from domain.rating import RateCard, validate_usage_event
-from ledger import accounts, rate_cards
+from ledger import accounts, call_usage, rate_cards
 from ledger import calls as ledger_calls
 from ledger.errors import Conflict, ValidationFailed
+from ledger.posting import snapshot
 from orchestrator_client import CallNotFound
 
 log = logging.getLogger("api.calls")
@@ -92,8 +96,8 @@ def call_context(session: Session, call_id: str) -> CallContext:
 def validate_usage(context: CallContext, events: list[UsageEventIn]) -> list[dict[str, Any]]:
     """Check every event against the call's channel and pinned rate card (422 with the
     domain's code: unknown_sku, invalid_component, validation_error); nothing is sent unless
-    all are valid."""
-    if context.status == CallState.FINALIZED or context.rate_card is None:
+    all are valid. A refused call takes none (409 call_ended)."""
+    if not context.authorized or context.rate_card is None:
         raise Conflict(f"call {context.call_id} has already ended", code="call_ended")
     raw_events: list[dict[str, Any]] = []
     for index, event in enumerate(events):
@@ -105,6 +109,20 @@ def validate_usage(context: CallContext, events: list[UsageEventIn]) -> list[dic
             raise ValidationFailed(f"events[{index}]: {exc}", code=code) from exc
         raw_events.append(raw)
     return raw_events
+
+
+def late_usage(
+    session: Session,
+    call_id: str,
+    raw_events: list[dict[str, Any]],
+    window: timedelta,
+) -> tuple[LateUsageResult, BalanceSnapshot]:
+    """Usage for a finalized call (contract §3): the adjustment within the window, else 409
+    call_ended. Each request is its own batch; repeated event ids change nothing."""
+    result, account = call_usage.report_late_usage(
+        session, call_id, raw_events, window=window, batch=f"http:{uuid.uuid4().hex}"
+    )
+    return result, snapshot(account)
 
 
 def merge_status(out: CallOut, status: CallStatus) -> CallOut:

@@ -17,6 +17,7 @@ from enum import StrEnum
 TASK_QUEUE = "billing"
 
 CALL_WORKFLOW = "CallBillingWorkflow"
+CALL_LATE_USAGE_WORKFLOW = "CallLateUsageWorkflow"  # late usage of a call whose workflow ended
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 REFUND_WORKFLOW = "RefundWorkflow"
 RECONCILER_WORKFLOW = "ReconcilerWorkflow"
@@ -34,9 +35,13 @@ REFUND_DECISION_UPDATE = "decision"  # RefundWorkflow: RefundDecisionRequest -> 
 REFUND_DECISION_UPDATE_ID = "decision"  # one per refund: the server dedupes a retried request
 STATUS_QUERY = "status"  # CallStatus, AccountStatus, RefundResult, CheckoutProgress
 GATEWAY_EVENT_SIGNAL = "gateway_event"  # CheckoutWorkflow: payments.GatewayEventRef
+LATE_USAGE_UPDATE = "late_usage"  # CallLateUsageWorkflow: a usage payload -> LateUsageResult
 
 CALL_AUTHORIZE_ACTIVITY = "call_authorize"  # AuthorizeCallInput -> CallAuthorization
 CALL_FINALIZE_ACTIVITY = "call_finalize"  # FinalizeCallRequest -> FinalizedCall (ledger_types)
+CALL_CHECKPOINT_ACTIVITY = "call_checkpoint"  # UsageCheckpoint -> CheckpointedUsage
+CALL_VOID_ACTIVITY = "call_void"  # CallVoid -> None: an authorize that failed leaves no hold
+CALL_LATE_USAGE_ACTIVITY = "call_late_usage"  # LateUsage -> LateUsageResult
 LOW_BALANCE_ALERT_ACTIVITY = "send_low_balance_alert"  # LowBalanceAlert -> EmailOutcome
 REFUND_START_ACTIVITY = "refund_start"  # RefundInput -> RefundRecord
 REFUND_GATEWAY_ACTIVITY = "refund_gateway"  # GatewayRequest -> GatewayOutcome
@@ -59,12 +64,16 @@ AUTO_RECHARGE_EMAIL_ACTIVITY = "auto_recharge_failed_email"  # checkout id -> Em
 # The reconciler's steps, one activity each (reconciler.StepReport each), in the order a run
 # takes them. The Schedule passes the tuple as the run's input (reconciler.ReconcilerInput), so
 # a run replays with the steps it started with even after a deploy changes the tuple.
+# Calls the ledger has active whose workflow is closed or missing: finalized as abandoned,
+# charging their checkpointed usage (call_usage.OrphanSweep, optional -> StepReport).
+RECONCILE_ORPHANED_CALLS_ACTIVITY = "reconcile_orphaned_calls"
 RELEASE_EXPIRED_HOLDS_STEP = "reconcile_release_expired_holds"
 REDRIVE_PENDING_REFUNDS_STEP = "reconcile_redrive_pending_refunds"
 RECLAIM_STUCK_EMAILS_STEP = "reconcile_reclaim_stuck_emails"
 DELIVER_ALERT_OUTBOX_STEP = "reconcile_deliver_alert_outbox"
 PRUNE_IDEMPOTENCY_STEP = "reconcile_prune_idempotency_records"
 RECONCILER_STEPS: tuple[str, ...] = (
+    RECONCILE_ORPHANED_CALLS_ACTIVITY,  # first: a lost call is charged before its hold expires
     RELEASE_EXPIRED_HOLDS_STEP,
     REDRIVE_PENDING_REFUNDS_STEP,
     RECLAIM_STUCK_EMAILS_STEP,
@@ -80,6 +89,7 @@ CALL_CHANNEL_ATTRIBUTE = "CallChannel"
 CALL_OUTCOME_ATTRIBUTE = "CallOutcome"
 
 DEFAULT_MAX_CALL_DURATION_SECONDS = 4 * 3600
+DEFAULT_LATE_USAGE_WINDOW_SECONDS = 15 * 60  # LATE_USAGE_WINDOW_SECONDS (contract §3)
 ACCOUNT_SIGNALS_PER_RUN = 1000  # AccountWorkflow continues as new after this many signals
 
 # What a call id may be (the API's path and body, the clients): it is the idempotency key of the
@@ -103,6 +113,11 @@ def call_id_of(workflow_id: str) -> str | None:
     if workflow_id.startswith(_CALL_ID_PREFIX):
         return workflow_id[len(_CALL_ID_PREFIX) :]
     return None
+
+
+def late_usage_workflow_id(call_id: str) -> str:
+    """`late-usage-<call_id>`: deliberately not `call-…`, which `call_id_of` reads as a call."""
+    return f"late-usage-{call_id}"
 
 
 def account_workflow_id(account_id: str) -> str:

@@ -12,7 +12,7 @@ would turn 1.5 tokens into 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
 from domain.channels import HANGUP_OUTCOMES, Component, Outcome
@@ -163,7 +163,13 @@ class RejectedEvent:
 
 @dataclass
 class CallCarry:
-    """A call's state handed from one run to the next on continue-as-new."""
+    """A call's state handed from one run to the next on continue-as-new.
+
+    `ledgered` (runs since the ledger keeps usage): `usage` and `usage_event_count` are the
+    ledger's, `pending_events_json` were accepted but not checkpointed yet, and no event ids are
+    carried: the ledger's unique (call_id, event_id) dedupes across runs. Not `ledgered` (a carry
+    written before): `usage` is the workflow's own total, not in the ledger, and
+    `recent_event_ids` its last ids."""
 
     authorization: CallAuthorization
     started_at: str
@@ -173,9 +179,11 @@ class CallCarry:
     duplicate_event_count: int
     rejected_event_count: int
     rejected_events: list[RejectedEvent]
-    recent_event_ids: list[str]
+    recent_event_ids: list[str] = field(default_factory=list)
     hangup: Hangup | None = None
     runs: int = 1
+    ledgered: bool = False
+    pending_events_json: str = ""  # `call_usage.events_to_json`: cheap to carry by the thousand
 
 
 @dataclass

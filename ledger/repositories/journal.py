@@ -16,8 +16,9 @@ from domain.periods import Period
 from ledger.repositories.holds import stale_hold_filter
 
 # What "this month's usage" counts. The triggers of migration 0008 keep account_month_usage over
-# the same kinds: a new charge kind needs a migration there too (ledger.invariants compares them).
-CHARGE_KINDS = ("call_charge", "api_charge")
+# the same kinds: a new charge kind needs a migration there too (ledger.invariants compares them;
+# 0002 added call_adjustment).
+CHARGE_KINDS = ("call_charge", "call_adjustment", "api_charge")
 
 
 def transaction_by_key(session: Session, key: str) -> LedgerTransaction | None:

@@ -12,7 +12,7 @@ from osmtalk_billing_client import contract as vendored
 from temporalio.converter import DataConverter
 
 from domain import channels, contracts, rating
-from domain.contracts import calls
+from domain.contracts import call_usage, calls
 
 SERVER_TYPES: dict[str, Any] = {
     "AuthorizeRequest": calls.AuthorizeRequest,
@@ -26,6 +26,8 @@ SERVER_TYPES: dict[str, Any] = {
     "CallBreakdown": calls.CallBreakdown,
     "CallStatus": calls.CallStatus,
     "CallResult": calls.CallResult,
+    "LateUsageStart": call_usage.LateUsageStart,
+    "LateUsageResult": call_usage.LateUsageResult,
 }
 
 
@@ -38,6 +40,8 @@ SERVER_TYPES: dict[str, Any] = {
         "USAGE_SIGNAL",
         "HANGUP_SIGNAL",
         "STATUS_QUERY",
+        "CALL_LATE_USAGE_WORKFLOW",
+        "LATE_USAGE_UPDATE",
         "CALL_ID_PATTERN",
         "MAX_EVENTS_PER_SIGNAL",
     ],
@@ -49,6 +53,7 @@ def test_constants_agree(name: str) -> None:
 def test_ids_agree() -> None:
     for call_id in ("c-1", "call-2026-11-28-0001", "x@y:z.1"):
         assert vendored.call_workflow_id(call_id) == contracts.call_workflow_id(call_id)
+    assert vendored.late_usage_workflow_id("c-1") == contracts.late_usage_workflow_id("c-1")
     assert vendored.authorize_update_id("acc_1", "phone") == contracts.authorize_update_id(
         "acc_1", "phone"
     )

@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from core.config import Settings
 from core.logging import ContextFilter, JsonFormatter
-from core.tracing import setup_tracing, temporal_interceptors
+from core.tracing import instrument_engine, setup_tracing, temporal_interceptors
 from domain.contracts import CALL_AUTHORIZE_ACTIVITY
 from tests.support.calls import Ledger, running_worker, uid
 from tests.support.stack import ApiServer
@@ -90,6 +90,8 @@ async def test_one_trace_from_post_calls_through_the_workflow_to_the_ledger_sql(
     traced = await Client.connect(
         client.service_client.config.target_host, interceptors=temporal_interceptors()
     )
+    # As `python -m worker` does for its own engine (the API instruments its pool's).
+    instrument_engine(session_factory.kw["bind"])
     account_id = ledger.account(paid=0, promo=5000)
     call_id = uid("traced-call")
     async with running_worker(traced, session_factory, task_queue=queue):

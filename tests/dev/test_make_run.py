@@ -111,7 +111,8 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
     assert not (checkout / ".venv").exists() and not (checkout / ".run").exists()
 
     names = ["API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "WORKER_METRICS_PORT"]
-    ports = dict(zip([*names, "EMAIL_CAPTURE_PORT"], free_ports(5), strict=True))
+    names += ["API_METRICS_PORT", "EMAIL_CAPTURE_PORT"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     base_python = getattr(sys, "_base_executable", None) or shutil.which("python3") or "python3"
     env = _clean_env(ports, base_python)
 
@@ -153,7 +154,9 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
         checks["dashboard"] = _wait_get(dashboard.group(1))
         checks["docs"] = _wait_get(docs.group(1))
         checks["temporal_ui"] = _wait_get(temporal_ui.group(1))
-        checks["api_metrics"] = _wait_get(f"{api}/metrics")
+        # Metrics are on the API's internal port, not on the public one.
+        checks["api_metrics"] = _wait_get(f"http://127.0.0.1:{ports['API_METRICS_PORT']}/metrics")
+        public_metrics = _get(f"{api}/metrics")
         checks["worker_metrics"] = _wait_get(
             f"http://127.0.0.1:{ports['WORKER_METRICS_PORT']}/metrics"
         )
@@ -171,6 +174,7 @@ def test_make_run_on_a_clean_checkout(tmp_path: Path) -> None:
     tail = text[-6000:]
 
     assert returncode == 0, tail
+    assert public_metrics[0] == 404, f"/metrics is public\n{tail}"
     for name, (status, _body) in checks.items():
         assert status == 200, f"{name} answered {status}\n{tail}"
     assert "<html" in checks["dashboard"][1].lower()

@@ -14,6 +14,7 @@ from domain.balance_rules import (
     is_refused,
     low_balance_step,
     refundable_paisa,
+    running_hold_paisa,
     spendable_paisa,
 )
 
@@ -56,13 +57,47 @@ def test_hold_is_the_configured_call_hold_else_the_minimum_balance() -> None:
 
 
 @pytest.mark.parametrize(
-    ("paid", "reserved", "refundable"),
-    [(5000, 0, 5000), (5000, 1000, 4000), (1000, 1000, 0), (500, 1000, 0), (-200, 0, 0)],
+    ("paid", "promo", "reserved", "refundable"),
+    [
+        (5000, 0, 0, 5000),
+        (5000, 0, 1000, 4000),
+        (1000, 0, 1000, 0),
+        (500, 0, 1000, 0),
+        (-200, 0, 0, 0),
+        # Promo pays for calls first: holds up to the promo leave paid refundable ...
+        (5000, 2000, 1500, 5000),
+        (5000, 2000, 3000, 4000),
+        # ... and running holds past the balance leave nothing.
+        (5000, 2000, 9000, 0),
+    ],
 )
-def test_refundable_is_paid_less_holds_never_negative(
-    paid: int, reserved: int, refundable: int
+def test_refundable_is_paid_nobody_has_a_claim_on(
+    paid: int, promo: int, reserved: int, refundable: int
 ) -> None:
-    assert refundable_paisa(paid_paisa=paid, reserved_paisa=reserved) == refundable
+    assert refundable_paisa(paid_paisa=paid, promo_paisa=promo, reserved_paisa=reserved) == (
+        refundable
+    )
+
+
+def test_running_hold_follows_the_cost_and_never_shrinks_below_the_authorized_hold() -> None:
+    assert (
+        running_hold_paisa(
+            authorized_hold_paisa=1000, running_total_paisa=0, min_balance_paisa=1000
+        )
+        == 1000
+    )
+    assert (
+        running_hold_paisa(
+            authorized_hold_paisa=1000, running_total_paisa=442, min_balance_paisa=1000
+        )
+        == 1442
+    )
+    assert (
+        running_hold_paisa(
+            authorized_hold_paisa=2500, running_total_paisa=442, min_balance_paisa=1000
+        )
+        == 2500
+    )
 
 
 def test_below_alert_threshold_is_strict() -> None:

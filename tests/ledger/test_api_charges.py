@@ -13,7 +13,7 @@ import pytest
 from db.async_pool import open_async_pool, run_in_async_transaction
 from ledger import accounts as ledger_accounts
 from ledger import api_requests
-from ledger.api_requests import ApiCharge, ApiChargeError, ApiUsage, NeedsSession
+from ledger.api_charge_types import ApiCharge, ApiChargeError, ApiUsage, NeedsSession
 from tests.ledger.conftest import Ledger, uid
 
 MINI = "openai/gpt-4o-mini"  # 24,000 in + 2,000 out = 52 paisa

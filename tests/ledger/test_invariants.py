@@ -118,12 +118,12 @@ CORRUPTIONS: dict[str, tuple[Callable[[Session, str, str], None], set[str]]] = {
     "balance_after": (corrupt_balance_after, {"balance_after_chain"}),
     "reserved": (corrupt_reserved, {"reserved_equals_active_holds"}),
     "lot": (corrupt_lot, {"paid_lots_equal_paid", "lot_consumption"}),
-    "duplicate_charge": (duplicate_charge, {"charged_call_has_one_charge"}),
+    "duplicate_charge": (duplicate_charge, {"charged_call_adds_up"}),
     "active_hold": (
         finalized_with_active_hold,
         {"finalized_call_has_no_active_hold", "reserved_equals_active_holds"},
     ),
-    "missing_charge": (charged_call_without_charge, {"charged_call_has_one_charge"}),
+    "missing_charge": (charged_call_without_charge, {"charged_call_adds_up"}),
 }
 
 

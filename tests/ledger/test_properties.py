@@ -235,7 +235,7 @@ class Runner:
                 model.debit(record.total_paisa)
         elif kind == "refund":
             _, refund_id, amount = op
-            refundable = max(0, model.paid - model.reserved)
+            refundable = max(0, min(model.paid, model.paid + model.promo - model.reserved))
             wanted = refundable if amount is None else amount
             try:
                 refund, _ = ledger.tx(

@@ -443,12 +443,14 @@ def test_coupon_max_redemptions(ledger: Ledger) -> None:
 
 
 def test_refund_debits_paid_only_and_not_what_calls_in_progress_need(ledger: Ledger) -> None:
-    account_id = ledger.account(paid=3000, promo=5000)
-    ledger.authorize(account_id)  # reserves 1000
+    """refundable = max(0, min(paid, available − reserved)) (contract §2): promo pays for calls
+    first, so a hold eats into paid only past the promo."""
+    account_id = ledger.account(paid=3000, promo=500)
+    ledger.authorize(account_id)  # reserves 1000: 500 of promo, 500 of paid
     with pytest.raises(RefundNotAllowed):
         ledger.tx(
             lambda s: refunds.start_refund(
-                s, refund_id=uid("r"), account_id=account_id, amount_paisa=2001
+                s, refund_id=uid("r"), account_id=account_id, amount_paisa=2501
             )
         )
     refund, balance = ledger.tx(
@@ -456,11 +458,11 @@ def test_refund_debits_paid_only_and_not_what_calls_in_progress_need(ledger: Led
             s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
         )
     )
-    assert refund.amount_paisa == 2000 and refund.status == "pending"
-    assert (balance.paid_paisa, balance.promo_paisa) == (1000, 5000)  # promo untouched
+    assert refund.amount_paisa == 2500 and refund.status == "pending"
+    assert (balance.paid_paisa, balance.promo_paisa) == (500, 500)  # promo untouched
     debit = ledger.transactions(account_id)[-1]
-    assert (debit.kind, debit.amount_paisa, debit.promo_delta_paisa) == ("refund", -2000, 0)
-    with pytest.raises(RefundNotAllowed):
+    assert (debit.kind, debit.amount_paisa, debit.promo_delta_paisa) == ("refund", -2500, 0)
+    with pytest.raises(RefundNotAllowed):  # the rest is the call's
         ledger.tx(
             lambda s: refunds.start_refund(
                 s, refund_id=uid("r"), account_id=account_id, amount_paisa=None
@@ -472,7 +474,7 @@ def test_refund_debits_paid_only_and_not_what_calls_in_progress_need(ledger: Led
     assert done.status == "completed"
     with pytest.raises(Conflict):
         ledger.tx(lambda s: refunds.fail_refund(s, refund_id=refund.id, reason="late"))
-    assert ledger.account_row(account_id).paid_paisa == 1000
+    assert ledger.account_row(account_id).paid_paisa == 500
     ledger.assert_consistent(account_id)
 
 

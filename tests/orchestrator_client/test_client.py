@@ -9,7 +9,6 @@ import pytest
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from orchestrator_client import (
     BillingClient,
-    CallEnded,
     CallNotFound,
     InvalidRequest,
     UsageRejected,
@@ -71,9 +70,11 @@ async def test_concurrent_authorizes_place_one_hold_and_agree(
     assert closed_conflict.value.code == "conflict"
 
 
-async def test_after_the_end_usage_is_refused_and_hangup_is_harmless(
+async def test_after_the_end_usage_is_late_usage_and_hangup_is_harmless(
     billing: BillingClient, ledger: Ledger
 ) -> None:
+    """Usage after the end is late usage (tests/workflows/test_late_usage.py): one that does not
+    fit the call is rejected at once and changes nothing; `CallEnded` after the window."""
     account_id = ledger.account(paid=3000, promo=0)
     call_id = uid("call")
     await billing.authorize(call_id, account_id, "chat")
@@ -81,8 +82,9 @@ async def test_after_the_end_usage_is_refused_and_hangup_is_harmless(
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
     assert result.breakdown.total_paisa == 52  # 40 llm + 12 margin
-    with pytest.raises(CallEnded):
+    with pytest.raises(UsageRejected) as late_stt:  # a chat call has no stt
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[1])
+    assert late_stt.value.code == "invalid_component"
     await billing.hangup(call_id, "failed")
     status = await billing.status(call_id)
     assert status.outcome == "completed" and status.state == "finalized"

@@ -1,8 +1,13 @@
 """Records the histories test_replay.py replays. Skipped unless BILLING_RECORD_HISTORIES=1:
-it is the tool that (re)writes tests/replay/histories/, not a check."""
+it is the tool that (re)writes tests/replay/histories/, not a check.
+
+It records today's shape under `ledger_*` names (usage checkpointed to the ledger, since the
+`ledger-usage` patch); the unprefixed files were recorded before that patch and are kept as
+they are, so the old shape keeps replaying."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import timedelta
@@ -21,6 +26,7 @@ from tests.workflows.test_long_calls import eager_continue_as_new_env
 
 __all__ = ["eager_continue_as_new_env"]
 HISTORIES = Path(__file__).parent / "histories"
+PREFIX = "ledger_"
 pytestmark = pytest.mark.skipif(
     os.environ.get("BILLING_RECORD_HISTORIES") != "1", reason="records fixtures on request only"
 )
@@ -29,7 +35,7 @@ pytestmark = pytest.mark.skipif(
 async def save(handle: WorkflowHandle[object, object], name: str) -> None:
     history = await handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(
+    (HISTORIES / f"{PREFIX}{name}.json").write_text(
         json.dumps({"workflow_id": handle.id, "history": history.to_json_dict()}, indent=1)
     )
 
@@ -57,7 +63,9 @@ async def test_record(
         account_id = ledger.account(paid=10_000, promo=5000)
         call_id = uid("call")
         await billing.authorize(call_id, account_id, "phone")
-        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE})
+        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[:2]})
+        await asyncio.sleep(1.5)  # a usage checkpoint
+        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[2:]})
         bad = {"event_id": "x", "component": "llm", "sku": "acme/none", "input_tokens": 1}
         await billing.report_usage(call_id, [bad])
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[0])
@@ -89,6 +97,7 @@ async def test_record(
             ]
             await billing.report_usage(call_id, {"events": events})
             await billing.status(call_id)
+            await asyncio.sleep(0.4)  # checkpoints now and then
         await billing.hangup(call_id, "completed")
         await billing.result(call_id)
         assert await save_all_runs(billing.client, call_id, "continued_") >= 2

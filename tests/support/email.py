@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 from activities.accounts import AccountActivities
 from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
+from activities.orphaned_calls import OrphanedCallActivities
 from activities.reconciler import ReconcilerActivities, ReconcilerLimits
 from activities.refund_parts import RefundPartActivities
 from activities.refunds import RefundActivities
@@ -177,6 +178,7 @@ async def harness(
                 session_factory, client, SandboxRefundRails(gateway), task_queue=task_queue
             ).activities(),
             *ReconcilerActivities(deps).activities(),
+            *OrphanedCallActivities(deps).activities(),
         ],
     ):
         yield Harness(

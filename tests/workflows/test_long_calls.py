@@ -3,6 +3,7 @@ server that suggests it after 30 history events)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -105,3 +106,49 @@ async def test_continue_as_new_keeps_totals_dedupe_and_the_decision(
         total_paisa=6626,
     )
     assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-6626]
+
+
+async def test_old_event_ids_resent_after_continue_as_new_are_not_billed_again(
+    eager_continue_as_new_env: WorkflowEnvironment,
+    session_factory: sessionmaker[Session],
+    ledger: Ledger,
+) -> None:
+    """A replayed backlog: the first events of a long call come again after many runs. The
+    old workflow carried only the last 5,000 ids to a new run and billed them twice; the
+    ledger's unique (call_id, event_id) dedupes the whole call."""
+    async with running_worker(eager_continue_as_new_env.client, session_factory) as billing:
+        account_id = ledger.account(paid=1_000_000, promo=0)
+        call_id = uid("call")
+        await billing.authorize(call_id, account_id, "phone")
+        sip = {"component": "sip", "sku": "plivo/in-outbound", "seconds": "1"}
+        events = [{**sip, "event_id": f"sip-{n}"} for n in range(6000)]
+        runs = set()
+        for start in range(0, len(events), 250):
+            await billing.report_usage(call_id, {"events": events[start : start + 250]})
+            runs.add((await billing.status(call_id)).runs)  # an orchestrator's pace
+        # One more run after all of them (over 5,000 newer ids since the oldest: the old carry
+        # had forgotten those).
+        last = max(runs)
+        while (await billing.status(call_id)).runs == last:
+            more = [{**sip, "event_id": f"sip-{len(events) + n}"} for n in range(50)]
+            await billing.report_usage(call_id, {"events": more})
+            events += more
+        assert last >= 3, runs
+        await billing.report_usage(call_id, {"events": events[:300]})
+        # The next checkpoint (within about a second) finds them in the ledger: the running
+        # status drops them again and counts them as duplicates.
+        count = len(events)
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            status = await billing.status(call_id)
+            if status.usage_event_count == count or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert (status.usage_event_count, status.duplicate_event_count) == (count, 300)
+        assert status.breakdown.sip_paisa == count // 2  # count s × ₹0.005
+        await billing.hangup(call_id, "completed")
+        result = await billing.result(call_id)
+    total = count // 2 + round(count // 2 * 0.3)  # + 30 % margin (a whole number here)
+    assert (result.usage_event_count, result.duplicate_event_count) == (count, 300)
+    assert result.breakdown.total_paisa == total
+    assert [t.amount_paisa for t in ledger.transactions(account_id, "call_charge")] == [-total]

@@ -28,6 +28,7 @@ from osmtalk_billing_client.contract import (
     CallStatus,
     Channel,
     Component,
+    LateUsageResult,
     Outcome,
     RejectedEvent,
     UsageBatch,
@@ -37,6 +38,7 @@ from osmtalk_billing_client.contract import (
 )
 from osmtalk_billing_client.errors import (
     BillingClientError,
+    BillingUnavailable,
     CallEnded,
     CallNotFound,
     InvalidRequest,
@@ -52,6 +54,7 @@ __all__ = [
     "AuthorizeResult",
     "BillingClient",
     "BillingClientError",
+    "BillingUnavailable",
     "CallBreakdown",
     "CallEnded",
     "CallNotFound",
@@ -61,6 +64,7 @@ __all__ = [
     "Channel",
     "Component",
     "InvalidRequest",
+    "LateUsageResult",
     "Outcome",
     "RejectedEvent",
     "UsageBatch",

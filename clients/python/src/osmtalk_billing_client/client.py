@@ -20,10 +20,12 @@ import temporalio.service
 from osmtalk_billing_client.contract import (
     AUTHORIZE_UPDATE,
     CALL_ID_PATTERN,
+    CALL_LATE_USAGE_WORKFLOW,
     CALL_WORKFLOW,
     COMPONENT_UNITS,
     HANGUP_OUTCOMES,
     HANGUP_SIGNAL,
+    LATE_USAGE_UPDATE,
     MAX_EVENTS_PER_SIGNAL,
     STATUS_QUERY,
     TASK_QUEUE,
@@ -35,13 +37,18 @@ from osmtalk_billing_client.contract import (
     CallStatus,
     Channel,
     Hangup,
+    LateUsageResult,
+    LateUsageStart,
     Outcome,
     UsageBatch,
     UsageReport,
     authorize_update_id,
     call_workflow_id,
+    late_usage_workflow_id,
 )
 from osmtalk_billing_client.errors import (
+    BillingClientError,
+    BillingUnavailable,
     CallEnded,
     CallNotFound,
     InvalidRequest,
@@ -115,6 +122,20 @@ def _is_not_found(exc: BaseException) -> bool:
         isinstance(exc, temporalio.service.RPCError)
         and exc.status == temporalio.service.RPCStatusCode.NOT_FOUND
     )
+
+
+def _late_usage_error(call_id: str, cause: BaseException | None) -> BillingClientError:
+    """The typed error of a failed `late_usage` update, by the server's code."""
+    if not isinstance(cause, temporalio.exceptions.ApplicationError):
+        return BillingUnavailable(f"late usage of call {call_id} was not recorded: {cause}")
+    code = cause.type or "validation_error"
+    if code == "call_ended":
+        return CallEnded(cause.message)
+    if code == "not_found":
+        return CallNotFound(cause.message)
+    if code == BillingUnavailable.code:
+        return BillingUnavailable(cause.message)
+    return UsageRejected(cause.message, code=code)
 
 
 class BillingClient:
@@ -198,18 +219,56 @@ class BillingClient:
                 raise InvalidRequest(cause.message, code=cause.type or "conflict") from exc
             raise
 
-    async def report_usage(self, call_id: str, events: UsageEvents) -> None:
+    async def report_usage(self, call_id: str, events: UsageEvents) -> LateUsageResult | None:
         """One usage signal (more than one event goes as `{"events": [...]}`). A repeated
-        event_id is counted once, so resending after an error is safe."""
+        event_id is counted once, so resending after an error is safe.
+
+        For a call whose workflow has ended it is late usage (CONTRACT.md §3): answered at once
+        with the adjustment posted (a `LateUsageResult`), `CallEnded` after the window, or
+        `UsageRejected` (nothing recorded) when an event does not fit the call."""
         batch = usage_events_to_wire(events)
         payload: dict[str, Any] = batch[0] if len(batch) == 1 else {"events": batch}
         handle = self._handle(call_id)
         try:
             await handle.signal(USAGE_SIGNAL, payload)
         except temporalio.service.RPCError as exc:
-            if _is_not_found(exc):
+            if not _is_not_found(exc):
+                raise
+            try:
                 await self._raise_missing_or_ended(call_id)
+            except CallEnded:
+                return await self._report_late(call_id, batch)
             raise
+        return None
+
+    async def _report_late(self, call_id: str, batch: list[dict[str, Any]]) -> LateUsageResult:
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            start: temporalio.client.WithStartWorkflowOperation[Any, None] = (
+                temporalio.client.WithStartWorkflowOperation(
+                    CALL_LATE_USAGE_WORKFLOW,
+                    LateUsageStart(call_id),
+                    id=late_usage_workflow_id(call_id),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=temporalio.common.WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=temporalio.common.WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+            )
+            try:
+                result: LateUsageResult = await self.client.execute_update_with_start_workflow(
+                    LATE_USAGE_UPDATE,
+                    {"events": batch},
+                    start_workflow_operation=start,
+                    result_type=LateUsageResult,
+                )
+                return result
+            except temporalio.client.WorkflowUpdateFailedError as exc:
+                raise _late_usage_error(call_id, exc.cause) from exc
+            except temporalio.service.RPCError as exc:
+                # The idle workflow ended as the update arrived: the next try starts a new one.
+                if not _is_not_found(exc) or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     async def hangup(
         self,

@@ -10,7 +10,7 @@ Vendored from the billing server's `domain.contracts` (with the enums of `domain
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 TASK_QUEUE = "billing"
@@ -19,6 +19,8 @@ AUTHORIZE_UPDATE = "authorize"
 USAGE_SIGNAL = "usage"
 HANGUP_SIGNAL = "hangup"
 STATUS_QUERY = "status"
+CALL_LATE_USAGE_WORKFLOW = "CallLateUsageWorkflow"  # late usage of a call whose workflow ended
+LATE_USAGE_UPDATE = "late_usage"
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 MAX_EVENTS_PER_SIGNAL = 2000
@@ -29,6 +31,11 @@ _CALL_ID_PREFIX = "call-"
 def call_workflow_id(call_id: str) -> str:
     """`call-<call_id>`: the orchestrator's call_id is the idempotency key of the whole call."""
     return f"{_CALL_ID_PREFIX}{call_id}"
+
+
+def late_usage_workflow_id(call_id: str) -> str:
+    """`late-usage-<call_id>`: where usage for a finalized call goes (Update-with-Start)."""
+    return f"late-usage-{call_id}"
 
 
 def authorize_update_id(account_id: str, channel: str) -> str:
@@ -218,3 +225,25 @@ class CallResult(CallStatus):
     authorization: AuthorizeResult
     charged: bool
     transaction_id: int | None
+
+
+@dataclass(frozen=True)
+class LateUsageStart:
+    """`CallLateUsageWorkflow`'s input."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
+class LateUsageResult:
+    """What late usage did (the `late_usage` update's result): the call re-priced over all its
+    usage, the difference posted as one `call_adjustment` (none when nothing new)."""
+
+    call_id: str
+    accepted: int
+    duplicate_event_count: int
+    adjustment_paisa: int
+    transaction_id: int | None
+    breakdown: CallBreakdown
+    usage: list[UsageLine] = field(default_factory=list)
+    usage_event_count: int = 0

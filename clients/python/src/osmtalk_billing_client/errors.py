@@ -28,6 +28,12 @@ class InvalidRequest(BillingClientError):
     code = "validation_error"
 
 
+class BillingUnavailable(BillingClientError):
+    """Billing could not record it right now (database or worker down); retrying is safe."""
+
+    code = "billing_unavailable"
+
+
 class UsageRejected(InvalidRequest):
     """A usage report refused client-side (shape); pricing checks happen in the workflow and
     show up in `status().rejected_events`."""
