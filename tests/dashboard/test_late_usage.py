@@ -170,7 +170,7 @@ async def test_late_usage_updates_the_open_calls_page_in_place(
         again = await http.post(f"/v1/calls/{call_id}/usage", json=LATE_LLM, headers=orchestrator)
         assert again.status_code == 202 and again.json()["adjustment_paisa"] == 0, again.text
         await page.evaluate("document.activeElement.blur()")
-        await screenshot(page, "calls")
+        await screenshot(page, "calls", full_page=True)
 
         # The breakdown is the sum of the call's transactions (API).
         listed = (
