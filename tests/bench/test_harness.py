@@ -59,7 +59,11 @@ def results(**overrides: Any) -> dict[str, Any]:
                 "baseline_hangup_to_result": {"p99_ms": 100},
             },
         },
-        "capacity": {"billed": {"max_calls": 95}, "baseline": {"max_calls": 100}},
+        "capacity": {
+            "billed": {"max_calls": 95},
+            "baseline": {"max_calls": 100},
+            "running_holds": {"billed_max_calls": 95, "without_holds_max_calls": 100},
+        },
         "verification": {
             "invariant_violation_count": 0,
             "calls_with_wrong_charge": 0,
@@ -85,12 +89,14 @@ def test_every_target_is_met_missed_or_not_measured() -> None:
     slow["api"]["phases"][0] = phase("api-usage, spread", 899)  # < 0.3 × 3000
     slow["summary"]["latency_phase"]["authorize"] = {"p99_ms": 116}  # > 1.15 × 100
     slow["capacity"]["billed"]["max_calls"] = 89
+    slow["capacity"]["running_holds"]["billed_max_calls"] = 89  # < 0.9 × 100 without holds
     slow["verification"]["api_ledger_charged_paisa"] = 4  # a paisa lost
     missed = {n for n, t in targets.evaluate(slow).items() if t["met"] is False}
     assert missed == {
         "api_usage_spread_ge_0_3_raw",
         "authorize_p99_le_1_15x_baseline",
         "live_calls_billed_ge_0_9_baseline",
+        "running_holds_cost_le_10pct",
         "ledger_consistent",
     }
     assert "MISSED" in targets.table(targets.evaluate(slow))
@@ -111,6 +117,7 @@ def test_a_part_that_did_not_run_is_not_measured_never_met() -> None:
         "authorize_p99_le_1_15x_baseline",
         "hangup_to_balance_p99_le_1_5x_baseline_result",
         "live_calls_billed_ge_0_9_baseline",
+        "running_holds_cost_le_10pct",
     }
     assert "not measured" in targets.table(found)
     failed = results()
