@@ -12,6 +12,8 @@ rate limits, security headers) is api.security.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ from api.dashboard.refunds import router as dashboard_refunds_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
+from api.key_cache import ApiKeyCache
 from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import MetricsMiddleware
@@ -48,6 +51,7 @@ from core.tracing import instrument_app, instrument_engine, setup_tracing, tempo
 from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
+from ledger import api_keys
 from ledger.policy import policy_from_settings
 
 log = logging.getLogger("api")
@@ -95,6 +99,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         instrument_engine(get_engine(url, threads + 2, 0, False))
         if settings.api_hot_pool_size > 0:
             state.hot_pool = await open_async_pool(url, settings.api_hot_pool_size)
+        key_listener: asyncio.Task[None] | None = None
+        if settings.api_key_cache_seconds > 0:
+            state.key_cache = ApiKeyCache(settings.api_key_cache_seconds)
+            key_listener = asyncio.create_task(
+                state.key_cache.listen(lambda: api_keys.key_changes(url)), name="api-key-changes"
+            )
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
@@ -119,6 +129,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             if metrics is not None:
                 metrics.stop()
+            if key_listener is not None:
+                key_listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await key_listener
             if state.hot_pool is not None:
                 await state.hot_pool.close()
 
