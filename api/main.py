@@ -68,6 +68,20 @@ Prepaid INR billing for osmTalk voice calls and osmAPI LLM requests.
 """
 
 
+OPENAPI_TAG_ORDER = (
+    "accounts",
+    "statements",
+    "api keys",
+    "coupons",
+    "rate cards",
+    "refunds",
+    "payments",
+    "calls",
+    "osmAPI usage",
+    "operations",
+)
+
+
 def _database_url(settings: Settings) -> str:
     # Required: `make serve`/`make run` (dev.stack) and the tests pass one; production never
     # starts a database of its own.
@@ -141,13 +155,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The documentation's order of sections (the routes are included in another, above).
+        openapi_tags=[{"name": tag} for tag in OPENAPI_TAG_ORDER],
     )
     install_error_handlers(app)
     instrument_app(app)  # a server span per request: the root of the call's trace
     install_security(app, settings)  # 413, 422 for unstorable text, throttles, headers
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
+    # The hot paths first: routing and the tracing middleware's route lookup try the routes in
+    # this order, a few microseconds each (~0.1 ms a request when osmAPI came 35th). No path of
+    # these two routers matches another router's route, so the order changes no answer.
     for router in (
+        api_usage_router,
+        calls_router,
         accounts_router,
         statements_router,
         keys_router,
@@ -155,8 +176,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         rate_cards_router,
         refunds_router,
         payments_router,
-        calls_router,
-        api_usage_router,
         health_router,
         dashboard_router,
         dashboard_payments_router,
