@@ -31,7 +31,7 @@ class AlertPublisher:
         balance below its threshold can have one, so other changes cost nothing. Never raises:
         what is not delivered now stays in the outbox for the reconciler."""
         if snapshot is not None and snapshot.below_auto_recharge_threshold:
-            await self._hand_over_recharges(snapshot.account_id)
+            await self.hand_over_recharges(snapshot.account_id)
         if snapshot is None or not snapshot.below_alert_threshold:
             return
         try:
@@ -48,7 +48,7 @@ class AlertPublisher:
         with self.session_factory() as session:
             return alerts.undelivered_alerts(session, account_id)
 
-    async def _hand_over_recharges(self, account_id: str) -> None:
+    async def hand_over_recharges(self, account_id: str) -> None:
         """An auto-recharge crossing the change recorded (ledger.recharge_crossings) goes to
         its workflow now; never raises (it stays recorded for the next change)."""
         try:

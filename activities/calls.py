@@ -85,15 +85,12 @@ class CallActivities:
     @activity.defn(name=CALL_CHECKPOINT_ACTIVITY)
     async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
         set_log_context(call_id=request.call_id)
-
-        def work(session: Session) -> tuple[CheckpointedUsage, BalanceSnapshot]:
-            result, account = ledger_usage.checkpoint_usage(session, request)
-            return result, snapshot(account)
-
-        result, balance = await self._transaction(work)
-        # A raised hold may have recorded an auto-recharge crossing (available − reserved).
-        await self.alerts.after_commit(balance)
-        return result
+        done = await self._transaction(lambda s: ledger_usage.checkpoint_usage(s, request))
+        if done.result.finalized:  # charged as late usage: a debit, maybe a crossing of each kind
+            await self.alerts.after_commit(done.balance)
+        elif done.recharge_recorded:  # the raised hold crossed the auto-recharge threshold
+            await self.alerts.hand_over_recharges(done.balance.account_id)
+        return done.result
 
     @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+import psycopg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.models import Account, Call
@@ -23,6 +27,7 @@ from domain.contracts.call_usage import (
     events_to_json,
 )
 from domain.contracts.calls import CallBreakdown
+from domain.ledger_types import BalanceSnapshot
 from domain.rating import (
     Breakdown,
     RatingError,
@@ -32,15 +37,19 @@ from domain.rating import (
     price_usage,
     validate_usage_event,
 )
+from ledger import rate_cards
+from ledger.api_requests import database_key
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.holds import call_hold_reference
-from ledger.posting import debit, request_hash, require_account, utcnow
+from ledger.posting import debit, request_hash, require_account, snapshot, utcnow
 from ledger.rate_cards import load_rate_card
-from ledger.recharge_crossings import record_recharge_crossing
+from ledger.recharge_crossings import recharge_step, record_recharge_checkout
+from ledger.repositories import api_charges as api_sql
+from ledger.repositories import call_checkpoints as checkpoint_sql
 from ledger.repositories import call_usage as usage_rows
 from ledger.repositories import calls as call_rows
-from ledger.repositories import holds as hold_rows
 from ledger.repositories import journal
+from ledger.repositories.statements import Steps, run_steps
 
 
 @dataclass(frozen=True)
@@ -125,60 +134,174 @@ def price_call(session: Session, call: Call) -> Breakdown:
     return price_usage(usage_lines(call), card, call.margin_rate)
 
 
-def follow_running_cost(session: Session, account: Account, call: Call, running_total: int) -> int:
-    """Set the call's hold to running total + minimum balance (never below the authorized
-    hold); `reserved_paisa` follows. No write when it is already that. Returns the hold."""
-    hold = hold_rows.hold_by_reference(session, call_hold_reference(call.call_id))
-    if hold is None or hold.status != "active":
-        return 0  # expired by the stale-hold sweep: the call is lost, nothing to follow
-    wanted = running_hold_paisa(
-        authorized_hold_paisa=call.hold_paisa,
-        running_total_paisa=running_total,
-        min_balance_paisa=account.min_balance_paisa,
+@dataclass
+class _LockedAccount:
+    """An account row as the checkpoint reads and updates it (ledger.posting.AccountBalances;
+    `ledger.repositories.api_charges.ACCOUNT_COLUMNS`, in this order)."""
+
+    id: str
+    paid_paisa: int
+    promo_paisa: int
+    reserved_paisa: int
+    min_balance_paisa: int
+    alert_threshold_paisa: int | None
+    version: int
+    margin_rate: Decimal | None
+    low_balance_armed: bool | None
+    auto_recharge_enabled: bool
+    auto_recharge_threshold_paisa: int | None
+    auto_recharge_amount_paisa: int | None
+    auto_recharge_armed: bool | None
+
+
+class _CallFinalized(Exception):
+    """The call was finalized meanwhile: its usage is late usage (the Session path)."""
+
+
+@dataclass(frozen=True)
+class Checkpointed:
+    """`checkpoint_usage`'s outcome, and what the caller does after the commit."""
+
+    result: CheckpointedUsage
+    balance: BalanceSnapshot
+    # An auto-recharge crossing was recorded: hand it over after the commit. Nothing else a
+    # live checkpoint does can cross anything (available does not move, only reserved).
+    recharge_recorded: bool = False
+
+
+@dataclass
+class _Plan:
+    result: CheckpointedUsage
+    account: _LockedAccount
+    recharge_crossed: bool
+
+
+def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) -> Steps[_Plan]:
+    """A live checkpoint in two round trips: lock and read (sql.lock_checkpoint), price and
+    follow the running cost in Python with the ledger's rules, write (sql.write_checkpoint).
+    Exactly what `record_events` + `price_call` + the hold rule do on ORM rows."""
+    unique: dict[str, UsageEvent] = {}
+    repeated: list[str] = []
+    for event in request.usage_events():
+        if event.event_id in unique:
+            repeated.append(event.event_id)
+        else:
+            unique[event.event_id] = event
+    account_rows, call_rows_, hold_rows_ = yield checkpoint_sql.lock_checkpoint(
+        request.call_id, call_hold_reference(request.call_id), list(unique)
     )
-    if wanted != hold.amount_paisa:
-        raised = wanted > hold.amount_paisa
-        account.reserved_paisa += wanted - hold.amount_paisa
-        hold.amount_paisa = wanted
-        if raised:  # available − reserved fell: maybe an auto-recharge crossing (contract §6)
-            record_recharge_crossing(session, account)
-    return wanted
+    if not account_rows or not call_rows_:
+        raise NotFound(f"call {request.call_id} not found")
+    account = _LockedAccount(*account_rows[0])
+    status, version, margin, authorized_hold, usage, count, card_from, recorded_by = call_rows_[0]
+    if status == "finalized":
+        raise _CallFinalized
+    assert version is not None
+    card = rate_cards.cached_rate_card(database, version)
+    if card is None:
+        if card_from is None:
+            raise NotFound(f"rate card v{version} not found")
+        (price_rows,) = yield [api_sql.rate_card_prices(version)]
+        card = rate_cards.remember_rate_card(database, version, card_from, price_rows)
+    new = [event for event_id, event in unique.items() if event_id not in recorded_by]
+    lines = [UsageLine(**line) for line in usage or []]
+    if new:
+        totals = UsageTotals(lines)
+        for event in new:
+            totals.add(event)
+        lines = totals.lines
+        count = (count or 0) + len(new)
+    running = price_usage(lines, card, margin)
+    # The hold follows the running cost (domain.balance_rules.running_hold_paisa); a hold the
+    # stale-hold sweep expired means the call is lost: nothing to follow.
+    hold_now, hold_write, account_write, crossed = 0, None, None, False
+    if hold_rows_ and hold_rows_[0][1] == "active":
+        hold_id, _, amount = hold_rows_[0]
+        hold_now = running_hold_paisa(
+            authorized_hold_paisa=authorized_hold,
+            running_total_paisa=running.total_paisa,
+            min_balance_paisa=account.min_balance_paisa,
+        )
+        if hold_now != amount:
+            account.reserved_paisa += hold_now - amount
+            hold_write = (hold_id, hold_now)
+            if hold_now > amount:  # available − reserved fell: maybe an auto-recharge crossing
+                account.auto_recharge_armed, crossed = recharge_step(account)
+            account_write = (account.id, account.reserved_paisa, account.auto_recharge_armed)
+    if new or hold_write is not None:
+        (inserted,) = yield [
+            checkpoint_sql.write_checkpoint(
+                call_id=request.call_id,
+                batch=request.batch,
+                events=[(e.event_id, e.component, e.sku, e.quantities, e.occurred_at) for e in new],
+                usage=[asdict(line) for line in lines] if new else None,
+                usage_event_count=count,
+                now=now,
+                hold=hold_write,
+                account=account_write,
+            )
+        ]
+        # Under the call's lock nobody else records its events: what was new is inserted.
+        assert len(inserted) == len(new), "call usage events changed under the call's lock"
+    return _Plan(
+        CheckpointedUsage(
+            usage=lines,
+            usage_event_count=count,
+            duplicate_event_ids=repeated
+            + [e for e in unique if e in recorded_by and recorded_by[e] != request.batch],
+            running_total_paisa=running.total_paisa,
+            hold_paisa=hold_now,
+        ),
+        account,
+        crossed,
+    )
 
 
 def checkpoint_usage(
     session: Session, request: UsageCheckpoint, now: datetime | None = None
-) -> tuple[CheckpointedUsage, Account]:
-    """A running call's usage checkpoint: record the events, move the hold with the cost. One
-    small transaction; a retry of a committed attempt changes nothing. Also returns the
-    (locked) account, for the caller's after-commit work."""
+) -> Checkpointed:
+    """A running call's usage checkpoint: record the events once per (call, event id), move the
+    hold with the cost. One small transaction; a retry of a committed attempt changes nothing.
+
+    The live call's path is plain statements on the session's connection (it runs every second
+    of every call); a call finalized meanwhile takes the Session path of late usage."""
     now = now or utcnow()
+    session.flush()
+    conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    try:
+        plan = run_steps(conn, _checkpoint_steps(request, now, database_key(conn)))
+    except _CallFinalized:
+        return _checkpoint_finalized(session, request)
+    except psycopg.Error as exc:  # as SQLAlchemy raises it, so run_in_transaction retries it
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+    session.expire_all()  # the rows changed under the ORM's feet (report_late_usage's call)
+    account = plan.account
+    recorded = False
+    if plan.recharge_crossed:
+        assert account.auto_recharge_amount_paisa
+        checkout = record_recharge_checkout(
+            session, account.id, account.version, account.auto_recharge_amount_paisa
+        )
+        recorded = checkout is not None
+    return Checkpointed(plan.result, snapshot(account), recorded)
+
+
+def _checkpoint_finalized(session: Session, request: UsageCheckpoint) -> Checkpointed:
+    """Finalized meanwhile (the orphan sweep): what the call reported while it ran is still
+    owed, so it is charged as late usage whatever the window."""
     account, call = lock_call(session, request.call_id)
-    if call.status == "finalized":
-        # Finalized meanwhile (the orphan sweep): what the call reported while it ran is still
-        # owed, so it is charged as late usage whatever the window.
-        late = apply_late_usage(session, account, call, request.usage_events(), batch=request.batch)
-        return CheckpointedUsage(
+    late = apply_late_usage(session, account, call, request.usage_events(), batch=request.batch)
+    return Checkpointed(
+        CheckpointedUsage(
             usage=late.usage,
             usage_event_count=late.usage_event_count,
             duplicate_event_ids=[],
             running_total_paisa=late.breakdown.total_paisa,
             hold_paisa=0,
             finalized=True,
-        ), account
-    recorded = record_events(
-        session, call, request.usage_events(), batch=request.batch, phase="live"
+        ),
+        snapshot(account),
     )
-    running = price_call(session, call)
-    hold = follow_running_cost(session, account, call, running.total_paisa)
-    if recorded.inserted:
-        call.updated_at = now
-    return CheckpointedUsage(
-        usage=usage_lines(call),
-        usage_event_count=call.usage_event_count,
-        duplicate_event_ids=recorded.duplicates,
-        running_total_paisa=running.total_paisa,
-        hold_paisa=hold,
-    ), account
 
 
 def _adjustment_key(call_id: str, first_event_id: str) -> str:
@@ -276,7 +399,7 @@ def report_late_usage(
     events = validate_call_events(session, call, raw_events)
     if call.status != "finalized":
         request = UsageCheckpoint(call_id, batch, events_to_json(events))
-        checkpoint, _ = checkpoint_usage(session, request, now)
+        checkpoint = checkpoint_usage(session, request, now).result
         return LateUsageResult(
             call_id=call_id,
             accepted=len(events) - len(checkpoint.duplicate_event_ids),
