@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -41,6 +40,7 @@ from ledger import rate_cards
 from ledger.api_requests import database_key
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.holds import call_hold_reference
+from ledger.plain_accounts import PlainAccount
 from ledger.posting import debit, request_hash, require_account, snapshot, utcnow
 from ledger.rate_cards import load_rate_card
 from ledger.recharge_crossings import recharge_step, record_recharge_checkout
@@ -134,26 +134,6 @@ def price_call(session: Session, call: Call) -> Breakdown:
     return price_usage(usage_lines(call), card, call.margin_rate)
 
 
-@dataclass
-class _LockedAccount:
-    """An account row as the checkpoint reads and updates it (ledger.posting.AccountBalances;
-    `ledger.repositories.api_charges.ACCOUNT_COLUMNS`, in this order)."""
-
-    id: str
-    paid_paisa: int
-    promo_paisa: int
-    reserved_paisa: int
-    min_balance_paisa: int
-    alert_threshold_paisa: int | None
-    version: int
-    margin_rate: Decimal | None
-    low_balance_armed: bool | None
-    auto_recharge_enabled: bool
-    auto_recharge_threshold_paisa: int | None
-    auto_recharge_amount_paisa: int | None
-    auto_recharge_armed: bool | None
-
-
 class _CallFinalized(Exception):
     """The call was finalized meanwhile: its usage is late usage (the Session path)."""
 
@@ -172,7 +152,7 @@ class Checkpointed:
 @dataclass
 class _Plan:
     result: CheckpointedUsage
-    account: _LockedAccount
+    account: PlainAccount
     recharge_crossed: bool
 
 
@@ -192,7 +172,7 @@ def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) ->
     )
     if not account_rows or not call_rows_:
         raise NotFound(f"call {request.call_id} not found")
-    account = _LockedAccount(*account_rows[0])
+    account = PlainAccount(*account_rows[0])
     status, version, margin, authorized_hold, usage, count, card_from, recorded_by = call_rows_[0]
     if status == "finalized":
         raise _CallFinalized

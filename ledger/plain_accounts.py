@@ -1,6 +1,6 @@
 """An account row as the ledger's plain-statement paths read and update it (the osmAPI charge,
-a call's authorize, finalize and void): `ledger.posting.AccountBalances` without the ORM. The
-columns are `ledger.repositories.api_charges.ACCOUNT_COLUMNS`, in this order."""
+a call's authorize, finalize, void and usage checkpoint): `ledger.posting.AccountBalances` without
+the ORM. The columns are `ledger.repositories.api_charges.ACCOUNT_COLUMNS`, in this order."""
 
 from __future__ import annotations
 

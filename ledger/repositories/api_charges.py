@@ -22,6 +22,34 @@ ACCOUNT_COLUMNS = (
 )
 
 
+# The rows a plain posting writes besides its transaction, read from the document `d`: journal
+# entries (`je`), lot balances (`lots`), lot allocations (`la`); then the alert outbox
+# (`alerts`). One text for every plain writer, so they cannot drift apart.
+POSTING_ROWS = """
+        je AS (
+            INSERT INTO journal_entries (transaction_id, account_id, book, amount_paisa)
+            SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::bigint
+            FROM d, jsonb_array_elements(d.j->'je') e
+        ),
+        lots AS (
+            UPDATE credit_lots c SET remaining_paisa = (e->>1)::bigint
+            FROM d, jsonb_array_elements(d.j->'lots') e WHERE c.id = (e->>0)::bigint
+        ),
+        la AS (
+            INSERT INTO lot_allocations (transaction_id, lot_id, account_id, kind, amount_paisa)
+            SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, e->>3, (e->>4)::bigint
+            FROM d, jsonb_array_elements(d.j->'la') e
+        ),
+"""
+ALERT_OUTBOX_ROWS = """
+        alerts AS (
+            INSERT INTO alert_outbox (account_id, dedupe_key, payload)
+            SELECT e->>0, e->>1, e->2 FROM d, jsonb_array_elements(d.j->'alerts') e
+            ON CONFLICT (dedupe_key) DO NOTHING
+        )
+"""
+
+
 def text_array(values: Sequence[str]) -> str:
     """A PostgreSQL text[] literal (`%s::text[]`)."""
     quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
@@ -151,32 +179,17 @@ def post_charges(
                 (e->>9)::bigint, e->>10, e->>11, e->12
             FROM d, jsonb_array_elements(d.j->'tx') e
         ),
-        je AS (
-            INSERT INTO journal_entries (transaction_id, account_id, book, amount_paisa)
-            SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::bigint
-            FROM d, jsonb_array_elements(d.j->'je') e
-        ),
-        lots AS (
-            UPDATE credit_lots c SET remaining_paisa = (e->>1)::bigint
-            FROM d, jsonb_array_elements(d.j->'lots') e WHERE c.id = (e->>0)::bigint
-        ),
-        la AS (
-            INSERT INTO lot_allocations (transaction_id, lot_id, account_id, kind, amount_paisa)
-            SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, e->>3, (e->>4)::bigint
-            FROM d, jsonb_array_elements(d.j->'la') e
-        ),
-        acc AS (
+"""
+        + POSTING_ROWS
+        + """        acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
                 version = (e->>3)::bigint, low_balance_armed = (e->>4)::boolean,
                 auto_recharge_armed = (e->>5)::boolean
             FROM d, jsonb_array_elements(d.j->'acc') e WHERE a.id = e->>0
         ),
-        alerts AS (
-            INSERT INTO alert_outbox (account_id, dedupe_key, payload)
-            SELECT e->>0, e->>1, e->2 FROM d, jsonb_array_elements(d.j->'alerts') e
-            ON CONFLICT (dedupe_key) DO NOTHING
-        )
-        INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
+"""
+        + ALERT_OUTBOX_ROWS
+        + """        INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
             rate_card_version, provider_total_paisa, margin_paisa, total_paisa, transaction_id,
             request_hash)
         SELECT e->>0, e->>1, e->>2, (e->>3)::bigint, (e->>4)::bigint, (e->>5)::int,

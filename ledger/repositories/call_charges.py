@@ -11,7 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ledger.repositories.api_charges import ACCOUNT_COLUMNS, text_array
+from ledger.repositories.api_charges import (
+    ACCOUNT_COLUMNS,
+    ALERT_OUTBOX_ROWS,
+    POSTING_ROWS,
+    text_array,
+)
 from ledger.repositories.statements import Statement
 
 # What the hot path reads of a call row (ledger.calls._CallRow, in this order).
@@ -223,21 +228,9 @@ def post_call_end(
             FROM d, jsonb_array_elements(d.j->'tx') e
             RETURNING id
         ),
-        je AS (
-            INSERT INTO journal_entries (transaction_id, account_id, book, amount_paisa)
-            SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::bigint
-            FROM d, jsonb_array_elements(d.j->'je') e
-        ),
-        lots AS (
-            UPDATE credit_lots c SET remaining_paisa = (e->>1)::bigint
-            FROM d, jsonb_array_elements(d.j->'lots') e WHERE c.id = (e->>0)::bigint
-        ),
-        la AS (
-            INSERT INTO lot_allocations (transaction_id, lot_id, account_id, kind, amount_paisa)
-            SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, e->>3, (e->>4)::bigint
-            FROM d, jsonb_array_elements(d.j->'la') e
-        ),
-        acc AS (
+"""
+        + POSTING_ROWS
+        + """        acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
                 reserved_paisa = (e->>3)::bigint, version = (e->>4)::bigint,
                 low_balance_armed = (e->>5)::boolean, auto_recharge_armed = (e->>6)::boolean
@@ -248,12 +241,9 @@ def post_call_end(
             FROM d, LATERAL (SELECT d.j->'hold' AS e) x
             WHERE jsonb_typeof(e) = 'array' AND h.id = (e->>0)::bigint
         ),
-        alerts AS (
-            INSERT INTO alert_outbox (account_id, dedupe_key, payload)
-            SELECT e->>0, e->>1, e->2 FROM d, jsonb_array_elements(d.j->'alerts') e
-            ON CONFLICT (dedupe_key) DO NOTHING
-        )
-        UPDATE calls c SET status = e->>1, authorized = (e->>2)::boolean,
+"""
+        + ALERT_OUTBOX_ROWS
+        + """        UPDATE calls c SET status = e->>1, authorized = (e->>2)::boolean,
             refusal_reason = e->>3, outcome = e->>4, hangup_reason = e->>5,
             ended_at = (e->>6)::timestamptz, finalized_at = (e->>7)::timestamptz,
             updated_at = (e->>8)::timestamptz, rejected_event_count = (e->>9)::int,
