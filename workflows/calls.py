@@ -101,6 +101,9 @@ class CallBillingWorkflow(CallWorkflowState):
         self._last_checkpoint_at: datetime | None = None
         self._late_batches = 0
         self._checkpoint_scheduled = False  # waiting for a checkpoint's time, not for usage
+        # A first run the client started with the call's search attributes (since the history
+        # diet): its deadline timer is not cancelled (see `_run_call`). Set by run().
+        self._lean = False
         # A carry from a run since the patch: this run is one too, even for signals that are
         # handled before run() starts.
         self._ledgered = bool(input.carry and input.carry.ledgered)
@@ -110,9 +113,7 @@ class CallBillingWorkflow(CallWorkflowState):
     @workflow.run
     async def run(self, input: CallInput) -> CallResult:
         self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
-        workflow.upsert_search_attributes(
-            [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
-        )
+        self._lean = self._upsert_call_attributes(input)
         if self._authorization is None:
             self._authorization = await self._authorize()
             self._started_at = self._started_at or workflow.now().isoformat()
@@ -142,8 +143,30 @@ class CallBillingWorkflow(CallWorkflowState):
         assert self._hangup is not None
         return await self._finalize(self._hangup)
 
+    def _upsert_call_attributes(self, input: CallInput) -> bool:
+        """AccountId and CallChannel, unless the client gave them at start (one history event
+        less per call); True then: the run is of the lean shape (see `_run_call`).
+
+        Deterministic: the start's attributes are in the started event. A continued run always
+        upserts, as runs did before (their started events carry the attributes over and their
+        histories have the upsert). Deploy the workers before the clients that give them: a
+        first run an older worker began with them upserted anyway, which this would not repeat
+        on replay."""
+        given = workflow.info().typed_search_attributes
+        wanted = [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
+        if input.carry is None and all(given.get(update.key) == update.value for update in wanted):
+            return True
+        workflow.upsert_search_attributes(wanted)
+        return False
+
     async def _run_call(self, input: CallInput, deadline: datetime) -> None:
-        """Until hangup or the deadline: checkpoint usage, continue as new when due."""
+        """Until hangup or the deadline: checkpoint usage, continue as new when due.
+
+        A lean run leaves the deadline's timer running when the call ends (the run's end drops
+        it; it fires hours later, if ever, and changes nothing) instead of cancelling it: one
+        history event less per call. The checkpoint's timer is still cancelled: it could fire
+        while the final workflow task runs the finalize, and that task would be retried. Runs
+        of the earlier shape replay as recorded, both timers cancelled."""
         timer = asyncio.create_task(self._deadline_timer(deadline))
         self._last_checkpoint_at = workflow.now()
         try:
@@ -152,7 +175,8 @@ class CallBillingWorkflow(CallWorkflowState):
                     self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
                     break
                 if self._should_continue_as_new():
-                    timer.cancel()
+                    if not self._lean:
+                        timer.cancel()
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(self._next_run_input(input))
                 due = self._checkpoint_due()
@@ -168,7 +192,7 @@ class CallBillingWorkflow(CallWorkflowState):
                         timeout_summary="usage checkpoint",
                     )
         finally:
-            if not timer.done():
+            if not timer.done() and not self._lean:
                 timer.cancel()
 
     def _woken(self) -> bool:
