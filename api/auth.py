@@ -15,6 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -22,7 +23,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.rate_limits import KeyRateLimits
+
+if TYPE_CHECKING:
+    from api.deps import BillingState
 from ledger import api_keys
+from ledger.api_keys import LiveKey
 from ledger.errors import NotFound
 
 ENV_ADMIN_KEY_ID = "admin-env"
@@ -49,13 +54,28 @@ def _unauthorized(detail: str) -> ApiError:
     return ApiError(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _lookup(request: Request, secret: str) -> Principal | None:
-    state = request.app.state.billing
+def _lookup(state: BillingState, secret: str) -> LiveKey | None:
     with state.session_factory() as session:
         key = api_keys.resolve_api_key(session, secret)
+        return None if key is None else LiveKey(key.id, key.role, key.account_id)
+
+
+async def _principal_of(state: BillingState, secret: str) -> Principal | None:
+    """The live key behind `secret`: from this process's cache (api.key_cache) or PostgreSQL."""
+    key_hash = api_keys.hash_api_key(secret)
+    cache = state.key_cache
+    key = cache.get(key_hash)
+    if key is None:
+        epoch = cache.epoch  # taken before the read: a change during it voids the answer
+        if state.hot_pool is not None:
+            async with state.hot_pool.connection() as conn:
+                key = await api_keys.resolve_api_key_async(conn, secret)
+        else:
+            key = await anyio.to_thread.run_sync(_lookup, state, secret)
         if key is None:
             return None
-        return Principal(key_id=key.id, role=key.role, account_id=key.account_id)
+        cache.put(key_hash, key, epoch)
+    return Principal(key.id, key.role, key.account_id)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -78,12 +98,8 @@ async def authenticate(request: Request) -> Principal:
         hashlib.sha256(secret.encode()).digest(), hashlib.sha256(admin_key.encode()).digest()
     ):
         principal = Principal(key_id=ENV_ADMIN_KEY_ID, role="admin")
-    elif (pool := request.app.state.billing.hot_pool) is not None:
-        async with pool.connection() as conn:
-            key = await api_keys.resolve_api_key_async(conn, secret)
-        principal = Principal(key.id, key.role, key.account_id) if key is not None else None
     else:
-        principal = await anyio.to_thread.run_sync(_lookup, request, secret)
+        principal = await _principal_of(request.app.state.billing, secret)
     if principal is None:
         raise _unauthorized("the API key is not valid or was revoked")
     request.state.principal = principal

@@ -9,7 +9,7 @@ API key lookups) run on `BillingState.hot_pool` instead, on the event loop (db.a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
@@ -22,6 +22,7 @@ from temporalio.client import Client
 from adapters.payments.razorpay import RazorpayGateway
 from api.auth import Principal, get_principal
 from api.errors import ApiError
+from api.key_cache import ApiKeyCache
 from core.config import Settings
 from db.session import run_in_transaction
 from ledger.policy import LedgerPolicy
@@ -41,6 +42,8 @@ class BillingState:
     razorpay: RazorpayGateway | None = None  # None: payments not configured (503 on checkout)
     # The async pool of the hot paths (db.async_pool); None: everything goes through threads.
     hot_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+    # Looked-up API keys (api.key_cache); off (never listening) until the app's listener runs.
+    key_cache: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0.0))
 
     def billing_client(self) -> BillingClient:
         if self.temporal_client is None:
@@ -48,28 +51,34 @@ class BillingState:
         return BillingClient(self.temporal_client, task_queue=self.settings.task_queue)
 
 
-def get_state(request: Request) -> BillingState:
+def state_of(request: Request) -> BillingState:
     state: BillingState = request.app.state.billing
     return state
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
-    return get_state(request).session_factory
+# The dependencies are `async def` although they do no I/O: FastAPI runs a plain `def`
+# dependency on a worker thread, a thread hop per request.
+async def get_state(request: Request) -> BillingState:
+    return state_of(request)
 
 
-def get_temporal(request: Request) -> Client:
-    state = get_state(request)
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return state_of(request).session_factory
+
+
+async def get_temporal(request: Request) -> Client:
+    state = state_of(request)
     if state.temporal_client is None:
         raise ApiError(503, "temporal_unavailable", state.temporal_error or "no Temporal client")
     return state.temporal_client
 
 
-def get_billing_client(request: Request) -> BillingClient:
-    return get_state(request).billing_client()
+async def get_billing_client(request: Request) -> BillingClient:
+    return state_of(request).billing_client()
 
 
-def get_policy(request: Request) -> LedgerPolicy:
-    return get_state(request).policy
+async def get_policy(request: Request) -> LedgerPolicy:
+    return state_of(request).policy
 
 
 async def run_db(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:

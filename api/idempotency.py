@@ -38,7 +38,7 @@ _KEY = re.compile(KEY_PATTERN)
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: str | None = Header(
         None,
         alias=HEADER,
@@ -49,7 +49,8 @@ def idempotency_key_header(
         examples=["6f1c2b4e-topup-2026-11-28"],
     ),
 ) -> str | None:
-    """Documents the header in OpenAPI; the work is done by `IdempotentRoute`."""
+    """Documents the header in OpenAPI; the work is done by `IdempotentRoute`. (`async`: a plain
+    `def` dependency costs a thread hop per request.)"""
     return idempotency_key
 
 

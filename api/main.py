@@ -12,6 +12,8 @@ rate limits, security headers) is api.security.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ from api.dashboard.refunds import router as dashboard_refunds_router
 from api.deps import BillingState
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
+from api.key_cache import ApiKeyCache
 from api.keys.endpoints import router as keys_router
 from api.metrics import REGISTRY as METRICS_REGISTRY
 from api.metrics import MetricsMiddleware
@@ -48,6 +51,7 @@ from core.tracing import instrument_app, instrument_engine, setup_tracing, tempo
 from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker
+from ledger import api_keys
 from ledger.policy import policy_from_settings
 
 log = logging.getLogger("api")
@@ -62,6 +66,20 @@ Prepaid INR billing for osmTalk voice calls and osmAPI LLM requests.
 * Mutating endpoints accept `Idempotency-Key`: the same key and body replay the first answer,
   the same key with another body is 409 `conflict`.
 """
+
+
+OPENAPI_TAG_ORDER = (
+    "accounts",
+    "statements",
+    "api keys",
+    "coupons",
+    "rate cards",
+    "refunds",
+    "payments",
+    "calls",
+    "osmAPI usage",
+    "operations",
+)
 
 
 def _database_url(settings: Settings) -> str:
@@ -95,6 +113,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         instrument_engine(get_engine(url, threads + 2, 0, False))
         if settings.api_hot_pool_size > 0:
             state.hot_pool = await open_async_pool(url, settings.api_hot_pool_size)
+        key_listener: asyncio.Task[None] | None = None
+        if settings.api_key_cache_seconds > 0:
+            state.key_cache = ApiKeyCache(settings.api_key_cache_seconds)
+            key_listener = asyncio.create_task(
+                state.key_cache.listen(lambda: api_keys.key_changes(url)), name="api-key-changes"
+            )
         address = temporal_target(settings)
         try:
             state.temporal_client = await connect_temporal(
@@ -119,6 +143,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             if metrics is not None:
                 metrics.stop()
+            if key_listener is not None:
+                key_listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await key_listener
             if state.hot_pool is not None:
                 await state.hot_pool.close()
 
@@ -127,13 +155,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The documentation's order of sections (the routes are included in another, above).
+        openapi_tags=[{"name": tag} for tag in OPENAPI_TAG_ORDER],
     )
     install_error_handlers(app)
     instrument_app(app)  # a server span per request: the root of the call's trace
     install_security(app, settings)  # 413, 422 for unstorable text, throttles, headers
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LogContextMiddleware)  # call_id/account_id on every log line
+    # The hot paths first: routing and the tracing middleware's route lookup try the routes in
+    # this order, a few microseconds each (~0.1 ms a request when osmAPI came 35th). No path of
+    # these two routers matches another router's route, so the order changes no answer.
     for router in (
+        api_usage_router,
+        calls_router,
         accounts_router,
         statements_router,
         keys_router,
@@ -141,8 +176,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         rate_cards_router,
         refunds_router,
         payments_router,
-        calls_router,
-        api_usage_router,
         health_router,
         dashboard_router,
         dashboard_payments_router,

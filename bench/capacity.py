@@ -7,7 +7,13 @@ accepted within 1 s of its slot (p99) and every call's result counts every event
 The search doubles N from `start` while the level holds (up to `max`), then bisects once between
 the last level that held and the first that did not. The balance is polled straight from the
 accounts table every 20 ms by one poller for all calls (HTTP polls from hundreds of calls would
-load the API more than the calls do)."""
+load the API more than the calls do).
+
+Running holds cost: `billed-no-holds` is the billed workflow with its usage checkpoints (and so
+its running holds) turned off (bench.no_holds), on its own worker. It runs at the billed
+search's levels, not a search of its own: the largest level billed held and the first it did
+not (`compare_without_holds`); the CPU of the billing workers and PostgreSQL per call-second is
+compared at the level both ran."""
 
 from __future__ import annotations
 
@@ -20,12 +26,15 @@ from typing import Any
 import psycopg
 
 from bench.load import CallPlan, price_events, seed_accounts
-from bench.measure import CpuMeter
+from bench.measure import COMPONENTS, CpuMeter
 from db.async_pool import libpq_url
 from domain.contracts import call_workflow_id
 from orchestrator_client import BillingClient
 
 LIMIT_S = 1.0
+BILLED_KINDS = ("billed", "billed-no-holds")  # charged calls: balance polled, plans verified
+WITHOUT_HOLDS = "billed-no-holds"
+MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
 POLL_S = 0.02
 TOP_UP = 500_000_000
 
@@ -89,6 +98,7 @@ class Trial:
     authorize: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, Any] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds by process, unrounded
     sample_call: str | None = None  # a call that completed, to count its history events
 
     def p99(self, values: list[float]) -> float | None:
@@ -121,7 +131,24 @@ class Trial:
             "authorize_p99_ms": self.p99(self.authorize),
             "held": self.held,
             "cpu": self.cpu,
+            "cpu_ms_per_call_second": self.cpu_ms_per_call_second(),
         }
+
+    def cpu_ms_per_call_second(self) -> dict[str, float]:
+        """CPU milliseconds per second of a live call: the billing worker (whichever ran the
+        calls), PostgreSQL, Temporal, and the first two together."""
+        call_seconds = self.ok * self.duration_s
+        if not call_seconds or not self.cpu_s:
+            return {}
+        worker = self.cpu_s.get("worker", 0.0) + self.cpu_s.get("no_holds_worker", 0.0)
+        postgres = self.cpu_s.get("postgres", 0.0)
+        parts = {
+            "billing_worker": worker,
+            "postgres": postgres,
+            "temporal": self.cpu_s.get("temporal", 0.0),
+            "worker_and_postgres": worker + postgres,
+        }
+        return {name: round(value * 1000 / call_seconds, 2) for name, value in parts.items()}
 
 
 class Capacity:
@@ -132,8 +159,11 @@ class Capacity:
         database_url: str,
         cpu: CpuMeter,
         seed: int,
+        without_holds: BillingClient | None = None,
     ) -> None:
         self.clients = {"billed": billed, "baseline": baseline}
+        if without_holds is not None:
+            self.clients[WITHOUT_HOLDS] = without_holds
         self.url = database_url
         self.cpu = cpu
         self.seed = seed
@@ -157,7 +187,8 @@ class Capacity:
         poller = BalancePoller(self.url)
         stop = asyncio.Event()
         balances: dict[str, int] = {}
-        if kind == "billed":
+        billed = kind in BILLED_KINDS
+        if billed:
             async with await psycopg.AsyncConnection.connect(libpq_url(self.url)) as conn:
                 cursor = await conn.execute(
                     "SELECT id, paid_paisa + promo_paisa FROM accounts WHERE id = ANY(%s)",
@@ -184,17 +215,17 @@ class Capacity:
                     trial.lag.append(max(0.0, time.monotonic() - slot))
                     events.extend(batch)
                 expected = price_events(events, "phone")
-                if kind == "billed":
+                if billed:
                     self.plans.append(
                         CallPlan(call_id, account, "phone", "completed", events, expected)
                     )
                     visible = poller.wait(account, balances[account] - expected)
                 t_hangup = time.monotonic()
                 await client.hangup(call_id, "completed")
-                if kind == "billed":
+                if billed:
                     trial.hangup.append(await asyncio.wait_for(visible, 30))
                 result = await asyncio.wait_for(client.result(call_id), 30)
-                if kind != "billed":
+                if not billed:
                     trial.hangup.append(time.monotonic() - t_hangup)
                 if result.usage_event_count != len(events):
                     trial.events_lost += 1
@@ -213,32 +244,83 @@ class Capacity:
         acc = [0.0] * len(before)
         CpuMeter.add(acc, before, self.cpu.sample())
         trial.cpu = CpuMeter.report(acc)
+        trial.cpu_s = dict(zip(COMPONENTS, acc[3:], strict=True))
+        return trial
+
+    async def _run(self, kind: str, level: int, duration: float, trials: list[Trial]) -> Trial:
+        import sys
+
+        trial = await self.trial(kind, level, duration)
+        trials.append(trial)
+        print(f"  capacity {kind} N={level}: {trial.public()}", file=sys.stderr)
         return trial
 
     async def search(
         self, kind: str, start: int, maximum: int, duration: float, bisect: bool
     ) -> tuple[int, list[Trial]]:
         """The largest N that held (0 if even `start` did not), and every trial run."""
-        import sys
-
         trials: list[Trial] = []
         held, failed_at, level = 0, 0, start
         while level <= maximum:
-            trial = await self.trial(kind, level, duration)
-            trials.append(trial)
-            print(f"  capacity {kind} N={level}: {trial.public()}", file=sys.stderr)
+            trial = await self._run(kind, level, duration, trials)
             if not trial.held:
                 failed_at = level
                 break
             held, level = level, level * 2
         if bisect and held and failed_at and failed_at - held > max(2, held // 5):
             middle = (held + failed_at) // 2
-            trial = await self.trial(kind, middle, duration)
-            trials.append(trial)
-            print(f"  capacity {kind} N={middle}: {trial.public()}", file=sys.stderr)
-            if trial.held:
+            if (await self._run(kind, middle, duration, trials)).held:
                 held = middle
         return held, trials
+
+    async def compare_without_holds(
+        self, billed_trials: list[Trial], duration: float
+    ) -> tuple[dict[str, Any], list[Trial]]:
+        """The billed workflow without running holds at the billed search's levels: the largest
+        that held (H) and the first above it that did not (F, if the search reached one). If it
+        holds F while billed held only H < 0.9 F, billed gets one more try at ⌈0.9 F⌉, the level
+        the target asks for, so a coarse search step alone cannot miss it."""
+        import math
+
+        held = [t.calls for t in billed_trials if t.held]
+        if not held:
+            return {"error": "no billed level held"}, []
+        with_holds = max(held)
+        above = [t.calls for t in billed_trials if not t.held and t.calls > with_holds]
+        levels = [with_holds, *([min(above)] if above else [])]
+        trials: list[Trial] = []
+        without_holds = 0
+        for level in levels:
+            if not (await self._run(WITHOUT_HOLDS, level, duration, trials)).held:
+                break
+            without_holds = level
+        billed_extra: list[Trial] = []
+        if without_holds and with_holds < (1 - MAX_HOLDS_COST) * without_holds:
+            level = math.ceil((1 - MAX_HOLDS_COST) * without_holds)  # > with_holds here
+            retry = await self._run("billed", level, duration, billed_extra)
+            if retry.held:
+                with_holds = level
+        same_level = {
+            kind: next((t for t in ts if t.calls == levels[0]), None)
+            for kind, ts in (("billed", billed_trials), (WITHOUT_HOLDS, trials))
+        }
+        cpu = {kind: t.cpu_ms_per_call_second() for kind, t in same_level.items() if t}
+        out: dict[str, Any] = {
+            "levels": levels,
+            "billed_max_calls": with_holds,
+            "without_holds_max_calls": without_holds,
+            "billed_over_without_holds": (
+                round(with_holds / without_holds, 3) if without_holds else None
+            ),
+            "cpu_level": levels[0],
+            "cpu_ms_per_call_second": cpu,
+            "trials": [t.public() for t in trials],
+            "billed_extra_trials": [t.public() for t in billed_extra],
+        }
+        a, b = (cpu.get(k, {}).get("worker_and_postgres") for k in ("billed", WITHOUT_HOLDS))
+        if a and b:
+            out["worker_and_postgres_cpu_with_over_without"] = round(a / b, 3)
+        return out, trials + billed_extra
 
 
 # A history shard serializes its workflows' writes; this is the planning figure the model uses

@@ -16,7 +16,9 @@ from typing import Any
 from bench.load import CallSample, percentiles
 from bench.stack import Stack
 
-COMPONENTS = ("load_generator", "worker", "api", "baseline_worker", "temporal", "postgres")
+COMPONENTS = (
+    "load_generator", "worker", "api", "baseline_worker", "no_holds_worker", "temporal", "postgres",
+)  # fmt: skip
 
 
 class CpuMeter:
@@ -33,6 +35,7 @@ class CpuMeter:
             *(("worker", w) for w in self.stack.workers),
             ("api", self.stack.api),
             ("baseline_worker", self.stack.baseline),
+            ("no_holds_worker", self.stack.no_holds),
         ):
             if proc is not None and proc.pid:
                 roots.append((name, proc.pid))

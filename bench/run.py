@@ -13,7 +13,8 @@ Starts a private stack (PostgreSQL, Temporal dev server, billing worker(s), API 
 - `api`: the osmAPI over HTTP: `POST /v1/api-usage` spread and hot, `/authorize` at its peak
   and at half of it, the batch form; whether any of it touched Temporal (bench.osmapi);
   `--profile` adds a py-spy top-20 of the API processes under the spread charge load;
-- `capacity`: live-call capacity, billed and baseline, and the capacity model (bench.capacity);
+- `capacity`: live-call capacity, billed and baseline, the billed workflow without running holds
+  at the billed levels (their cost, bench.no_holds), and the capacity model (bench.capacity);
 
 then the ledger invariant checker over everything the run wrote, the charged totals against what
 the load generator priced, and every target of issue 16 with met / missed (bench.targets).
@@ -36,14 +37,16 @@ from typing import Any
 
 from bench import targets
 from bench.calls import Bench, verify
-from bench.capacity import Capacity, history_events_per_second, model
+from bench.capacity import WITHOUT_HOLDS, Capacity, Trial, history_events_per_second, model
 from bench.ledger_cases import LedgerCases, ratios
 from bench.measure import Phase
+from bench.no_holds import NO_HOLDS_TASK_QUEUE
 from bench.osmapi import ApiCases
 from bench.plot import plot
 from bench.profile import Profiler
 from bench.stack import REPO_ROOT, Stack
 from bench.summary import machine_info, print_calls, print_ops, print_verification, summarize
+from orchestrator_client import BillingClient
 
 GROUPS = ("calls", "ledger", "api", "capacity")
 QUICK = {
@@ -80,21 +83,36 @@ async def run_calls(bench: Bench, args: argparse.Namespace) -> list[Phase]:
 
 async def run_capacity(bench: Bench, stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     assert bench.billed is not None and bench.baseline is not None
-    capacity = Capacity(bench.billed, bench.baseline, stack.database_url, bench.cpu, args.seed)
+    without_holds = BillingClient(bench.billed.client, task_queue=NO_HOLDS_TASK_QUEUE)
+    capacity = Capacity(
+        bench.billed, bench.baseline, stack.database_url, bench.cpu, args.seed, without_holds
+    )
     await capacity.seed_accounts(args.capacity_max)
     out: dict[str, Any] = {"duration_s": args.capacity_duration}
+
+    async def history(trials: list[Trial]) -> float | None:
+        assert bench.billed is not None
+        sample = next((t.sample_call for t in reversed(trials) if t.sample_call), None)
+        if sample is None:
+            return None
+        return await history_events_per_second(bench.billed, sample, args.capacity_duration)
+
+    billed_trials: list[Trial] = []
     for kind in ("baseline", "billed"):
         held, trials = await capacity.search(
             kind, args.capacity_start, args.capacity_max, args.capacity_duration,
             args.capacity_bisect,
         )  # fmt: skip
         out[kind] = {"max_calls": held, "trials": [t.public() for t in trials]}
-        sample = next((t.sample_call for t in reversed(trials) if t.sample_call), None)
-        if sample:
-            client = bench.billed if kind == "billed" else bench.baseline
-            out[kind]["history_events_per_call_second"] = await history_events_per_second(
-                client, sample, args.capacity_duration
-            )
+        if (events := await history(trials)) is not None:
+            out[kind]["history_events_per_call_second"] = events
+        if kind == "billed":
+            billed_trials = trials
+    # Running holds' cost: the same workflow without them, at the billed levels, right after.
+    holds, trials = await capacity.compare_without_holds(billed_trials, args.capacity_duration)
+    if (events := await history([t for t in trials if t.kind == WITHOUT_HOLDS])) is not None:
+        holds["without_holds_history_events_per_call_second"] = events
+    out["running_holds"] = holds
     bench.plans.extend(capacity.plans)
     out["model"] = model(out["billed"], os.cpu_count() or 1)
     return out
@@ -150,6 +168,22 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     results.setdefault("summary", {})["targets"] = targets.evaluate(results)
     results["_phases"] = phases
     return results
+
+
+def print_running_holds(holds: dict[str, Any]) -> None:
+    if "error" in holds:
+        print(f"running holds' cost: not measured ({holds['error']})")
+        return
+    print(
+        f"running holds' cost (levels {holds['levels']}): billed N = {holds['billed_max_calls']} "
+        f"with holds, {holds['without_holds_max_calls']} without "
+        f"(ratio {holds['billed_over_without_holds']})"
+    )
+    for kind, cpu in holds["cpu_ms_per_call_second"].items():
+        print(f"  CPU ms per call-second at N = {holds['cpu_level']}, {kind}: {cpu}")
+    if "worker_and_postgres_cpu_with_over_without" in holds:
+        ratio = holds["worker_and_postgres_cpu_with_over_without"]
+        print(f"  worker + PostgreSQL CPU, with ÷ without holds: {ratio}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -212,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             temporal_db=args.temporal_db,
             with_api=True,
             with_baseline=True,
+            with_no_holds="capacity" in args.only,
             database_url=args.database_url,
             workers=args.workers,
             api_workers=args.api_workers,
@@ -237,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         c = results["capacity"]
         print(f"\nlive-call capacity: billed N = {c['billed']['max_calls']}, "
               f"baseline N = {c['baseline']['max_calls']}")  # fmt: skip
+        print_running_holds(c["running_holds"])
     print_verification(results["verification"])
     print("\ntargets (issue 16):")
     print(targets.table(results["summary"]["targets"]))

@@ -1,5 +1,6 @@
 """A whole private billing stack for the benchmark and the chaos tests, every piece a process we
-can kill: PostgreSQL, the Temporal dev server, the billing worker, the API, the baseline worker.
+can kill: PostgreSQL, the Temporal dev server, the billing worker, the API, the baseline worker,
+the billed-without-running-holds worker (bench.no_holds).
 All on 127.0.0.1, free ports, one temporary directory."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Stack:
         temporal_db: str = "file",
         with_api: bool = True,
         with_baseline: bool = False,
+        with_no_holds: bool = False,
         database_url: str | None = None,
         workers: int = 1,
         api_workers: int = 1,
@@ -34,6 +36,7 @@ class Stack:
         self.temporal_db = temporal_db
         self.with_api = with_api
         self.with_baseline = with_baseline
+        self.with_no_holds = with_no_holds
         self.external_database_url = database_url
         self.postgres: PostgresProcess | None = None
         self.temporal = TemporalDevServer(
@@ -51,6 +54,7 @@ class Stack:
         self.api_workers = api_workers
         self.api: ChildProcess | None = None
         self.baseline: ChildProcess | None = None
+        self.no_holds: ChildProcess | None = None
         self._worker_generation = 0
         self._capture: CaptureServer | None = None
 
@@ -107,6 +111,16 @@ class Stack:
                 stop_timeout=15,
             )
             self.baseline.start()
+        if self.with_no_holds:
+            self.no_holds = ChildProcess(
+                "no-holds",
+                python_command("bench.no_holds"),
+                env={**self._env(), "WORKER_METRICS_PORT": "0"},
+                log_path=self.dir / "no-holds.log",
+                cwd=REPO_ROOT,
+                stop_timeout=15,
+            )
+            self.no_holds.start()
         if self.with_api:
             self.api = ChildProcess(
                 "api",
@@ -150,14 +164,14 @@ class Stack:
 
     def logs(self, lines: int = 30) -> str:
         parts = []
-        for proc in (self.worker, self.api, self.baseline):
+        for proc in (self.worker, self.api, self.baseline, self.no_holds):
             if proc is not None:
                 parts.append(f"--- {proc.name} ---\n{proc.tail(lines)}")
         parts.append(f"--- temporal ---\n{self.temporal.tail(lines)}")
         return "\n".join(parts)
 
     def stop(self) -> None:
-        for proc in (self.api, self.baseline, *self.workers):
+        for proc in (self.api, self.baseline, self.no_holds, *self.workers):
             if proc is not None:
                 with contextlib.suppress(Exception):
                     proc.stop()

@@ -1,5 +1,5 @@
-"""The targets of issue 16, each met or missed from one run's results (a target whose part of
-the bench did not run is `not measured`, never met)."""
+"""The targets of issue 16 and issue 12's running-holds cost, each met or missed from one run's
+results (a target whose part of the bench did not run is `not measured`, never met)."""
 
 from __future__ import annotations
 
@@ -170,6 +170,16 @@ TARGETS: tuple[Target, ...] = (
         "no signal backlog)",
         lambda r: _div(
             _get(r, "capacity", "billed", "max_calls"), _get(r, "capacity", "baseline", "max_calls")
+        ),
+        lambda x: x >= 0.9,
+    ),
+    Target(
+        "running_holds_cost_le_10pct",
+        "live-call capacity: billed N with running holds ≥ 0.9 × billed N without them "
+        "(same run, same levels)",
+        lambda r: _div(
+            _get(r, "capacity", "running_holds", "billed_max_calls"),
+            _get(r, "capacity", "running_holds", "without_holds_max_calls"),
         ),
         lambda x: x >= 0.9,
     ),

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # async pool of the hot paths (osmAPI charge and authorize, API key lookups).
     api_db_threads: int = 16
     api_hot_pool_size: int = 8
+    # A looked-up API key is kept this long per process (api.key_cache; a revocation still
+    # reaches every process at once by NOTIFY); 0 reads the key on every request.
+    api_key_cache_seconds: float = 5.0
     worker_metrics_port: int = 9464
     # The API's Prometheus endpoint, an internal port (0 turns it off); its ledger gauges are
     # re-read from PostgreSQL at most this often.

@@ -54,9 +54,18 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
 
 
+def _retryable(exc: DBAPIError) -> bool:
+    # A lost connection (the server restarted, a pooled connection went stale: the pool is
+    # invalidated and the next attempt connects anew) is retried too, so a pool needs no
+    # pre-ping round trip per transaction. Every ledger operation is idempotent, so even a
+    # COMMIT that landed before the connection was lost is safe to run again.
+    return exc.connection_invalidated or _sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
 def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
-    """Run `work` in one transaction and commit; on a serialization failure, deadlock or a
-    unique violation from a concurrent twin, roll back and run it again from the start."""
+    """Run `work` in one transaction and commit; on a serialization failure, deadlock, a
+    unique violation from a concurrent twin or a lost connection, roll back and run it again
+    from the start."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         with factory() as session:
             try:
@@ -65,7 +74,7 @@ def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session],
                 return result
             except DBAPIError as exc:
                 session.rollback()
-                if _sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_ATTEMPTS:
+                if not _retryable(exc) or attempt == MAX_ATTEMPTS:
                     raise
             time.sleep(0.002 * attempt)
     raise AssertionError("unreachable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.models import ApiKey
 from ledger.errors import NotFound, ValidationFailed
+from ledger.live import IDLE_CHECK_SECONDS, conninfo
 from ledger.posting import new_id, utcnow
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import api_charges, catalog
@@ -23,6 +25,8 @@ from ledger.repositories.statements import fetch_async
 Role = Literal["customer", "orchestrator", "support", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 API_KEY_PREFIX = "osk_"
+# Migration 0009: every change of an api_keys row is `NOTIFY billing_api_keys, '<key_id>'`.
+KEY_CHANNEL = "billing_api_keys"
 
 
 def hash_api_key(secret: str) -> str:
@@ -92,3 +96,18 @@ def revoke_api_key(session: Session, key_id: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
+
+
+async def key_changes(database_url: str) -> AsyncGenerator[str | None, None]:
+    """The id of every API key changed (revoked, edited, deleted) from now on, as committed;
+    None first, once listening (anything may have changed before). Runs until the connection
+    fails, then raises."""
+    async with await psycopg.AsyncConnection.connect(
+        conninfo(database_url), autocommit=True, application_name="billing-api-keys"
+    ) as connection:
+        await connection.execute(f"LISTEN {KEY_CHANNEL}")
+        yield None
+        while True:
+            async for notification in connection.notifies(timeout=IDLE_CHECK_SECONDS):
+                yield notification.payload
+            await connection.execute("SELECT 1")  # a quiet connection is probed: dead is noticed

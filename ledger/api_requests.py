@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -40,6 +39,7 @@ from ledger.api_charge_types import (
     NeedsSession,
 )
 from ledger.errors import BillingError, Conflict, NotFound, ValidationFailed
+from ledger.plain_accounts import PlainAccount
 from ledger.posting import (
     AccountBalances,
     fresh_account,
@@ -57,26 +57,6 @@ from ledger.repositories.statements import Row, Steps, run_steps, run_steps_asyn
 
 MAX_BATCH = 1000
 MAX_TOKENS = 10**9
-
-
-@dataclass
-class _Account:
-    """An account row as the fast path reads and updates it (ledger.posting.AccountBalances)."""
-
-    id: str
-    paid_paisa: int
-    promo_paisa: int
-    reserved_paisa: int
-    min_balance_paisa: int
-    alert_threshold_paisa: int | None
-    version: int
-    margin_rate: Decimal | None
-    low_balance_armed: bool | None
-    auto_recharge_enabled: bool
-    auto_recharge_threshold_paisa: int | None
-    auto_recharge_amount_paisa: int | None
-    auto_recharge_armed: bool | None
-    lots: dict[str, list[list[int]]] = field(default_factory=lambda: {"promo": [], "paid": []})
 
 
 def database_key(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> str:
@@ -116,7 +96,7 @@ def _authorize_steps(account_id: str, now: datetime) -> Steps[AuthorizeDecision]
         raise NeedsSession([account_id])
     if card_version is None:
         raise NotFound("no rate card is in force")
-    return authorization(_Account(*columns), card_version)
+    return authorization(PlainAccount(*columns), card_version)
 
 
 async def authorize_api_request_async(
@@ -160,7 +140,7 @@ class _Writes:
 
 def _post(
     writes: _Writes,
-    account: _Account,
+    account: PlainAccount,
     item: ApiUsage,
     digest: str,
     card: RateCard,
@@ -248,11 +228,6 @@ def _post(
     return charge
 
 
-def _flags(account: _Account) -> tuple[bool, bool]:
-    """The account's alert and auto-recharge arming as stored (None: armed, the default)."""
-    return account.low_balance_armed is not False, account.auto_recharge_armed is not False
-
-
 def _charge_steps(
     items: Sequence[ApiUsage], now: datetime, database: str, *, session: bool
 ) -> Steps[ApiChargeResult]:
@@ -277,7 +252,7 @@ def _charge_steps(
     request_rows, card_version, card_from, stale, lot_rows, month, id_rows = context
     if stale:
         raise NeedsSession(sorted(set(stale)))
-    accounts = {row[0]: _Account(*row) for row in account_rows}
+    accounts = {row[0]: PlainAccount(*row) for row in account_rows}
     before = {a.id: a.paid_paisa + a.promo_paisa for a in accounts.values()}
     for lot_id, account_id, kind, lot_remaining in lot_rows:
         accounts[account_id].lots[kind].append([lot_id, lot_remaining])
@@ -324,7 +299,7 @@ def _charge_steps(
                 lots=sorted(writes.lots.items()),
                 allocations=writes.allocations,
                 accounts=[
-                    (a.id, a.paid_paisa, a.promo_paisa, a.version, *_flags(a))
+                    (a.id, a.paid_paisa, a.promo_paisa, a.version, *a.flags())
                     for a in accounts.values()
                     if a.id in touched
                 ],

@@ -1,16 +1,30 @@
 """Calls: authorize (the refusal rule with a hold, contract §2), finalize (the call charge's
 ledger write: capture or void, exactly once; also for calls whose workflow was lost), the void
 of an authorization that failed, and the reads of call rows. A running call's usage, its
-running hold and late usage are `ledger.call_usage`'s."""
+running hold and late usage are `ledger.call_usage`'s.
+
+Authorize, finalize and void are every call's ledger transactions, so like the osmAPI charge
+(ledger.api_requests) they are written as plain statements (ledger.repositories.call_charges)
+on the Session's own connection, in its transaction: lock the account and read everything the
+operation needs in one round trip, decide, price and plan in Python with the ledger's own rules
+(domain.balance_rules, domain.rating, ledger.posting.journal_lines, ledger.alerts.crossing_step,
+ledger.recharge_crossings.recharge_step), write every row in one statement. The rare cases go
+through the ORM path (`_authorize_with_session`, `_finalize_with_session`): an account that
+needs housekeeping (expired promo, a stale hold), a call already finalized (a retry, late usage
+for an orphan-swept call)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
 from db.models import Account, Call
+from domain.balance_rules import plan_debit
 from domain.channels import Channel, Outcome, is_charged
 from domain.contracts.call_usage import events_from_json
 from domain.history import CallFilter
@@ -21,7 +35,8 @@ from domain.ledger_types import (
     FinalizeCallRequest,
     FinalizedCall,
 )
-from domain.rating import Breakdown, price_usage
+from domain.rating import Breakdown, UsageEvent, UsageLine, UsageTotals, price_usage
+from ledger.alerts import crossing_step
 from ledger.call_usage import (
     apply_late_usage,
     call_breakdown,
@@ -31,11 +46,14 @@ from ledger.call_usage import (
     usage_lines,
 )
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.holds import end_call_hold, place_call_hold
+from ledger.holds import call_hold_size, end_call_hold, place_call_hold
+from ledger.plain_accounts import PlainAccount
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
+    AccountBalances,
     debit,
     housekeeping,
+    journal_lines,
     margin_rate,
     refused,
     request_hash,
@@ -43,15 +61,49 @@ from ledger.posting import (
     utcnow,
 )
 from ledger.rate_cards import current_rate_card, load_rate_card
+from ledger.recharge_crossings import recharge_step, record_recharge_checkout
 from ledger.repositories import accounts as account_rows
+from ledger.repositories import call_charges as sql
 from ledger.repositories import calls as call_rows
+from ledger.repositories.statements import Steps, run_steps
 
 __all__ = ["call_breakdown"]  # re-exported: the API reads breakdowns from here
 # hangup_reason of a call the orphan sweep finalized: its workflow was closed or missing.
 ORPHANED_REASON = "workflow_lost"
 
 
-def _decision_from_call(session: Session, call: Call, account: Account) -> AuthorizeDecision:
+@dataclass
+class _CallRow:
+    """A call row as the plain-statement paths read and update it (sql.CALL_COLUMNS)."""
+
+    call_id: str
+    account_id: str
+    channel: str
+    status: str
+    authorized: bool
+    refusal_reason: str | None
+    outcome: str | None
+    hangup_reason: str | None
+    ended_at: datetime | None
+    rejected_event_count: int
+    rate_card_version: int | None
+    margin_rate: Decimal
+    hold_paisa: int
+    available_at_authorization_paisa: int
+    usage: list[dict[str, Any]]
+    usage_event_count: int
+
+
+def _connection(session: Session) -> psycopg.Connection[Any]:
+    """The Session's own psycopg connection, in the Session's transaction."""
+    session.flush()
+    conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    return conn
+
+
+def _decision_from_call(
+    session: Session, call: Call | _CallRow, account: AccountBalances
+) -> AuthorizeDecision:
     return AuthorizeDecision(
         authorized=call.authorized,
         reason=call.refusal_reason,
@@ -76,6 +128,11 @@ def _parse_time(value: str | None, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _check_replay(call: Call | _CallRow, account_id: str, channel: str) -> None:
+    if call.account_id != account_id or call.channel != channel:
+        raise Conflict(f"call {call.call_id} was authorized for another account or channel")
+
+
 def authorize_call(
     session: Session,
     policy: LedgerPolicy,
@@ -93,13 +150,96 @@ def authorize_call(
     if channel not in {c.value for c in Channel}:
         raise ValidationFailed(f"channel {channel!r} is unknown", code="invalid_channel")
     started = _parse_time(started_at, "started_at") or now
+    steps = _authorize_steps(session, policy, call_id, account_id, channel, started, now)
+    decision = run_steps(_connection(session), steps)
+    session.expire_all()  # the rows changed under the ORM's feet
+    if decision is None:  # housekeeping due: the ORM path settles it first
+        return _authorize_with_session(
+            session, policy, call_id=call_id, account_id=account_id, channel=channel,
+            started=started, now=now,
+        )  # fmt: skip
+    return decision
+
+
+def _authorize_steps(
+    session: Session,
+    policy: LedgerPolicy,
+    call_id: str,
+    account_id: str,
+    channel: str,
+    started: datetime,
+    now: datetime,
+) -> Steps[AuthorizeDecision | None]:
+    """`authorize_call` as plain statements; None: the account needs housekeeping."""
+    account_rows_, (context,) = yield [
+        sql.lock_account(account_id),
+        sql.authorize_context(account_id, call_id, now),
+    ]
+    if not account_rows_:
+        return AuthorizeDecision(False, REASON_ACCOUNT_NOT_FOUND, 0, 0, None)
+    account = PlainAccount(*account_rows_[0])
+    *call_columns, card_version, needs_housekeeping = context
+    if call_columns[0] is not None:  # a retry: the decision already made
+        existing = _CallRow(*call_columns)
+        _check_replay(existing, account_id, channel)
+        return _decision_from_call(session, existing, account)
+    if needs_housekeeping:
+        return None
+    if card_version is None:
+        raise NotFound("no rate card is in force")
+    card = load_rate_card(session, card_version)
+    authorized = not refused(account)
+    hold = call_hold_size(policy, account) if authorized else 0
+    # As stored (NUMERIC(8,4)), so a replayed decision is identical to the first one.
+    margin = margin_rate(account).quantize(Decimal("0.0001"))
+    available = account.paid_paisa + account.promo_paisa
+    yield [
+        sql.insert_call(
+            call_id=call_id,
+            account_id=account_id,
+            channel=channel,
+            authorized=authorized,
+            refusal_reason=None if authorized else REASON_INSUFFICIENT_BALANCE,
+            outcome=None if authorized else Outcome.REFUSED.value,
+            rate_card_version=card.version,
+            margin_rate=margin,
+            hold_paisa=hold,
+            available_paisa=available,
+            started_at=started,
+            now=now,
+            hold_expires_at=started + policy.max_call_duration + policy.hold_grace,
+        )
+    ]
+    account.reserved_paisa += hold
+    return AuthorizeDecision(
+        authorized=authorized,
+        reason=None if authorized else REASON_INSUFFICIENT_BALANCE,
+        hold_paisa=hold,
+        available_paisa=available,
+        rate_card_version=card.version,
+        margin_rate=str(margin),
+        rate_card=card,
+        balance=snapshot(account),
+    )
+
+
+def _authorize_with_session(
+    session: Session,
+    policy: LedgerPolicy,
+    *,
+    call_id: str,
+    account_id: str,
+    channel: str,
+    started: datetime,
+    now: datetime,
+) -> AuthorizeDecision:
+    """`authorize_call` through the ORM, housekeeping first."""
     account = account_rows.lock_account(session, account_id)
     if account is None:
         return AuthorizeDecision(False, REASON_ACCOUNT_NOT_FOUND, 0, 0, None)
     existing = call_rows.get_call(session, call_id)
     if existing is not None:
-        if existing.account_id != account_id or existing.channel != channel:
-            raise Conflict(f"call {call_id} was authorized for another account or channel")
+        _check_replay(existing, account_id, channel)
         return _decision_from_call(session, existing, account)
     housekeeping(session, account, now)
     card = current_rate_card(session, now)
@@ -113,7 +253,6 @@ def authorize_call(
         refusal_reason=None if authorized else REASON_INSUFFICIENT_BALANCE,
         outcome=None if authorized else Outcome.REFUSED.value,
         rate_card_version=card.version,
-        # As stored (NUMERIC(8,4)), so a replayed decision is identical to the first one.
         margin_rate=margin_rate(account).quantize(Decimal("0.0001")),
         hold_paisa=0,
         available_at_authorization_paisa=account.paid_paisa + account.promo_paisa,
@@ -152,6 +291,11 @@ def _finalized_view(
     )
 
 
+def _check_outcome(outcome: str) -> None:
+    if outcome not in {o.value for o in Outcome} or outcome == Outcome.REFUSED:
+        raise ValidationFailed(f"outcome {outcome!r} is not a final call outcome")
+
+
 def finalize_call(
     session: Session, request: FinalizeCallRequest, now: datetime | None = None
 ) -> FinalizedCall:
@@ -160,14 +304,249 @@ def finalize_call(
     With `request.events` the ledger's usage is priced: what checkpoints recorded plus those
     events (recorded once per event id, in this same transaction)."""
     now = now or utcnow()
+    events = events_from_json(request.events_json or "")
+    steps = _finalize_steps(session, request, events, now)
+    done = run_steps(_connection(session), steps)
+    session.expire_all()  # the rows changed under the ORM's feet
+    if done is None:  # already finalized, or housekeeping due: the ORM path
+        return _finalize_with_session(session, request, now)
+    finalized, recharge = done
+    if recharge is not None:  # the crossing ledger.posting.post would have recorded
+        record_recharge_checkout(session, *recharge)
+    return finalized
+
+
+@dataclass
+class _Charge:
+    """The rows of a call's charge (ledger.posting.debit's, planned in memory)."""
+
+    transaction: tuple[Any, ...]
+    entries: list[tuple[Any, ...]]
+    lots: list[tuple[int, int]]
+    allocations: list[tuple[Any, ...]]
+    alert: tuple[str, str, dict[str, Any]] | None
+    recharge: tuple[str, int, int] | None  # account, crossing version, paisa
+
+
+def _plan_charge(
+    account: PlainAccount,
+    call: _CallRow,
+    breakdown: Breakdown,
+    transaction_id: int,
+    *,
+    kind: str,
+    key: str,
+    payload_hash: str,
+    description: str,
+    details: dict[str, Any],
+) -> _Charge:
+    """`ledger.posting.debit` of the call's total on the (locked) account, in memory: the lots
+    that pay it, the new balances and the crossings `posting.post` records."""
+    total = breakdown.total_paisa
+    lots = account.lots
+    plan = plan_debit(total, [(i, r) for i, r in lots["promo"]], [(i, r) for i, r in lots["paid"]])
+    remaining = {lot[0]: lot for lot in (*lots["promo"], *lots["paid"])}
+    new_remainders: list[tuple[int, int]] = []
+    allocations: list[tuple[Any, ...]] = []
+    for lot_id, take in plan.takes:
+        remaining[lot_id][1] -= take
+        new_remainders.append((lot_id, remaining[lot_id][1]))
+        allocations.append((transaction_id, lot_id, account.id, "debit", take))
+    if plan.overdraft_paisa:
+        allocations.append((transaction_id, None, account.id, "overdraft", plan.overdraft_paisa))
+    contra = [
+        (book, amount)
+        for book, amount in (
+            ("provider_payable", breakdown.provider_total_paisa),
+            ("margin_revenue", breakdown.margin_paisa),
+        )
+        if amount
+    ]
+    if -plan.paid_paisa - plan.promo_paisa + sum(amount for _, amount in contra) != 0:
+        raise AssertionError("unbalanced journal transaction")
+    account.paid_paisa -= plan.paid_paisa
+    account.promo_paisa -= plan.promo_paisa
+    account.version += 1
+    if account.promo_paisa < 0:
+        raise AssertionError("promo balance would go negative")
+    account.low_balance_armed, alert = crossing_step(account)
+    account.auto_recharge_armed, crossed = recharge_step(account)
+    recharge = None
+    if crossed and account.auto_recharge_amount_paisa:
+        recharge = (account.id, account.version, account.auto_recharge_amount_paisa)
+    return _Charge(
+        transaction=(
+            transaction_id, account.id, kind, key, payload_hash, -total, -plan.paid_paisa,
+            -plan.promo_paisa, account.paid_paisa, account.promo_paisa,
+            account.paid_paisa + account.promo_paisa, call.call_id, description, details,
+        ),
+        entries=[
+            (transaction_id, account.id, book, amount)
+            for book, amount in journal_lines(-plan.paid_paisa, -plan.promo_paisa, contra)
+        ],
+        lots=new_remainders,
+        allocations=allocations,
+        alert=(alert.account_id, alert.dedupe_key, asdict(alert)) if alert else None,
+        recharge=recharge,
+    )  # fmt: skip
+
+
+def _end_hold(account: PlainAccount, hold: list[Any] | None, status: str, now: datetime) -> Any:
+    """The call's hold released as `status` if still active (`end_call_hold`): its row."""
+    if hold is None or hold[1] != "active":
+        return None
+    account.reserved_paisa -= hold[2]
+    return (hold[0], status, now)
+
+
+def _call_columns(call: _CallRow, now: datetime, breakdown: Breakdown) -> tuple[Any, ...]:
+    """The call row as sql.post_call_end writes it."""
+    return (
+        call.call_id, call.status, call.authorized, call.refusal_reason, call.outcome,
+        call.hangup_reason, call.ended_at, now, now, call.rejected_event_count, call.usage,
+        call.usage_event_count, breakdown.llm_paisa, breakdown.stt_paisa, breakdown.tts_paisa,
+        breakdown.sip_paisa, breakdown.provider_total_paisa, breakdown.margin_paisa,
+        breakdown.total_paisa,
+    )  # fmt: skip
+
+
+def _read_call(
+    rows: list[list[Any]], call_id: str
+) -> tuple[PlainAccount, _CallRow, dict[str, str], list[Any] | None, bool, int | None]:
+    """The rows of sql.lock_call_account and sql.finalize_context: the account (its open lots
+    filled in), the call, event id → batch of the events it has, its hold, whether housekeeping
+    is due, the transaction id taken."""
+    account_rows_, context = rows
+    if not account_rows_ or not context:
+        raise NotFound(f"call {call_id} not found")
+    account = PlainAccount(*account_rows_[0])
+    *columns, recorded_by, hold, needs_housekeeping, lots, transaction_id = context[0]
+    for lot_id, kind, lot_remaining in lots:
+        account.lots[kind].append([lot_id, lot_remaining])
+    return account, _CallRow(*columns), recorded_by, hold, needs_housekeeping, transaction_id
+
+
+def _finalize_steps(
+    session: Session, request: FinalizeCallRequest, events: list[UsageEvent], now: datetime
+) -> Steps[tuple[FinalizedCall, tuple[str, int, int] | None] | None]:
+    """`finalize_call` as plain statements; None: the ORM path decides (the call is already
+    finalized, or the account needs housekeeping). Also returns the auto-recharge crossing
+    to record (account, version, paisa), if the charge made one."""
+    charged = is_charged(request.outcome)
+    unique: dict[str, UsageEvent] = {}
+    repeated: list[str] = []
+    for event in events:
+        if event.event_id in unique:
+            repeated.append(event.event_id)
+        else:
+            unique[event.event_id] = event
+    rows = yield [
+        sql.lock_call_account(request.call_id),
+        sql.finalize_context(request.call_id, list(unique), now, transaction_id=charged),
+    ]
+    account, call, recorded_by, hold, needs_housekeeping, transaction_id = _read_call(
+        rows, request.call_id
+    )
+    if call.status == "finalized":
+        return None
+    _check_outcome(request.outcome)
+    if needs_housekeeping:
+        return None
+    assert call.rate_card_version is not None
+    card = load_rate_card(session, call.rate_card_version)
+    ended_at = _parse_time(request.ended_at, "ended_at") or now
+    duplicates: list[str] = []
+    new_events: list[UsageEvent] = []
+    if request.events_json is not None:  # `record_events`, on what the context read
+        new_events = [event for event_id, event in unique.items() if event_id not in recorded_by]
+        duplicates = repeated + [
+            event_id
+            for event_id in unique
+            if event_id in recorded_by and recorded_by[event_id] != request.batch
+        ]
+        if new_events:
+            totals = UsageTotals([UsageLine(**line) for line in call.usage or []])
+            for event in new_events:
+                totals.add(event)
+            call.usage = [asdict(line) for line in totals.lines]
+            call.usage_event_count = (call.usage_event_count or 0) + len(new_events)
+    else:  # a workflow from before the ledger kept usage: its own totals
+        call.usage = [line.__dict__ for line in request.usage]
+        call.usage_event_count = request.usage_event_count
+    lines = [UsageLine(**line) for line in call.usage or []]
+    priced = price_usage(lines, card, call.margin_rate)
+    breakdown = priced if charged else Breakdown.zero(call.margin_rate)
+    call.status = "finalized"
+    call.outcome = request.outcome
+    call.hangup_reason = request.hangup_reason
+    call.ended_at = ended_at
+    call.rejected_event_count = request.rejected_event_count
+    charge: _Charge | None = None
+    if charged and breakdown.total_paisa > 0:
+        assert transaction_id is not None
+        charge = _plan_charge(
+            account,
+            call,
+            breakdown,
+            transaction_id,
+            kind="call_charge",
+            key=f"call:{call.call_id}:charge",
+            payload_hash=request_hash({"call_id": call.call_id}),
+            description=f"{call.channel.capitalize()} call ({request.outcome})",
+            details={"breakdown": breakdown.__dict__, "channel": call.channel},
+        )
+    hold_row = _end_hold(account, hold, "captured" if charged else "voided", now)
+    yield [
+        sql.post_call_end(
+            call=_call_columns(call, now, breakdown),
+            account=_account_columns(account),
+            hold=hold_row,
+            events=[
+                (e.event_id, e.component, e.sku, e.quantities, e.occurred_at) for e in new_events
+            ],
+            batch=request.batch,
+            transaction=charge.transaction if charge else None,
+            entries=charge.entries if charge else [],
+            lots=charge.lots if charge else [],
+            allocations=charge.allocations if charge else [],
+            alerts=[charge.alert] if charge and charge.alert else [],
+        )
+    ]
+    return FinalizedCall(
+        call_id=call.call_id,
+        account_id=call.account_id,
+        outcome=request.outcome,
+        charged=charge is not None,
+        breakdown=Breakdown(
+            **{**breakdown.__dict__, "margin_rate": str(call.margin_rate)}  # as call_breakdown
+        ),
+        transaction_id=transaction_id if charge else None,
+        balance=snapshot(account),
+        usage=lines,
+        usage_event_count=call.usage_event_count,
+        duplicate_event_ids=duplicates,
+    ), charge.recharge if charge else None
+
+
+def _account_columns(account: PlainAccount) -> tuple[Any, ...]:
+    """The account as sql.post_call_end writes it (the arming flags as read or as changed)."""
+    return (
+        account.id, account.paid_paisa, account.promo_paisa, account.reserved_paisa,
+        account.version, account.low_balance_armed, account.auto_recharge_armed,
+    )  # fmt: skip
+
+
+def _finalize_with_session(
+    session: Session, request: FinalizeCallRequest, now: datetime
+) -> FinalizedCall:
+    """`finalize_call` through the ORM: a call finalized already, or housekeeping due."""
     account, call = lock_call(session, request.call_id)
     if call.status == "finalized":
         events = events_from_json(request.events_json or "")
         if events:  # finalized by the orphan sweep meanwhile: the rest is still owed
             apply_late_usage(session, account, call, events, batch=request.batch)
         return _finalized_view(call, account)  # the first finalization wins
-    if request.outcome not in {o.value for o in Outcome} or request.outcome == Outcome.REFUSED:
-        raise ValidationFailed(f"outcome {request.outcome!r} is not a final call outcome")
+    _check_outcome(request.outcome)
     # Expired promo must not pay for the charge; a stale hold (this call's too) is released.
     housekeeping(session, account, now)
     assert call.rate_card_version is not None
@@ -237,21 +616,40 @@ def void_call(session: Session, call_id: str, reason: str, now: datetime | None 
     """An authorization nobody could confirm (the authorize activity failed, maybe after its
     commit): the call is finalized as refused for `reason` and its hold voided. Idempotent;
     False when there was nothing to void (no row, or already finalized)."""
-    now = now or utcnow()
-    if call_rows.get_call(session, call_id) is None:
+    voided = run_steps(_connection(session), _void_steps(call_id, reason, now or utcnow()))
+    session.expire_all()  # the rows changed under the ORM's feet
+    return voided
+
+
+def _void_steps(call_id: str, reason: str, now: datetime) -> Steps[bool]:
+    rows = yield [
+        sql.lock_call_account(call_id),
+        sql.finalize_context(call_id, [], now, transaction_id=False),
+    ]
+    if not rows[0] or not rows[1]:
         return False
-    account, call = lock_call(session, call_id)
+    account, call, _, hold, _, _ = _read_call(rows, call_id)
     if call.status == "finalized":
         return False
     call.status = "finalized"
     call.authorized = False
     call.refusal_reason = reason
     call.outcome = Outcome.REFUSED.value
-    call.finalized_at = now
-    call.updated_at = now
-    store_breakdown(call, Breakdown.zero(call.margin_rate))
-    end_call_hold(session, account, call_id, captured=False, now=now)
-    session.flush()
+    hold_row = _end_hold(account, hold, "voided", now)
+    yield [
+        sql.post_call_end(
+            call=_call_columns(call, now, Breakdown.zero(call.margin_rate)),
+            account=_account_columns(account),
+            hold=hold_row,
+            events=[],
+            batch="",
+            transaction=None,
+            entries=[],
+            lots=[],
+            allocations=[],
+            alerts=[],
+        )
+    ]
     return True
 
 

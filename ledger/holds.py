@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from db.models import Account, Hold
 from domain.balance_rules import hold_paisa
 from ledger.policy import LedgerPolicy
-from ledger.posting import housekeeping, require_account, utcnow
+from ledger.posting import AccountBalances, housekeeping, require_account, utcnow
 from ledger.repositories import holds as hold_rows
 
 
@@ -18,7 +18,7 @@ def call_hold_reference(call_id: str) -> str:
     return f"call:{call_id}"
 
 
-def call_hold_size(policy: LedgerPolicy, account: Account) -> int:
+def call_hold_size(policy: LedgerPolicy, account: AccountBalances) -> int:
     return hold_paisa(
         call_hold_paisa=policy.call_hold_paisa, min_balance_paisa=account.min_balance_paisa
     )

@@ -153,7 +153,7 @@ def _runtime(settings: Settings) -> Runtime | None:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     from db.migrate import upgrade
-    from db.session import get_engine, get_sessionmaker
+    from db.session import get_sessionmaker
 
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is required for the worker")
@@ -174,8 +174,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         # Tracing: the worker inherits its client's interceptors (core.tracing).
         interceptors=temporal_interceptors(),
     )
-    factory = get_sessionmaker(settings.database_url)
-    instrument_engine(get_engine(settings.database_url))
+    # No pre-ping round trip per activity: run_in_transaction retries a lost connection.
+    factory = get_sessionmaker(settings.database_url, pre_ping=False)
+    instrument_engine(factory.kw["bind"])  # the factory's own engine (get_engine caches by args)
     worker = build_worker(
         client, factory, policy_from_settings(settings), task_queue=settings.task_queue
     )

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from api.calls.service import workflow_status
 from api.dashboard import auth, views
-from api.deps import BillingState, get_state, run_db
+from api.deps import BillingState, run_db, state_of
 from db.models import Call
 from domain.contracts import CallState
 from domain.contracts.calls import CallBreakdown
@@ -291,7 +291,7 @@ def hub(request: Request) -> LiveHub:
     """This process's hub (created on first use, stopped with the app)."""
     found: LiveHub | None = getattr(request.app.state, "live_hub", None)
     if found is None:
-        found = request.app.state.live_hub = LiveHub(get_state(request))
+        found = request.app.state.live_hub = LiveHub(state_of(request))
     return found
 
 

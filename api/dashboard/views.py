@@ -68,6 +68,7 @@ OUTCOME_LABELS = {
     "abandoned": "Abandoned",
     "refused": "Refused",
 }
+CALL_CHARGES_SHOWN = 100  # a call's transactions listed in its breakdown
 CHANNEL_LABELS = {"phone": "Phone", "web": "Web", "whatsapp": "WhatsApp", "chat": "Chat"}
 
 
@@ -280,8 +281,16 @@ def call_detail(session: Session, read: CallRead, now: datetime | None = None) -
                 "lines": lines,
             }
         )
+    charges, complete = call_charges(session, call)
     return {
         **row,
+        "charges": charges,
+        # What late usage after the hangup added (contract §3), when every adjustment is shown.
+        "adjustment_paisa": (
+            -sum(c["amount_paisa"] for c in charges if c["kind"] == "call_adjustment")
+            if complete
+            else None
+        ),
         "hangup_reason": call.hangup_reason,
         "refusal_reason": call.refusal_reason,
         "rate_card_version": call.rate_card_version,
@@ -293,6 +302,32 @@ def call_detail(session: Session, read: CallRead, now: datetime | None = None) -
         "margin_percent": format((margin_rate * 100).normalize(), "f"),
         "has_breakdown": breakdown is not None,
     }
+
+
+def call_charges(session: Session, call: Call) -> tuple[list[dict[str, Any]], bool]:
+    """The call's transactions, oldest first (its charge at hangup, then any adjustments for
+    late usage: their sum is the breakdown's total), and whether that is all of them."""
+    if call.status == CallState.ACTIVE:
+        return [], True
+    rows = balances.list_transactions(
+        session,
+        call.account_id,
+        before_id=None,
+        limit=CALL_CHARGES_SHOWN,
+        filters=TransactionFilter(call_id=call.call_id),
+    )
+    charges = [
+        {
+            "id": tx.id,
+            "kind": tx.kind,
+            "kind_label": KIND_LABELS.get(tx.kind, tx.kind),
+            "amount_paisa": tx.amount_paisa,
+            "created_label": local_label(tx.created_at),
+        }
+        for tx in reversed(rows)
+        if tx.reference == call.call_id  # the filter also matches ids that begin with this one
+    ]
+    return charges, len(rows) < CALL_CHARGES_SHOWN
 
 
 def calls_page(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api.auth import Principal, require_roles
-from api.deps import SessionDep, run_db
+from api.deps import SessionDep, StateDep, run_db
 from api.errors import MUTATING
 from api.idempotency import IdempotentRoute, idempotency_key_header
 from api.keys import service as keys
@@ -37,6 +37,10 @@ async def create_api_key(body: ApiKeyCreate, _: Admin, factory: SessionDep) -> A
     summary="Revoke an API key",
 )
 async def revoke_api_key(
-    key_id: Annotated[str, Path(min_length=1, max_length=64)], _: Admin, factory: SessionDep
+    key_id: Annotated[str, Path(min_length=1, max_length=64)], _: Admin, state: StateDep
 ) -> ApiKeyOut:
-    return await run_db(factory, lambda s: keys.revoke_key(s, key_id))
+    revoked = await run_db(state.session_factory, lambda s: keys.revoke_key(s, key_id))
+    # Committed: this process refuses the key from the next request on (the others when the
+    # commit's notification reaches them, api.key_cache).
+    state.key_cache.forget(key_id)
+    return revoked

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bench import targets
-from bench.capacity import Trial, model
+from bench.capacity import Capacity, Trial, model
 from bench.http import Connection
 from bench.profile import markdown, top_functions
 from bench.run import QUICK, parse_args
@@ -59,7 +59,11 @@ def results(**overrides: Any) -> dict[str, Any]:
                 "baseline_hangup_to_result": {"p99_ms": 100},
             },
         },
-        "capacity": {"billed": {"max_calls": 95}, "baseline": {"max_calls": 100}},
+        "capacity": {
+            "billed": {"max_calls": 95},
+            "baseline": {"max_calls": 100},
+            "running_holds": {"billed_max_calls": 95, "without_holds_max_calls": 100},
+        },
         "verification": {
             "invariant_violation_count": 0,
             "calls_with_wrong_charge": 0,
@@ -85,12 +89,14 @@ def test_every_target_is_met_missed_or_not_measured() -> None:
     slow["api"]["phases"][0] = phase("api-usage, spread", 899)  # < 0.3 × 3000
     slow["summary"]["latency_phase"]["authorize"] = {"p99_ms": 116}  # > 1.15 × 100
     slow["capacity"]["billed"]["max_calls"] = 89
+    slow["capacity"]["running_holds"]["billed_max_calls"] = 89  # < 0.9 × 100 without holds
     slow["verification"]["api_ledger_charged_paisa"] = 4  # a paisa lost
     missed = {n for n, t in targets.evaluate(slow).items() if t["met"] is False}
     assert missed == {
         "api_usage_spread_ge_0_3_raw",
         "authorize_p99_le_1_15x_baseline",
         "live_calls_billed_ge_0_9_baseline",
+        "running_holds_cost_le_10pct",
         "ledger_consistent",
     }
     assert "MISSED" in targets.table(targets.evaluate(slow))
@@ -111,6 +117,7 @@ def test_a_part_that_did_not_run_is_not_measured_never_met() -> None:
         "authorize_p99_le_1_15x_baseline",
         "hangup_to_balance_p99_le_1_5x_baseline_result",
         "live_calls_billed_ge_0_9_baseline",
+        "running_holds_cost_le_10pct",
     }
     assert "not measured" in targets.table(found)
     failed = results()
@@ -198,3 +205,42 @@ def test_http_client_keeps_the_connection_and_reads_json() -> None:
         server.shutdown()
     assert answers == [(201, {"echo": {"n": 1}}), (201, {"echo": {"n": 2}})]
     assert [s[:2] for s in seen] == [("/x", "Bearer k"), ("/x", "Bearer k")]
+
+
+def test_running_holds_are_compared_at_the_billed_levels_and_billed_gets_the_target_level() -> None:
+    """Without holds runs at the largest level billed held and the first it did not; if it holds
+    that one, billed gets one more try at ⌈0.9 ×⌉ it, so a coarse search step cannot miss."""
+
+    def trial(kind: str, calls: int, held: bool) -> Trial:
+        hangup = [0.2 if held else 1.5] * calls
+        return Trial(kind, calls, 10, ok=calls, hangup=hangup, lag=[0.01] * calls)
+
+    async def compare(capacity_of: dict[str, int], billed: list[Trial]) -> dict[str, Any]:
+        ran: list[tuple[str, int]] = []
+
+        async def fake_run(kind: str, level: int, duration: float, trials: list[Trial]) -> Trial:
+            ran.append((kind, level))
+            trials.append(trial(kind, level, level <= capacity_of[kind]))
+            return trials[-1]
+
+        capacity = Capacity.__new__(Capacity)
+        capacity._run = fake_run  # type: ignore[method-assign]
+        out, _ = await capacity.compare_without_holds(billed, 10)
+        out["ran"] = ran
+        return out
+
+    searched = [trial("billed", 25, True), trial("billed", 50, True), trial("billed", 100, False)]
+    # Billed really holds 95 (the search's step hid it); without holds holds 100.
+    out = asyncio.run(compare({"billed": 95, "billed-no-holds": 100}, searched))
+    assert out["ran"] == [("billed-no-holds", 50), ("billed-no-holds", 100), ("billed", 90)]
+    assert (out["billed_max_calls"], out["without_holds_max_calls"]) == (90, 100)
+    assert out["cpu_level"] == 50
+    # Billed holds only 60: the holds cost more than 10 % and the target sees it.
+    out = asyncio.run(compare({"billed": 60, "billed-no-holds": 100}, searched))
+    assert (out["billed_max_calls"], out["without_holds_max_calls"]) == (50, 100)
+    found = targets.evaluate(results(capacity={"running_holds": out}))
+    assert found["running_holds_cost_le_10pct"]["met"] is False
+    # Without holds fails where billed failed: no extra trial, the ratio is 1.
+    out = asyncio.run(compare({"billed": 60, "billed-no-holds": 60}, searched))
+    assert out["ran"] == [("billed-no-holds", 50), ("billed-no-holds", 100)]
+    assert out["billed_over_without_holds"] == 1.0

@@ -20,7 +20,6 @@ from ledger import calls as ledger_calls
 from tests.dashboard.conftest import (
     finish_call,
     make_customer,
-    screenshot,
     sign_in,
     start_call,
 )
@@ -308,7 +307,6 @@ async def test_calls_page_updates_live_and_breakdown_adds_up(
     await expect(active.get_by_test_id("call-status")).to_have_text("In progress")
     # Newest start first: the call started 3 s ago heads the table.
     await expect(rows.first).to_have_attribute("data-call-id", active_id)
-    await screenshot(page, "calls")
     await page.get_by_test_id("nav-billing").click()
     await expect(page.locator("#chart rect.bar.today")).to_have_count(1)
     await expect(page.get_by_test_id("reserved")).to_have_text("₹10.00")

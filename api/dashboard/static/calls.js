@@ -178,6 +178,20 @@
     else if (d.total_paisa === 0 && !["completed", "voicemail", "abandoned"].includes(d.outcome)) note = "Not charged: only completed, voicemail and abandoned calls are charged.";
     else note = "Each component is Σ quantity × unit price, rounded half-up to the paisa.";
     detail.append(el("p", { class: "muted note" }, note));
+    // What was charged: at hangup, then adjustments for late usage (their sum is the total).
+    if (d.charges.length) {
+      const charged = el("tbody");
+      for (const c of d.charges) {
+        charged.append(el("tr", { "data-testid": "charge-row", dataset: { kind: c.kind, txId: c.id } },
+          el("th", {}, c.kind_label + " ", el("span", { class: "muted" }, c.created_label)),
+          el("td", { class: "num", "data-paisa": -c.amount_paisa }, formatINR(-c.amount_paisa))));
+      }
+      detail.append(el("table", { class: "breakdown charges", "data-testid": "charges" }, charged));
+    }
+    if (d.adjustment_paisa) {
+      detail.append(el("p", { class: "note", "data-testid": "detail-adjustment", "data-paisa": d.adjustment_paisa },
+        `Includes ${formatINR(d.adjustment_paisa)} for usage reported after the call ended (a call adjustment).`));
+    }
     const q = new URLSearchParams({ call_id: d.call_id });
     detail.append(el("a", { href: "/billing?" + q, class: "small", "data-testid": "detail-transactions" }, "Its transactions"));
   }
