@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -78,7 +79,8 @@ class CallActivities:
             )
         )
         return CallAuthorization(
-            decision=decision,
+            # Recorded in the call's history: not the balance, which the workflow never reads.
+            decision=replace(decision, balance=None),
             max_duration_seconds=int(self.deps.policy.max_call_duration.total_seconds()),
         )
 
@@ -98,7 +100,8 @@ class CallActivities:
         finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
         # A low-balance crossing this charge caused is in the outbox (same transaction).
         await self.alerts.after_commit(finalized.balance)
-        return finalized
+        # Recorded in the call's history: the balance was for the alert, not the workflow.
+        return replace(finalized, balance=None)
 
     @activity.defn(name=CALL_VOID_ACTIVITY)
     async def void(self, request: CallVoid) -> None:

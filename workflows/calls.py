@@ -17,7 +17,9 @@ Since `LEDGER_USAGE_PATCH` the ledger keeps the call's usage:
   usage reaches `CallLateUsageWorkflow` through the client).
 - an authorize activity that failed (perhaps after its commit) is voided by the retried
   `call_void` activity; the decision is `billing_unavailable`.
-Histories recorded before the patch replay the old shape (the `legacy` branches).
+Histories recorded before the patch replay the old shape (the `legacy` branches). A first run
+the client started with the call's search attributes is `lean` (`_is_lean`): the patched shape
+with fewer history events.
 
 Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
 imports; activities are called by name.
@@ -101,6 +103,7 @@ class CallBillingWorkflow(CallWorkflowState):
         self._last_checkpoint_at: datetime | None = None
         self._late_batches = 0
         self._checkpoint_scheduled = False  # waiting for a checkpoint's time, not for usage
+        self._lean = False  # a first run of the history diet's shape (`_is_lean`); set by run()
         # A carry from a run since the patch: this run is one too, even for signals that are
         # handled before run() starts.
         self._ledgered = bool(input.carry and input.carry.ledgered)
@@ -109,10 +112,14 @@ class CallBillingWorkflow(CallWorkflowState):
 
     @workflow.run
     async def run(self, input: CallInput) -> CallResult:
-        self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
-        workflow.upsert_search_attributes(
-            [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
-        )
+        self._lean = self._is_lean(input)
+        if self._lean:
+            self._ledgered = True  # the patch's shape, without its marker and its upsert
+        else:
+            self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
+            workflow.upsert_search_attributes(
+                [ACCOUNT_ID.value_set(input.account_id), CALL_CHANNEL.value_set(input.channel)]
+            )
         if self._authorization is None:
             self._authorization = await self._authorize()
             self._started_at = self._started_at or workflow.now().isoformat()
@@ -142,8 +149,34 @@ class CallBillingWorkflow(CallWorkflowState):
         assert self._hangup is not None
         return await self._finalize(self._hangup)
 
+    @staticmethod
+    def _is_lean(input: CallInput) -> bool:
+        """A first run the client started with AccountId and CallChannel (clients give them
+        since the history diet). Such a run records three events less than the earlier shape:
+        no upsert of those attributes, no `ledger-usage` patch marker nor the SDK's
+        TemporalChangeVersion upsert that goes with it (it is of the patched shape anyway),
+        and the deadline timer left uncancelled (see `_run_call`).
+
+        Deterministic: the start's attributes are in the started event. Earlier first runs were
+        started without them, and continued runs (whose started events carry the attributes
+        over) keep the earlier shape. Deploy the workers before the clients that give them: a
+        run an older worker began with them has the marker and the upsert in its history, which
+        this code would not replay."""
+        given = workflow.info().typed_search_attributes
+        return (
+            input.carry is None
+            and given.get(ACCOUNT_ID) == input.account_id
+            and given.get(CALL_CHANNEL) == input.channel
+        )
+
     async def _run_call(self, input: CallInput, deadline: datetime) -> None:
-        """Until hangup or the deadline: checkpoint usage, continue as new when due."""
+        """Until hangup or the deadline: checkpoint usage, continue as new when due.
+
+        A lean run leaves the deadline's timer running when the call ends (the run's end drops
+        it) instead of cancelling it: one history event less per call. The checkpoint's timer
+        is still cancelled: it could fire while the final workflow task runs the finalize, and
+        that task would be retried. Runs of the earlier shape replay as recorded, both timers
+        cancelled."""
         timer = asyncio.create_task(self._deadline_timer(deadline))
         self._last_checkpoint_at = workflow.now()
         try:
@@ -152,7 +185,8 @@ class CallBillingWorkflow(CallWorkflowState):
                     self._hangup = Hangup(Outcome.ABANDONED, "max_duration", self._deadline)
                     break
                 if self._should_continue_as_new():
-                    timer.cancel()
+                    if not self._lean:
+                        timer.cancel()
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(self._next_run_input(input))
                 due = self._checkpoint_due()
@@ -168,7 +202,7 @@ class CallBillingWorkflow(CallWorkflowState):
                         timeout_summary="usage checkpoint",
                     )
         finally:
-            if not timer.done():
+            if not timer.done() and not self._lean:
                 timer.cancel()
 
     def _woken(self) -> bool:

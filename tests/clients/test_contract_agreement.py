@@ -44,6 +44,8 @@ SERVER_TYPES: dict[str, Any] = {
         "LATE_USAGE_UPDATE",
         "CALL_ID_PATTERN",
         "MAX_EVENTS_PER_SIGNAL",
+        "ACCOUNT_ID_ATTRIBUTE",
+        "CALL_CHANNEL_ATTRIBUTE",
     ],
 )
 def test_constants_agree(name: str) -> None:

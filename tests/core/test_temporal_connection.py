@@ -22,6 +22,7 @@ from core.temporal_connection import (
     describe,
     temporal_target,
 )
+from core.temporal_converter import BILLING_DATA_CONVERTER
 from tests.core.tls_workflows import GreetOverTls
 from tests.support.tls import TlsProxy, make_tls_files
 
@@ -139,6 +140,7 @@ api_key = "from-file"
     assert seen["namespace"] == "billing.a1b2c"
     assert seen["api_key"] == "env-api-key"
     assert seen["lazy"] is True and seen["runtime"] is runtime
+    assert seen["data_converter"] is BILLING_DATA_CONVERTER
     tls = seen["tls"]
     assert isinstance(tls, TLSConfig)
     assert tls.server_root_ca_cert == pems["ca"].read_bytes()

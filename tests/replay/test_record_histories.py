@@ -1,9 +1,10 @@
 """Records the histories test_replay.py replays. Skipped unless BILLING_RECORD_HISTORIES=1:
 it is the tool that (re)writes tests/replay/histories/, not a check.
 
-It records today's shape under `ledger_*` names (usage checkpointed to the ledger, since the
-`ledger-usage` patch); the unprefixed files were recorded before that patch and are kept as
-they are, so the old shape keeps replaying."""
+It records today's shape under `lean_*` names (the client gives the call's search attributes at
+start, the deadline timer is not cancelled). Files of earlier shapes are kept as they are, so
+they keep replaying: `ledger_*` (usage checkpointed to the ledger, since the `ledger-usage`
+patch, attributes upserted) and the unprefixed ones (recorded before that patch)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contracts import CALL_WORKFLOW, call_workflow_id
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
+from orchestrator_client import call_search_attributes
 from tests.support.calls import Ledger, running_worker, uid
 from tests.workflows.test_long_calls import eager_continue_as_new_env
 
 __all__ = ["eager_continue_as_new_env"]
 HISTORIES = Path(__file__).parent / "histories"
-PREFIX = "ledger_"
+PREFIX = "lean_"
 pytestmark = pytest.mark.skipif(
     os.environ.get("BILLING_RECORD_HISTORIES") != "1", reason="records fixtures on request only"
 )
@@ -110,6 +112,7 @@ async def test_record(
             {"call_id": call_id, "account_id": account_id, "channel": "whatsapp"},
             id=call_workflow_id(call_id),
             task_queue=billing.task_queue,
+            search_attributes=call_search_attributes(account_id, "whatsapp"),
         )
         await handle.execute_update("authorize", None)
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[2])

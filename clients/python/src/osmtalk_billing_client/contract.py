@@ -21,6 +21,9 @@ HANGUP_SIGNAL = "hangup"
 STATUS_QUERY = "status"
 CALL_LATE_USAGE_WORKFLOW = "CallLateUsageWorkflow"  # late usage of a call whose workflow ended
 LATE_USAGE_UPDATE = "late_usage"
+# Search attributes the client gives at start (the worker sets CallOutcome at the end).
+ACCOUNT_ID_ATTRIBUTE = "AccountId"
+CALL_CHANNEL_ATTRIBUTE = "CallChannel"
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 MAX_EVENTS_PER_SIGNAL = 2000
