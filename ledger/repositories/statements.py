@@ -11,12 +11,17 @@ out together with its COMMIT.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
+from opentelemetry import trace
 
 R = TypeVar("R")
+# One client span per round trip, as SQLAlchemy's instrumentation gives the ORM's statements, so
+# a call's or a charge's ledger SQL still shows in its trace.
+tracer = trace.get_tracer(__name__)
 Row = tuple[Any, ...]
 
 
@@ -30,12 +35,23 @@ class Statement:
 Steps = Generator[list[Statement], list[list[Row]], R]
 
 
+def _span(batch: list[Statement]) -> AbstractContextManager[trace.Span]:
+    return tracer.start_as_current_span(
+        "ledger sql",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "db.system": "postgresql",
+            "db.statement": ";\n".join(s.sql.strip() for s in batch),
+        },
+    )
+
+
 def run_steps(conn: psycopg.Connection[Any], steps: Steps[R]) -> R:
     """Drive `steps` on a synchronous connection (already in a transaction)."""
     try:
         batch = next(steps)
         while True:
-            with conn.pipeline():
+            with _span(batch), conn.pipeline():
                 cursors = [conn.execute(s.sql, s.params) for s in batch]
             rows = [
                 list(cursor.fetchall()) if s.fetch else []
@@ -53,14 +69,15 @@ async def run_steps_async(conn: psycopg.AsyncConnection[Any], steps: Steps[R]) -
     try:
         batch = next(steps)
         while True:
-            cursors = []
-            for statement in batch:
-                cursor = conn.cursor()
-                await cursor.execute(statement.sql, statement.params)
-                cursors.append(cursor)
-            rows: list[list[Row]] = []
-            for statement, cursor in zip(batch, cursors, strict=True):
-                rows.append(list(await cursor.fetchall()) if statement.fetch else [])
+            with _span(batch):
+                cursors = []
+                for statement in batch:
+                    cursor = conn.cursor()
+                    await cursor.execute(statement.sql, statement.params)
+                    cursors.append(cursor)
+                rows: list[list[Row]] = []
+                for statement, cursor in zip(batch, cursors, strict=True):
+                    rows.append(list(await cursor.fetchall()) if statement.fetch else [])
             batch = steps.send(rows)
     except StopIteration as stop:
         result: R = stop.value
