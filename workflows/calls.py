@@ -19,7 +19,9 @@ Since `LEDGER_USAGE_PATCH` the ledger keeps the call's usage:
   `call_void` activity; the decision is `billing_unavailable`.
 Histories recorded before the patch replay the old shape (the `legacy` branches). A first run
 the client started with the call's search attributes is `lean` (`_is_lean`): the patched shape
-with fewer history events.
+with fewer history events, and checkpoints that let usage gather up to
+`LEAN_CHECKPOINT_GATHER` (1.5 s) from the oldest pending event, so a call reporting every
+second checkpoints every other second.
 
 Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
 imports; activities are called by name.
@@ -89,6 +91,11 @@ CALL_OUTCOME = SearchAttributeKey.for_keyword(CALL_OUTCOME_ATTRIBUTE)
 
 LEDGER_USAGE_PATCH = "ledger-usage"
 CHECKPOINT_INTERVAL = timedelta(seconds=1)
+# A lean run lets usage gather this long from the oldest pending event before it checkpoints
+# (never sooner than CHECKPOINT_INTERVAL after the last one): a call reporting every second
+# checkpoints every other second, half the ledger work, and the hold still catches up within
+# the contract's 2 s.
+LEAN_CHECKPOINT_GATHER = timedelta(seconds=1.5)
 # Until it lands: the ledger posts each once (first finalization wins, events once per id).
 UNTIL_IT_LANDS = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
@@ -103,6 +110,7 @@ class CallBillingWorkflow(CallWorkflowState):
         self._last_checkpoint_at: datetime | None = None
         self._late_batches = 0
         self._checkpoint_scheduled = False  # waiting for a checkpoint's time, not for usage
+        self._pending_since: datetime | None = None  # when the oldest pending event came (lean)
         self._lean = False  # a first run of the history diet's shape (`_is_lean`); set by run()
         # A carry from a run since the patch: this run is one too, even for signals that are
         # handled before run() starts.
@@ -139,6 +147,7 @@ class CallBillingWorkflow(CallWorkflowState):
         for raw in self._pending_usage:
             self._ingest(raw)
         self._pending_usage.clear()
+        self._note_pending()
 
         assert self._deadline is not None
         deadline = datetime.fromisoformat(self._deadline)
@@ -155,7 +164,8 @@ class CallBillingWorkflow(CallWorkflowState):
         since the history diet). Such a run records three events less than the earlier shape:
         no upsert of those attributes, no `ledger-usage` patch marker nor the SDK's
         TemporalChangeVersion upsert that goes with it (it is of the patched shape anyway),
-        and the deadline timer left uncancelled (see `_run_call`).
+        the deadline timer left uncancelled (see `_run_call`) and no memo (the breakdown is in
+        the result). Its checkpoints gather usage (`_checkpoint_due`).
 
         Deterministic: the start's attributes are in the started event. Earlier first runs were
         started without them, and continued runs (whose started events carry the attributes
@@ -268,7 +278,15 @@ class CallBillingWorkflow(CallWorkflowState):
     def _checkpoint_due(self) -> datetime | None:
         if not self._book.pending or self._last_checkpoint_at is None:
             return None
-        return self._last_checkpoint_at + CHECKPOINT_INTERVAL
+        due = self._last_checkpoint_at + CHECKPOINT_INTERVAL
+        if self._lean and self._pending_since is not None:
+            due = max(due, self._pending_since + LEAN_CHECKPOINT_GATHER)
+        return due
+
+    def _note_pending(self) -> None:
+        """Usage may have become pending: remember since when (a lean run's gathering)."""
+        if self._book.pending and self._pending_since is None:
+            self._pending_since = workflow.now()
 
     def _batch(self) -> str:
         """The next batch's name. It advances only when a checkpoint lands, so a retry after a
@@ -293,6 +311,8 @@ class CallBillingWorkflow(CallWorkflowState):
             return
         self._checkpoints += 1
         self._book.confirm_checkpoint(len(events), result)
+        # What came during the activity has waited since it started, at most.
+        self._pending_since = self._last_checkpoint_at if self._book.pending else None
 
     async def _end_refused(self) -> CallResult:
         self._state = CallState.REFUSED
@@ -338,7 +358,8 @@ class CallBillingWorkflow(CallWorkflowState):
         while True:
             await self._charge_late_usage()
             breakdown = self._breakdown()
-            workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
+            if not self._lean:  # the breakdown is in the result; a lean run skips the memo
+                workflow.upsert_memo({"breakdown": breakdown, "outcome": self._outcome})
             workflow.set_current_details(self._summary(breakdown))
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._late_usage:
@@ -412,6 +433,7 @@ class CallBillingWorkflow(CallWorkflowState):
         self._events_in_run += len(events)
         for raw in events:
             self._ingest(raw)
+        self._note_pending()
 
     @workflow.signal(name=HANGUP_SIGNAL)
     def hangup(self, payload: Any) -> None:

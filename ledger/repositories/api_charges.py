@@ -181,7 +181,8 @@ def post_charges(
         ),
 """
         + POSTING_ROWS
-        + """        acc AS (
+        + """
+        acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
                 version = (e->>3)::bigint, low_balance_armed = (e->>4)::boolean,
                 auto_recharge_armed = (e->>5)::boolean
@@ -189,7 +190,8 @@ def post_charges(
         ),
 """
         + ALERT_OUTBOX_ROWS
-        + """        INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
+        + """
+        INSERT INTO api_requests (request_id, account_id, sku, input_tokens, output_tokens,
             rate_card_version, provider_total_paisa, margin_paisa, total_paisa, transaction_id,
             request_hash)
         SELECT e->>0, e->>1, e->>2, (e->>3)::bigint, (e->>4)::bigint, (e->>5)::int,

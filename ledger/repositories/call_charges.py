@@ -230,7 +230,8 @@ def post_call_end(
         ),
 """
         + POSTING_ROWS
-        + """        acc AS (
+        + """
+        acc AS (
             UPDATE accounts a SET paid_paisa = (e->>1)::bigint, promo_paisa = (e->>2)::bigint,
                 reserved_paisa = (e->>3)::bigint, version = (e->>4)::bigint,
                 low_balance_armed = (e->>5)::boolean, auto_recharge_armed = (e->>6)::boolean
@@ -243,7 +244,8 @@ def post_call_end(
         ),
 """
         + ALERT_OUTBOX_ROWS
-        + """        UPDATE calls c SET status = e->>1, authorized = (e->>2)::boolean,
+        + """
+        UPDATE calls c SET status = e->>1, authorized = (e->>2)::boolean,
             refusal_reason = e->>3, outcome = e->>4, hangup_reason = e->>5,
             ended_at = (e->>6)::timestamptz, finalized_at = (e->>7)::timestamptz,
             updated_at = (e->>8)::timestamptz, rejected_event_count = (e->>9)::int,

@@ -66,7 +66,7 @@ async def test_record(
         call_id = uid("call")
         await billing.authorize(call_id, account_id, "phone")
         await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[:2]})
-        await asyncio.sleep(1.5)  # a usage checkpoint
+        await asyncio.sleep(2.0)  # a usage checkpoint (usage gathers 1.5 s in a lean run)
         await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[2:]})
         bad = {"event_id": "x", "component": "llm", "sku": "acme/none", "input_tokens": 1}
         await billing.report_usage(call_id, [bad])

@@ -115,8 +115,9 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert attributes.get(ACCOUNT_ID) == account_id
     assert attributes.get(CALL_CHANNEL) == "phone"
     assert attributes.get(CALL_OUTCOME) == "completed"
-    memo = await description.memo()
-    assert memo["breakdown"]["total_paisa"] == 442
+    # The breakdown is in the result (above); a call the client started with its search
+    # attributes writes no memo (one history event and visibility write less).
+    assert await description.memo() == {}
     # ₹545.58 left is far above the ₹10 alert threshold: a charge can only lower the balance,
     # so the account's workflow (alerts live there) is not bothered with it.
     with pytest.raises(RPCError, match="not found"):

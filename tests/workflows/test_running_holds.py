@@ -5,9 +5,11 @@ much a call cost."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+from sqlalchemy import text
 
 from db.models import Account
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
@@ -17,6 +19,7 @@ from orchestrator_client import BillingClient
 from tests.support.calls import Ledger, uid
 
 MIN_BALANCE = 1000
+REPORTS = 16
 
 
 def docs_calls(count: int, tag: str) -> list[dict[str, object]]:
@@ -104,3 +107,47 @@ async def test_concurrent_long_calls_on_100_rupees_stop_being_authorized_as_cost
     assert [r.breakdown.total_paisa for r in results] == [cost] * 4
     account = ledger.balance(account_id)
     assert (account.paid_paisa, account.reserved_paisa) == (10_000 - 4 * cost, 0)
+
+
+async def test_usage_gathers_between_checkpoints_and_each_report_lands_within_2_s(
+    billing: BillingClient, ledger: Ledger
+) -> None:
+    """A call reporting twice a second: every report is in the ledger (and its hold) within
+    2 s, yet checkpoints gather reports (usage waits up to 1.5 s for more, not one a second)."""
+    account_id = ledger.account(paid=100_000, promo=0)
+    call_id = uid("call")
+    assert (await billing.authorize(call_id, account_id, "phone")).authorized
+
+    def recorded(event_ids: list[str]) -> bool:
+        query = text(
+            "SELECT count(*) FROM call_usage_events WHERE call_id = :call AND event_id = ANY(:ids)"
+        )
+        count = ledger.tx(lambda s: s.execute(query, {"call": call_id, "ids": event_ids}).scalar())
+        return count == len(event_ids)
+
+    async def lands(event_ids: list[str], reported: float) -> float:
+        while not await asyncio.to_thread(recorded, event_ids):
+            await asyncio.sleep(0.05)
+        return time.monotonic() - reported
+
+    waits = []
+    for n in range(REPORTS):
+        events = docs_calls(1, f"r{n}")
+        await billing.report_usage(call_id, {"events": events})
+        ids = [str(e["event_id"]) for e in events]
+        waits.append(asyncio.create_task(lands(ids, time.monotonic())))
+        await asyncio.sleep(0.5)
+    delays = await asyncio.gather(*waits)
+    assert max(delays) < 2.0, delays
+    batches = ledger.tx(
+        lambda s: s.execute(
+            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
+            {"call": call_id},
+        ).scalar()
+    )
+    # 8 s of reports: a checkpoint about every 2 s, and the final charge takes the rest (one
+    # batch a second, 9, when reports are not gathered).
+    assert batches is not None and 3 <= batches <= 6, batches
+    await billing.hangup(call_id, "completed")
+    result = await billing.result(call_id)
+    assert result.usage_event_count == REPORTS * len(TYPICAL_PHONE_CALL_USAGE)
