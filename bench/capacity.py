@@ -290,8 +290,10 @@ class Capacity:
         levels = [with_holds, *([min(above)] if above else [])]
         trials: list[Trial] = []
         without_holds = 0
+        without_failed_at: int | None = None
         for level in levels:
             if not (await self._run(WITHOUT_HOLDS, level, duration, trials)).held:
+                without_failed_at = level
                 break
             without_holds = level
         billed_extra: list[Trial] = []
@@ -309,9 +311,8 @@ class Capacity:
             "levels": levels,
             "billed_max_calls": with_holds,
             "without_holds_max_calls": without_holds,
-            "billed_over_without_holds": (
-                round(with_holds / without_holds, 3) if without_holds else None
-            ),
+            "without_holds_failed_at": without_failed_at,
+            "billed_over_without_holds": holds_ratio(with_holds, without_holds, without_failed_at),
             "cpu_level": levels[0],
             "cpu_ms_per_call_second": cpu,
             "trials": [t.public() for t in trials],
@@ -321,6 +322,17 @@ class Capacity:
         if a and b:
             out["worker_and_postgres_cpu_with_over_without"] = round(a / b, 3)
         return out, trials + billed_extra
+
+
+def holds_ratio(with_holds: int, without_holds: int, without_failed_at: int | None) -> float | None:
+    """Billed N with running holds ÷ N without them. When the variant without holds already
+    failed at a level billed held, its N is below that level: the ratio is at least
+    with ÷ (failed level − 1), which is what is returned (a lower bound above 1)."""
+    if without_holds:
+        return round(with_holds / without_holds, 3)
+    if without_failed_at is not None and 1 < without_failed_at <= with_holds:
+        return round(with_holds / (without_failed_at - 1), 3)
+    return None
 
 
 # A history shard serializes its workflows' writes; this is the planning figure the model uses

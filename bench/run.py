@@ -176,8 +176,13 @@ def print_running_holds(holds: dict[str, Any]) -> None:
         return
     print(
         f"running holds' cost (levels {holds['levels']}): billed N = {holds['billed_max_calls']} "
-        f"with holds, {holds['without_holds_max_calls']} without "
-        f"(ratio {holds['billed_over_without_holds']})"
+        f"with holds, {holds['without_holds_max_calls']} without"
+        + (
+            f" (failed at {holds['without_holds_failed_at']})"
+            if holds.get("without_holds_failed_at")
+            else ""
+        )
+        + f" (ratio {holds['billed_over_without_holds']})"
     )
     for kind, cpu in holds["cpu_ms_per_call_second"].items():
         print(f"  CPU ms per call-second at N = {holds['cpu_level']}, {kind}: {cpu}")

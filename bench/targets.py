@@ -176,11 +176,8 @@ TARGETS: tuple[Target, ...] = (
     Target(
         "running_holds_cost_le_10pct",
         "live-call capacity: billed N with running holds ≥ 0.9 × billed N without them "
-        "(same run, same levels)",
-        lambda r: _div(
-            _get(r, "capacity", "running_holds", "billed_max_calls"),
-            _get(r, "capacity", "running_holds", "without_holds_max_calls"),
-        ),
+        "(same run, same levels; a lower bound when the variant without holds failed first)",
+        lambda r: _get(r, "capacity", "running_holds", "billed_over_without_holds"),
         lambda x: x >= 0.9,
     ),
     Target(
