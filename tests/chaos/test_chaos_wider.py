@@ -354,17 +354,11 @@ async def test_refund_while_temporal_is_down(
 # --- 4. a call workflow terminated mid-call -----------------------------------------------------
 
 
-ORPHANS_STEP = "reconcile_orphaned_calls"
-ORPHANS_MISSING = f"needs the reconciler's {ORPHANS_STEP} step (branch `calls`), not on main yet"
-
-
-@pytest.mark.xfail(ORPHANS_STEP not in RECONCILER_STEPS, strict=False, reason=ORPHANS_MISSING)
 @pytest.mark.timeout(300)
 async def test_terminated_call_is_charged_by_the_reconciler(
     stack: Stack, billing: BillingClient
 ) -> None:
-    if ORPHANS_STEP not in RECONCILER_STEPS:
-        pytest.xfail(ORPHANS_MISSING)  # don't spend two minutes proving it is missing
+    assert "reconcile_orphaned_calls" in RECONCILER_STEPS
     factory = get_sessionmaker(stack.database_url)
     accounts = await asyncio.to_thread(
         seed_accounts, factory, 1, top_up_paisa=5_000_000, prefix="chaos-terminated"
