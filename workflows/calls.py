@@ -161,7 +161,7 @@ class CallBillingWorkflow(CallWorkflowState):
     @staticmethod
     def _is_lean(input: CallInput) -> bool:
         """A first run the client started with AccountId and CallChannel (clients give them
-        since the history diet). Such a run records three events less than the earlier shape:
+        since the history diet). Such a run records fewer events than the earlier shape:
         no upsert of those attributes, no `ledger-usage` patch marker nor the SDK's
         TemporalChangeVersion upsert that goes with it (it is of the patched shape anyway),
         the deadline timer left uncancelled (see `_run_call`) and no memo (the breakdown is in
