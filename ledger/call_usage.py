@@ -7,7 +7,7 @@ and then the call row (the order every call operation uses)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,10 +70,8 @@ def lock_call(session: Session, call_id: str) -> tuple[Account, Call]:
     return account, call
 
 
-def record_events(
-    session: Session, call: Call, events: Sequence[UsageEvent], *, batch: str, phase: str
-) -> Recorded:
-    """Record events once per (call, event id) and add the new ones to the call's totals."""
+def split_repeats(events: Iterable[UsageEvent]) -> tuple[dict[str, UsageEvent], list[str]]:
+    """Events by id, first occurrence kept, and the ids repeated within the same report."""
     unique: dict[str, UsageEvent] = {}
     repeated: list[str] = []
     for event in events:
@@ -81,6 +79,14 @@ def record_events(
             repeated.append(event.event_id)
         else:
             unique[event.event_id] = event
+    return unique, repeated
+
+
+def record_events(
+    session: Session, call: Call, events: Sequence[UsageEvent], *, batch: str, phase: str
+) -> Recorded:
+    """Record events once per (call, event id) and add the new ones to the call's totals."""
+    unique, repeated = split_repeats(events)
     inserted_ids = usage_rows.insert_new_events(
         session, call.call_id, list(unique.values()), batch=batch, phase=phase
     )
@@ -160,13 +166,7 @@ def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) ->
     """A live checkpoint in two round trips: lock and read (sql.lock_checkpoint), price and
     follow the running cost in Python with the ledger's rules, write (sql.write_checkpoint).
     Exactly what `record_events` + `price_call` + the hold rule do on ORM rows."""
-    unique: dict[str, UsageEvent] = {}
-    repeated: list[str] = []
-    for event in request.usage_events():
-        if event.event_id in unique:
-            repeated.append(event.event_id)
-        else:
-            unique[event.event_id] = event
+    unique, repeated = split_repeats(request.usage_events())
     account_rows, call_rows_, hold_rows_ = yield checkpoint_sql.lock_checkpoint(
         request.call_id, call_hold_reference(request.call_id), list(unique)
     )

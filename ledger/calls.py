@@ -42,6 +42,7 @@ from ledger.call_usage import (
     call_breakdown,
     lock_call,
     record_events,
+    split_repeats,
     store_breakdown,
     usage_lines,
 )
@@ -433,13 +434,7 @@ def _finalize_steps(
     finalized, or the account needs housekeeping). Also returns the auto-recharge crossing
     to record (account, version, paisa), if the charge made one."""
     charged = is_charged(request.outcome)
-    unique: dict[str, UsageEvent] = {}
-    repeated: list[str] = []
-    for event in events:
-        if event.event_id in unique:
-            repeated.append(event.event_id)
-        else:
-            unique[event.event_id] = event
+    unique, repeated = split_repeats(events)
     rows = yield [
         sql.lock_call_account(request.call_id),
         sql.finalize_context(request.call_id, list(unique), now, transaction_id=charged),
