@@ -27,8 +27,10 @@ def standin_settings(api_url: str, port: int | None = None) -> tuple[dict[str, s
     port = port or int(os.environ.get("RAZORPAY_STANDIN_PORT") or DEFAULT_PORT)
     env = {
         "RAZORPAY_KEY_ID": "rzp_test_" + secrets.token_hex(7),
-        "RAZORPAY_KEY_SECRET": secrets.token_urlsafe(18),
-        "RAZORPAY_WEBHOOK_SECRET": secrets.token_urlsafe(18),
+        # Hex: a urlsafe secret may start with "-", which the stand-in's argparse took for an
+        # option (the `--name=value` form below is safe either way).
+        "RAZORPAY_KEY_SECRET": secrets.token_hex(18),
+        "RAZORPAY_WEBHOOK_SECRET": secrets.token_hex(18),
         "RAZORPAY_API_URL": f"http://127.0.0.1:{port}",
         # Refund payouts: the stand-in accepts any account number and fund account.
         "RAZORPAYX_ACCOUNT_NUMBER": STANDIN_PAYOUT_ACCOUNT_NUMBER,
@@ -38,12 +40,9 @@ def standin_settings(api_url: str, port: int | None = None) -> tuple[dict[str, s
         "dev.razorpay",
         "--port",
         str(port),
-        "--key-id",
-        env["RAZORPAY_KEY_ID"],
-        "--key-secret",
-        env["RAZORPAY_KEY_SECRET"],
-        "--webhook-secret",
-        env["RAZORPAY_WEBHOOK_SECRET"],
+        f"--key-id={env['RAZORPAY_KEY_ID']}",
+        f"--key-secret={env['RAZORPAY_KEY_SECRET']}",
+        f"--webhook-secret={env['RAZORPAY_WEBHOOK_SECRET']}",
         "--webhook-url",
         f"{api_url}/v1/webhooks/razorpay",
     )

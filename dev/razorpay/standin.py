@@ -109,7 +109,7 @@ class RazorpayStandIn:
             time.sleep(0.02)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Local stand-in for Razorpay's API and checkout")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8790)
@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duplicate-probability", type=float, default=0.1)
     parser.add_argument("--refund-settle-seconds", type=float, default=0.0)
     parser.add_argument("--merchant", default="osmTalk")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     standin = RazorpayStandIn(
         args.host,
         args.port,

@@ -12,6 +12,7 @@ import pytest
 
 from core.config import Settings
 from core.production import insecure_settings
+from dev.razorpay import devstack, standin
 from dev.stack import StackConfig, run_dir_secrets
 
 
@@ -55,3 +56,16 @@ def test_the_environment_wins_over_the_kept_secrets(
         "from-the-environment",
         "also-from-the-environment",
     )
+
+
+def test_the_standin_takes_secrets_that_look_like_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated secret starting with "-" once made the stand-in's argparse exit 2 (and the
+    stack with it): the secrets go as `--name=value`."""
+    for name in ("token_hex", "token_urlsafe"):
+        monkeypatch.setattr(devstack.secrets, name, lambda n: "-" + "a" * (2 * n - 1))
+    env, command = devstack.standin_settings("http://127.0.0.1:1", port=2)
+    assert command[1:3] == ["-m", "dev.razorpay"]
+    args = standin.parse_args(command[3:])
+    assert args.key_secret == env["RAZORPAY_KEY_SECRET"] and args.key_secret[0] == "-"
+    assert args.webhook_secret == env["RAZORPAY_WEBHOOK_SECRET"]
+    assert args.key_id == env["RAZORPAY_KEY_ID"] and args.port == 2

@@ -17,6 +17,7 @@ from db.models import Hold, LedgerTransaction
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import UsageTotals, validate_usage_event
+from domain.refund_parts import MIN_REFUND_PAISA
 from ledger import accounts as ledger_accounts
 from ledger import api_requests, coupons, rate_cards, refunds
 from ledger import calls as ledger_calls
@@ -245,10 +246,11 @@ class Runner:
                 )
             except RefundNotAllowed:
                 if first:
-                    assert wanted <= 0 or wanted > refundable, (wanted, refundable)
+                    # Nothing to refund, more than is refundable, or below the gateway's ₹1.
+                    assert wanted < MIN_REFUND_PAISA or wanted > refundable, (wanted, refundable)
                 return
             if first:
-                assert 0 < wanted <= refundable and refund.amount_paisa == wanted
+                assert MIN_REFUND_PAISA <= wanted <= refundable and refund.amount_paisa == wanted
                 model.paid -= wanted
                 model.refunds[refund_id] = wanted
         elif kind == "settle_refund":
