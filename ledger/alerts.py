@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -21,37 +20,18 @@ from db.models import Account, AlertOutbox
 from domain.balance_rules import low_balance_step
 from domain.contracts import low_balance_alert_key
 from domain.contracts.accounts import LowBalanceAlert
+from ledger.plain_accounts import AccountRow
 from ledger.repositories import outbox
 
 
-class AlertAccount(Protocol):
-    """What the crossing rule reads of an account: the ORM row, or the plain row of a fast path
-    (ledger.api_requests)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def paid_paisa(self) -> int: ...
-    @property
-    def promo_paisa(self) -> int: ...
-    @property
-    def min_balance_paisa(self) -> int: ...
-    @property
-    def alert_threshold_paisa(self) -> int | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def low_balance_armed(self) -> bool | None: ...
-
-
-def alert_threshold_of(account: AlertAccount) -> int:
+def alert_threshold_of(account: AccountRow) -> int:
     """The account's alert threshold: its own, else its minimum balance."""
     if account.alert_threshold_paisa is not None:
         return account.alert_threshold_paisa
     return account.min_balance_paisa
 
 
-def crossing_step(account: AlertAccount) -> tuple[bool, LowBalanceAlert | None]:
+def crossing_step(account: AccountRow) -> tuple[bool, LowBalanceAlert | None]:
     """After a balance or threshold change: whether the alert is armed now, and the crossing
     to record (None: no crossing)."""
     armed = account.low_balance_armed is not False  # None: a row not flushed yet (default on)

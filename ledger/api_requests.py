@@ -39,9 +39,8 @@ from ledger.api_charge_types import (
     NeedsSession,
 )
 from ledger.errors import BillingError, Conflict, NotFound, ValidationFailed
-from ledger.plain_accounts import PlainAccount
+from ledger.plain_accounts import AccountRow, PlainAccount
 from ledger.posting import (
-    AccountBalances,
     fresh_account,
     housekeeping,
     journal_lines,
@@ -65,7 +64,7 @@ def database_key(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
     return f"psycopg://{info.host}:{info.port}/{info.dbname}"
 
 
-def authorization(account: AccountBalances, rate_card_version: int) -> AuthorizeDecision:
+def authorization(account: AccountRow, rate_card_version: int) -> AuthorizeDecision:
     """The osmAPI authorization: the refusal rule, no hold."""
     authorized = not refused(account)
     return AuthorizeDecision(

@@ -48,10 +48,9 @@ from ledger.call_usage import (
 )
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.holds import call_hold_size, end_call_hold, place_call_hold
-from ledger.plain_accounts import PlainAccount
+from ledger.plain_accounts import AccountRow, PlainAccount
 from ledger.policy import LedgerPolicy
 from ledger.posting import (
-    AccountBalances,
     debit,
     housekeeping,
     journal_lines,
@@ -103,7 +102,7 @@ def _connection(session: Session) -> psycopg.Connection[Any]:
 
 
 def _decision_from_call(
-    session: Session, call: Call | _CallRow, account: AccountBalances
+    session: Session, call: Call | _CallRow, account: AccountRow
 ) -> AuthorizeDecision:
     return AuthorizeDecision(
         authorized=call.authorized,

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Account, Hold
 from domain.balance_rules import hold_paisa
+from ledger.plain_accounts import AccountRow
 from ledger.policy import LedgerPolicy
-from ledger.posting import AccountBalances, housekeeping, require_account, utcnow
+from ledger.posting import housekeeping, require_account, utcnow
 from ledger.repositories import holds as hold_rows
 
 
@@ -18,7 +19,7 @@ def call_hold_reference(call_id: str) -> str:
     return f"call:{call_id}"
 
 
-def call_hold_size(policy: LedgerPolicy, account: AccountBalances) -> int:
+def call_hold_size(policy: LedgerPolicy, account: AccountRow) -> int:
     return hold_paisa(
         call_hold_paisa=policy.call_hold_paisa, min_balance_paisa=account.min_balance_paisa
     )

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from domain.ledger_types import BalanceSnapshot
 from domain.rating import DEFAULT_MARGIN_RATE
 from ledger.alerts import alert_threshold_of, record_crossing
 from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.plain_accounts import AccountRow
 from ledger.recharge_crossings import record_recharge_crossing
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import holds as hold_rows
@@ -54,35 +55,7 @@ def check_amount(amount_paisa: int, field: str = "amount_paisa") -> None:
         raise ValidationFailed(f"{field} must be between 1 and {MAX_AMOUNT_PAISA}")
 
 
-class AccountBalances(Protocol):
-    """What the balance rules read of an account: the ORM row or a plain row of the fast paths
-    (ledger.api_requests)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def paid_paisa(self) -> int: ...
-    @property
-    def promo_paisa(self) -> int: ...
-    @property
-    def reserved_paisa(self) -> int: ...
-    @property
-    def min_balance_paisa(self) -> int: ...
-    @property
-    def alert_threshold_paisa(self) -> int | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def margin_rate(self) -> Decimal | None: ...
-    @property
-    def low_balance_armed(self) -> bool | None: ...
-    @property
-    def auto_recharge_enabled(self) -> bool: ...
-    @property
-    def auto_recharge_threshold_paisa(self) -> int | None: ...
-
-
-def snapshot(account: AccountBalances) -> BalanceSnapshot:
+def snapshot(account: AccountRow) -> BalanceSnapshot:
     return BalanceSnapshot(
         account_id=account.id,
         paid_paisa=account.paid_paisa,
@@ -97,7 +70,7 @@ def snapshot(account: AccountBalances) -> BalanceSnapshot:
     )
 
 
-def refused(account: AccountBalances) -> bool:
+def refused(account: AccountRow) -> bool:
     """The refusal rule (domain.balance_rules) on an account row."""
     return is_refused(
         available_paisa=account.paid_paisa + account.promo_paisa,
@@ -106,7 +79,7 @@ def refused(account: AccountBalances) -> bool:
     )
 
 
-def margin_rate(account: AccountBalances) -> Decimal:
+def margin_rate(account: AccountRow) -> Decimal:
     return account.margin_rate if account.margin_rate is not None else DEFAULT_MARGIN_RATE
 
 

@@ -10,7 +10,6 @@ gateway order and the `CheckoutWorkflow` that charges the saved card."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from db.models import Account
 from db.payment_models import Checkout
 from domain.contracts import CheckoutKind, CheckoutStatus
 from domain.payments import AUTO_RECHARGE_WINDOW_SECONDS, CURRENCY, auto_recharge_step
+from ledger.plain_accounts import AccountRow
 from ledger.repositories import payments as rows
 
 
@@ -25,27 +25,7 @@ def crossing_key(account_id: str, crossing_version: int) -> str:
     return f"auto-recharge:{account_id}:{crossing_version}"
 
 
-class RechargeAccount(Protocol):
-    """What the auto-recharge rule reads of an account: the ORM row, or the plain row of a fast
-    path (ledger.api_requests)."""
-
-    @property
-    def paid_paisa(self) -> int: ...
-    @property
-    def promo_paisa(self) -> int: ...
-    @property
-    def reserved_paisa(self) -> int: ...
-    @property
-    def auto_recharge_enabled(self) -> bool: ...
-    @property
-    def auto_recharge_threshold_paisa(self) -> int | None: ...
-    @property
-    def auto_recharge_amount_paisa(self) -> int | None: ...
-    @property
-    def auto_recharge_armed(self) -> bool | None: ...
-
-
-def recharge_step(account: RechargeAccount) -> tuple[bool, bool]:
+def recharge_step(account: AccountRow) -> tuple[bool, bool]:
     """After a balance change: (armed now, crossed). Off, it starts armed when turned on."""
     armed = account.auto_recharge_armed is not False  # None: a row not flushed yet (default on)
     threshold = account.auto_recharge_threshold_paisa
