@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.email.sender import EmailSender
 from adapters.payments.gateway import PaymentGateway
@@ -28,3 +29,15 @@ class WorkerDeps:
     checkout_expiry_seconds: int = 30 * 60
     refund_rails: RefundRails | None = None  # None: refund parts through `payment_gateway`
     payout_fund_account_id: str | None = None  # for accounts without their own (dev stand-in)
+
+
+async def workflow_running(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow's latest run is still running; False when it is closed or Temporal
+    has no such workflow (the reconciler's test before it takes over a call or a refund)."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING

@@ -15,11 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.alerts import AlertPublisher
-from activities.deps import WorkerDeps
+from activities.deps import WorkerDeps, workflow_running
 from core.metrics import record_reconciler_finding
 from db.session import run_in_transaction
 from domain.contracts import RECONCILE_ORPHANED_CALLS_ACTIVITY, call_workflow_id
@@ -60,18 +58,6 @@ class OrphanedCallActivities:
         self.deps = deps
         self.alerts = AlertPublisher(deps.session_factory, deps.client, task_queue=deps.task_queue)
 
-    async def _workflow_running(self, call_id: str) -> bool:
-        """Whether the call's workflow (its latest run) is still running; False when it is
-        closed or Temporal has no such workflow."""
-        handle = self.deps.client.get_workflow_handle(call_workflow_id(call_id))
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return description.status == WorkflowExecutionStatus.RUNNING
-
     @activity.defn(name=RECONCILE_ORPHANED_CALLS_ACTIVITY)
     async def reconcile_orphaned_calls(self, sweep: OrphanSweep | None = None) -> StepReport:
         """A reconciler step (`RECONCILER_STEPS`); findings: `orphaned_call_finalized`,
@@ -93,7 +79,7 @@ class OrphanedCallActivities:
         for call_id in call_ids:
             activity.heartbeat(call_id)
             try:
-                if await self._workflow_running(call_id):
+                if await workflow_running(self.deps.client, call_workflow_id(call_id)):
                     continue
                 result = await asyncio.to_thread(
                     run_in_transaction, factory, partial(_finalize_if_active, call_id=call_id)

@@ -25,13 +25,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.accounts import resend_stuck
 from activities.alerts import AlertPublisher
-from activities.deps import WorkerDeps
+from activities.deps import WorkerDeps, workflow_running
 from core.metrics import record_reconciler_finding
 from db.session import run_in_transaction
 from domain.contracts import (
@@ -103,7 +101,7 @@ class ReconcilerActivities:
 
         redriven = 0
         for refund in await self._tx(stale):
-            if await self._refund_workflow_running(refund.refund_id):
+            if await workflow_running(self.deps.client, refund_workflow_id(refund.refund_id)):
                 continue  # still at it (a slow gateway): not a finding
             await self.deps.client.start_workflow(
                 REFUND_WORKFLOW,
@@ -115,16 +113,6 @@ class ReconcilerActivities:
             log.warning("refund %s was pending with no workflow: started again", refund.refund_id)
             redriven += 1
         return _report(REDRIVE_PENDING_REFUNDS_STEP, {"refund_redriven": redriven})
-
-    async def _refund_workflow_running(self, refund_id: str) -> bool:
-        handle = self.deps.client.get_workflow_handle(refund_workflow_id(refund_id))
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return description.status == WorkflowExecutionStatus.RUNNING
 
     @activity.defn(name=RECLAIM_STUCK_EMAILS_STEP)
     async def reclaim_stuck_emails(self) -> StepReport:
