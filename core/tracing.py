@@ -15,7 +15,9 @@ Configuration follows OpenTelemetry's own variables:
   collector over OTLP/HTTP (protobuf); `OTEL_EXPORTER_OTLP_HEADERS` etc. as usual.
 - `OTEL_TRACES_EXPORTER`: `otlp`, `console` (JSON on stdout) or `none`; without it, `otlp` when an
   endpoint is set, else `none`: spans are still made, so every log line carries a `trace_id`
-  (core.logging) that follows a call from the API into the worker.
+  (core.logging) that follows a call from the API into the worker. While nothing exports them
+  they are not recorded (`ExportedOnly`): the ids and their propagation stay, the cost of
+  recording spans that nobody reads goes (about a tenth of the worker's CPU under live calls).
 - `OTEL_SERVICE_NAME` (default `osmtalk-billing-<service>`), `OTEL_TRACES_SAMPLER` /
   `OTEL_TRACES_SAMPLER_ARG` (the SDK reads them; default: always on).
 """
@@ -38,6 +40,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from sqlalchemy import Engine
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
@@ -74,24 +77,73 @@ def _processors() -> list[SpanProcessor]:
     return processors
 
 
+class ExportedOnly(Sampler):
+    """The environment's sampler (`OTEL_TRACES_SAMPLER`, default parent-based always-on) once
+    something exports spans; until then every span is dropped. A dropped span still has its
+    trace and span ids, which log lines carry and Temporal headers and HTTP propagate; it just
+    keeps no attributes, events or timings, which only an exporter would read."""
+
+    def __init__(self, configured: Sampler) -> None:
+        self.configured = configured
+        self.exporting = False
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if self.exporting:
+            return self.configured.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+        parent = trace.get_current_span(parent_context).get_span_context()
+        return SamplingResult(Decision.DROP, None, parent.trace_state if parent else None)
+
+    def get_description(self) -> str:
+        return f"ExportedOnly{{{self.configured.get_description()}}}"
+
+
+def _configured_sampler() -> Sampler:
+    from opentelemetry.sdk.trace import sampling
+
+    return sampling._get_from_env_or_default()  # what TracerProvider() itself would pick
+
+
 def setup_tracing(service: str, *, exporter: SpanExporter | None = None) -> TracerProvider | None:
     """The process's tracer provider, made (and set as OpenTelemetry's global) on the first call
     with the exporters the environment names; `exporter` (tests: an in-memory one) is added to
-    it, on any call. None when tracing is disabled."""
+    it, on any call. Spans are recorded from the first exporter on (`ExportedOnly`). None when
+    tracing is disabled."""
     if not tracing_enabled():
         return None
     with _lock:
         provider = trace.get_tracer_provider()
         if not isinstance(provider, TracerProvider):
             name = os.environ.get("OTEL_SERVICE_NAME") or f"osmtalk-billing-{service}"
-            provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            for processor in _processors():
+            provider = TracerProvider(
+                resource=Resource.create({"service.name": name}),
+                sampler=ExportedOnly(_configured_sampler()),
+            )
+            processors = _processors()
+            for processor in processors:
                 provider.add_span_processor(processor)
+            _start_exporting(provider, bool(processors))
             trace.set_tracer_provider(provider)
             log.info("tracing on: service %s, exporters %s", name, _exporter_names() or "none")
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
+            _start_exporting(provider, True)
         return provider
+
+
+def _start_exporting(provider: TracerProvider, exporting: bool) -> None:
+    if exporting and isinstance(provider.sampler, ExportedOnly):
+        provider.sampler.exporting = True
 
 
 def instrument_app(app: Any) -> None:

@@ -35,15 +35,19 @@ class Statement:
 Steps = Generator[list[Statement], list[list[Row]], R]
 
 
-def _span(batch: list[Statement]) -> AbstractContextManager[trace.Span]:
-    return tracer.start_as_current_span(
-        "ledger sql",
-        kind=trace.SpanKind.CLIENT,
-        attributes={
-            "db.system": "postgresql",
-            "db.statement": ";\n".join(s.sql.strip() for s in batch),
-        },
-    )
+def _span() -> AbstractContextManager[trace.Span]:
+    return tracer.start_as_current_span("ledger sql", kind=trace.SpanKind.CLIENT)
+
+
+def _describe(span: trace.Span, batch: list[Statement]) -> None:
+    """The statements, only on a span that is recorded (core.tracing.ExportedOnly)."""
+    if span.is_recording():
+        span.set_attributes(
+            {
+                "db.system": "postgresql",
+                "db.statement": ";\n".join(s.sql.strip() for s in batch),
+            }
+        )
 
 
 def run_steps(conn: psycopg.Connection[Any], steps: Steps[R]) -> R:
@@ -51,7 +55,8 @@ def run_steps(conn: psycopg.Connection[Any], steps: Steps[R]) -> R:
     try:
         batch = next(steps)
         while True:
-            with _span(batch), conn.pipeline():
+            with _span() as span, conn.pipeline():
+                _describe(span, batch)
                 cursors = [conn.execute(s.sql, s.params) for s in batch]
             rows = [
                 list(cursor.fetchall()) if s.fetch else []
@@ -69,7 +74,8 @@ async def run_steps_async(conn: psycopg.AsyncConnection[Any], steps: Steps[R]) -
     try:
         batch = next(steps)
         while True:
-            with _span(batch):
+            with _span() as span:
+                _describe(span, batch)
                 cursors = []
                 for statement in batch:
                     cursor = conn.cursor()

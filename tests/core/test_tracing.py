@@ -152,3 +152,30 @@ async def test_one_trace_from_post_calls_through_the_workflow_to_the_ledger_sql(
     )
     assert logged["trace_id"] == f"{server.context.trace_id:032x}"
     assert logged["span_id"] == f"{authorize.context.span_id:016x}"
+
+
+def test_spans_are_recorded_only_once_something_exports_them() -> None:
+    """ExportedOnly: before an exporter, spans are not recorded but keep real trace ids (the
+    log lines' trace_id) that children share; from the first exporter on they are recorded."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from core.tracing import ExportedOnly
+
+    sampler = ExportedOnly(ALWAYS_ON)
+    provider = TracerProvider(sampler=sampler)
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("parent") as parent:
+        with tracer.start_as_current_span("child") as child:
+            assert not parent.is_recording() and not child.is_recording()
+            assert parent.get_span_context().trace_id != 0
+            assert child.get_span_context().trace_id == parent.get_span_context().trace_id
+            assert child.get_span_context().span_id != parent.get_span_context().span_id
+
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sampler.exporting = True
+    with tracer.start_as_current_span("recorded") as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["recorded"]
