@@ -21,7 +21,12 @@ Histories recorded before the patch replay the old shape (the `legacy` branches)
 the client started with the call's search attributes is `lean` (`_is_lean`): the patched shape
 with fewer history events, and checkpoints that let usage gather up to
 `LEAN_CHECKPOINT_GATHER` (1.5 s) from the oldest pending event, so a call reporting every
-second checkpoints every other second.
+second checkpoints every other second. Since `SIGNAL_CHECKPOINTS_PATCH` a lean run checkpoints in
+the workflow task of the usage signal that finds usage pending for `SIGNAL_GATHER` (0.8 s):
+a call reporting every second checkpoints at every other report, in that report's task, and the
+timer (still started for the 1.5 s bound) is cancelled instead of firing a workflow task of its
+own. A third fewer workflow tasks per call-second; a call that stops reporting is still
+checkpointed by the timer.
 
 Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
 imports; activities are called by name.
@@ -96,6 +101,10 @@ CHECKPOINT_INTERVAL = timedelta(seconds=1)
 # checkpoints every other second, half the ledger work, and the hold still catches up within
 # the contract's 2 s.
 LEAN_CHECKPOINT_GATHER = timedelta(seconds=1.5)
+# Since this patch a lean run also checkpoints at a usage signal that finds usage pending this
+# long (a report a second apart, with room for jitter), in the signal's own workflow task.
+SIGNAL_CHECKPOINTS_PATCH = "signal-checkpoints"
+SIGNAL_GATHER = timedelta(seconds=0.8)
 # Until it lands: the ledger posts each once (first finalization wins, events once per id).
 UNTIL_IT_LANDS = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
@@ -112,6 +121,7 @@ class CallBillingWorkflow(CallWorkflowState):
         self._checkpoint_scheduled = False  # waiting for a checkpoint's time, not for usage
         self._pending_since: datetime | None = None  # when the oldest pending event came (lean)
         self._lean = False  # a first run of the history diet's shape (`_is_lean`); set by run()
+        self._signal_checkpoints = False  # a lean run since SIGNAL_CHECKPOINTS_PATCH; by run()
         # A carry from a run since the patch: this run is one too, even for signals that are
         # handled before run() starts.
         self._ledgered = bool(input.carry and input.carry.ledgered)
@@ -123,6 +133,7 @@ class CallBillingWorkflow(CallWorkflowState):
         self._lean = self._is_lean(input)
         if self._lean:
             self._ledgered = True  # the patch's shape, without its marker and its upsert
+            self._signal_checkpoints = workflow.patched(SIGNAL_CHECKPOINTS_PATCH)
         else:
             self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
             workflow.upsert_search_attributes(
@@ -201,7 +212,7 @@ class CallBillingWorkflow(CallWorkflowState):
                     workflow.continue_as_new(self._next_run_input(input))
                 due = self._checkpoint_due()
                 now = workflow.now()
-                if due is not None and due <= now:
+                if (due is not None and due <= now) or self._gathered(now):
                     await self._checkpoint()
                     continue
                 self._checkpoint_scheduled = due is not None
@@ -221,6 +232,17 @@ class CallBillingWorkflow(CallWorkflowState):
             or self._deadline_passed
             or self._should_continue_as_new()
             or (not self._checkpoint_scheduled and bool(self._book.pending))
+            or self._gathered(workflow.now())
+        )
+
+    def _gathered(self, now: datetime) -> bool:
+        """A signal-checkpointing run: usage has been pending SIGNAL_GATHER by this task's time
+        (a usage signal's task, or any other), so it is checkpointed now, not by the timer."""
+        return (
+            self._signal_checkpoints
+            and self._pending_since is not None
+            and bool(self._book.pending)
+            and now - self._pending_since >= SIGNAL_GATHER
         )
 
     async def _deadline_timer(self, deadline: datetime) -> None:

@@ -166,12 +166,14 @@ def test_spans_are_recorded_only_once_something_exports_them() -> None:
     sampler = ExportedOnly(ALWAYS_ON)
     provider = TracerProvider(sampler=sampler)
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("parent") as parent:
-        with tracer.start_as_current_span("child") as child:
-            assert not parent.is_recording() and not child.is_recording()
-            assert parent.get_span_context().trace_id != 0
-            assert child.get_span_context().trace_id == parent.get_span_context().trace_id
-            assert child.get_span_context().span_id != parent.get_span_context().span_id
+    with (
+        tracer.start_as_current_span("parent") as parent,
+        tracer.start_as_current_span("child") as child,
+    ):
+        assert not parent.is_recording() and not child.is_recording()
+        assert parent.get_span_context().trace_id != 0
+        assert child.get_span_context().trace_id == parent.get_span_context().trace_id
+        assert child.get_span_context().span_id != parent.get_span_context().span_id
 
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

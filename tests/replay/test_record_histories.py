@@ -1,10 +1,12 @@
 """Records the histories test_replay.py replays. Skipped unless BILLING_RECORD_HISTORIES=1:
 it is the tool that (re)writes tests/replay/histories/, not a check.
 
-It records today's shape under `lean_*` names (the client gives the call's search attributes at
-start, the deadline timer is not cancelled). Files of earlier shapes are kept as they are, so
-they keep replaying: `ledger_*` (usage checkpointed to the ledger, since the `ledger-usage`
-patch, attributes upserted) and the unprefixed ones (recorded before that patch)."""
+It records today's shape under `signal_*` names (a lean run that checkpoints at usage signals,
+since the `signal-checkpoints` patch). Files of earlier shapes are kept as they are, so they
+keep replaying: `lean_*` (the client gives the call's search attributes at start, the deadline
+timer is not cancelled, checkpoints only by timer), `ledger_*` (usage checkpointed to the
+ledger, since the `ledger-usage` patch, attributes upserted) and the unprefixed ones (recorded
+before that patch)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tests.workflows.test_long_calls import eager_continue_as_new_env
 
 __all__ = ["eager_continue_as_new_env"]
 HISTORIES = Path(__file__).parent / "histories"
-PREFIX = "lean_"
+PREFIX = "signal_"
 pytestmark = pytest.mark.skipif(
     os.environ.get("BILLING_RECORD_HISTORIES") != "1", reason="records fixtures on request only"
 )
@@ -66,8 +68,11 @@ async def test_record(
         call_id = uid("call")
         await billing.authorize(call_id, account_id, "phone")
         await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[:2]})
-        await asyncio.sleep(2.0)  # a usage checkpoint (usage gathers 1.5 s in a lean run)
-        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[2:]})
+        await asyncio.sleep(2.0)  # a checkpoint by its timer (usage gathers 1.5 s)
+        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[2:3]})
+        await asyncio.sleep(1.0)
+        # found pending over 0.8 s: a checkpoint in this signal's task, its timer cancelled
+        await billing.report_usage(call_id, {"events": TYPICAL_PHONE_CALL_USAGE[3:]})
         bad = {"event_id": "x", "component": "llm", "sku": "acme/none", "input_tokens": 1}
         await billing.report_usage(call_id, [bad])
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[0])

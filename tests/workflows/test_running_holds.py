@@ -151,3 +151,35 @@ async def test_usage_gathers_between_checkpoints_and_each_report_lands_within_2_
     await billing.hangup(call_id, "completed")
     result = await billing.result(call_id)
     assert result.usage_event_count == REPORTS * len(TYPICAL_PHONE_CALL_USAGE)
+
+
+async def test_a_call_reporting_every_second_checkpoints_in_its_reports_own_tasks(
+    billing: BillingClient, ledger: Ledger
+) -> None:
+    """Reports about a second apart: every other report finds usage pending 0.8 s and checkpoints in
+    its own workflow task, so no checkpoint timer ever fires (each is cancelled), and every
+    report is in the ledger within 2 s."""
+    from temporalio.api.enums.v1 import EventType
+
+    account_id = ledger.account(paid=100_000, promo=0)
+    call_id = uid("call")
+    assert (await billing.authorize(call_id, account_id, "phone")).authorized
+    reports = 6
+    for n in range(reports):
+        await billing.report_usage(call_id, {"events": docs_calls(1, f"s{n}")})
+        await asyncio.sleep(1.15)  # between 0.8 and 1.5 s with room for a loaded machine
+    batches = ledger.tx(
+        lambda s: s.execute(
+            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
+            {"call": call_id},
+        ).scalar()
+    )
+    # Reports 2, 4 and 6 checkpoint (each with the one before), the last one over 1 s ago.
+    assert batches == reports // 2, batches
+    await billing.hangup(call_id, "completed")
+    result = await billing.result(call_id)
+    assert result.usage_event_count == reports * len(TYPICAL_PHONE_CALL_USAGE)
+    history = await billing.client.get_workflow_handle(f"call-{call_id}").fetch_history()
+    kinds = [event.event_type for event in history.events]
+    assert EventType.EVENT_TYPE_TIMER_FIRED not in kinds
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_CANCELED) >= reports // 2
