@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # The sandbox guards workflow determinism at a cost of ~40 ms CPU per call (docs/benchmarks.md).
     # The test suite and the replay test run the workflows sandboxed; production may turn it off.
     workflow_sandbox: bool = False
+    # Threads that run workflow activations (the SDK's default: one per workflow task slot, up to
+    # hundreds). Activations hold the GIL throughout, so more threads add no throughput, only
+    # GIL hand-offs and a starved event loop under bursts (docs/benchmarks.md).
+    worker_workflow_threads: int = 4
     # Payments (contract §6). No key: the dev stack runs the local Razorpay stand-in.
     razorpay_key_id: str | None = None
     razorpay_key_secret: str | None = None

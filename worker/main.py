@@ -14,6 +14,7 @@ Temporal Schedule when missing (worker.schedules).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -121,15 +122,19 @@ def build_worker(
         payment_gateway=payment_gateway,
         refund_rails=refund_rails,
     )
+    settings = get_settings()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_task_executor=concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.worker_workflow_threads, thread_name_prefix="workflow-task"
+        ),
         workflow_runner=(
             SandboxedWorkflowRunner()
-            if get_settings().workflow_sandbox
+            if settings.workflow_sandbox
             else UnsandboxedWorkflowRunner()
         ),
         # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
