@@ -76,6 +76,7 @@ class CallActivities:
                 account_id=request.account_id,
                 channel=request.channel,
                 started_at=request.started_at,
+                ends_transaction=True,
             )
         )
         return CallAuthorization(
@@ -87,7 +88,9 @@ class CallActivities:
     @activity.defn(name=CALL_CHECKPOINT_ACTIVITY)
     async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
         set_log_context(call_id=request.call_id)
-        done = await self._transaction(lambda s: ledger_usage.checkpoint_usage(s, request))
+        done = await self._transaction(
+            lambda s: ledger_usage.checkpoint_usage(s, request, ends_transaction=True)
+        )
         if done.result.finalized:  # charged as late usage: a debit, maybe a crossing of each kind
             await self.alerts.after_commit(done.balance)
         elif done.recharge_recorded:  # the raised hold crossed the auto-recharge threshold
@@ -97,7 +100,9 @@ class CallActivities:
     @activity.defn(name=CALL_FINALIZE_ACTIVITY)
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
-        finalized = await self._transaction(lambda s: ledger_calls.finalize_call(s, request))
+        finalized = await self._transaction(
+            lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True)
+        )
         # A low-balance crossing this charge caused is in the outbox (same transaction).
         await self.alerts.after_commit(finalized.balance)
         # Recorded in the call's history: the balance was for the alert, not the workflow.

@@ -82,7 +82,7 @@ def main(argv: list[str]) -> None:
             requests.append(UsageCheckpoint(call_id, f"run:{n}", events_to_json(events)))
 
         def one(request: UsageCheckpoint) -> object:
-            return tx(lambda s: call_usage.checkpoint_usage(s, request))
+            return tx(lambda s: call_usage.checkpoint_usage(s, request, ends_transaction=True))
 
         for request in requests[:WARM_UP]:
             one(request)

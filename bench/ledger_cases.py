@@ -134,12 +134,19 @@ class LedgerCases:
                     run_in_transaction,
                     factory,
                     lambda s: ledger_calls.authorize_call(
-                        s, policy, call_id=call_id, account_id=account, channel="phone"
+                        s,
+                        policy,
+                        call_id=call_id,
+                        account_id=account,
+                        channel="phone",
+                        ends_transaction=True,
                     ),
                 )
                 request = FinalizeCallRequest(call_id, "completed", usage=totals.lines)
                 await asyncio.to_thread(
-                    run_in_transaction, factory, lambda s: ledger_calls.finalize_call(s, request)
+                    run_in_transaction,
+                    factory,
+                    lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True),
                 )
 
         return await closed_loop(phase, duration, op, self.cpu)

@@ -124,6 +124,7 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
                         call_id=plan.call_id,
                         account_id=plan.account_id,
                         channel=plan.channel,
+                        ends_transaction=True,
                     ),
                 )
 
@@ -131,7 +132,10 @@ async def run(args: argparse.Namespace, work_dir: str) -> list[dict[str, Any]]:
                 request = FinalizeCallRequest(
                     call_id=plan.call_id, outcome=plan.outcome, usage=totals.lines
                 )
-                return run_in_transaction(factory, lambda s: ledger_calls.finalize_call(s, request))
+                return run_in_transaction(
+                    factory,
+                    lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True),
+                )
 
             await asyncio.to_thread(authorize)
             await asyncio.to_thread(finalize)

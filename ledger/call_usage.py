@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.models import Account, Call
@@ -238,22 +237,30 @@ def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) ->
 
 
 def checkpoint_usage(
-    session: Session, request: UsageCheckpoint, now: datetime | None = None
+    session: Session,
+    request: UsageCheckpoint,
+    now: datetime | None = None,
+    *,
+    ends_transaction: bool = False,
 ) -> Checkpointed:
     """A running call's usage checkpoint: record the events once per (call, event id), move the
     hold with the cost. One small transaction; a retry of a committed attempt changes nothing.
 
     The live call's path is plain statements on the session's connection (it runs every second
-    of every call); a call finalized meanwhile takes the Session path of late usage."""
+    of every call); a call finalized meanwhile takes the Session path of late usage.
+    `ends_transaction`: the caller commits right after (the writes may go with the COMMIT)."""
     now = now or utcnow()
     session.flush()
     conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
     try:
-        plan = run_steps(conn, _checkpoint_steps(request, now, database_key(conn)))
+        plan = run_steps(
+            conn,
+            _checkpoint_steps(request, now, database_key(conn)),
+            # Not when a recharge checkout is still to be written in this transaction.
+            commit=lambda plan: ends_transaction and not plan.recharge_crossed,
+        )
     except _CallFinalized:
         return _checkpoint_finalized(session, request)
-    except psycopg.Error as exc:  # as SQLAlchemy raises it, so run_in_transaction retries it
-        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
     session.expire_all()  # the rows changed under the ORM's feet (report_late_usage's call)
     account = plan.account
     recorded = False

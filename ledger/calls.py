@@ -142,8 +142,11 @@ def authorize_call(
     channel: str,
     started_at: str | None = None,
     now: datetime | None = None,
+    ends_transaction: bool = False,
 ) -> AuthorizeDecision:
-    """The refusal rule of contract §2 with a hold; idempotent on call_id."""
+    """The refusal rule of contract §2 with a hold; idempotent on call_id. `ends_transaction`:
+    the caller commits right after, so the decision's writes may go with the COMMIT (one round
+    trip less)."""
     now = now or utcnow()
     if not call_id or len(call_id) > 200:
         raise ValidationFailed("call_id must be 1 to 200 characters")
@@ -151,7 +154,9 @@ def authorize_call(
         raise ValidationFailed(f"channel {channel!r} is unknown", code="invalid_channel")
     started = _parse_time(started_at, "started_at") or now
     steps = _authorize_steps(session, policy, call_id, account_id, channel, started, now)
-    decision = run_steps(_connection(session), steps)
+    decision = run_steps(
+        _connection(session), steps, commit=lambda d: ends_transaction and d is not None
+    )
     session.expire_all()  # the rows changed under the ORM's feet
     if decision is None:  # housekeeping due: the ORM path settles it first
         return _authorize_with_session(
@@ -297,16 +302,26 @@ def _check_outcome(outcome: str) -> None:
 
 
 def finalize_call(
-    session: Session, request: FinalizeCallRequest, now: datetime | None = None
+    session: Session,
+    request: FinalizeCallRequest,
+    now: datetime | None = None,
+    *,
+    ends_transaction: bool = False,
 ) -> FinalizedCall:
     """Capture (charged outcomes) or void (the rest), release the hold, exactly once.
 
     With `request.events` the ledger's usage is priced: what checkpoints recorded plus those
-    events (recorded once per event id, in this same transaction)."""
+    events (recorded once per event id, in this same transaction). `ends_transaction`: the
+    caller commits right after (the charge's writes may go with the COMMIT)."""
     now = now or utcnow()
     events = events_from_json(request.events_json or "")
     steps = _finalize_steps(session, request, events, now)
-    done = run_steps(_connection(session), steps)
+    # Not when a recharge checkout is still to be written in this transaction.
+    done = run_steps(
+        _connection(session),
+        steps,
+        commit=lambda d: ends_transaction and d is not None and d[1] is None,
+    )
     session.expire_all()  # the rows changed under the ORM's feet
     if done is None:  # already finalized, or housekeeping due: the ORM path
         return _finalize_with_session(session, request, now)
