@@ -4,8 +4,8 @@ hangup. A level holds when every call completes, hangup → balance visible (bil
 hangup → result) stays under 1 s at p99, and there is no signal backlog: every batch's signal is
 accepted within 1 s of its slot (p99) and every call's result counts every event sent.
 
-The search doubles N from `start` while the level holds (up to `max`), then bisects once between
-the last level that held and the first that did not. The balance is polled straight from the
+The search doubles N from `start` while the level holds (up to `max`), then bisects (up to
+BISECT_STEPS times) between the last level that held and the first that did not. The balance is polled straight from the
 accounts table every 20 ms by one poller for all calls (HTTP polls from hundreds of calls would
 load the API more than the calls do).
 
@@ -36,6 +36,9 @@ BILLED_KINDS = ("billed", "billed-no-holds")  # charged calls: balance polled, p
 WITHOUT_HOLDS = "billed-no-holds"
 MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
 POLL_S = 0.02
+# Halvings between the last level that held and the first that did not (while they are more
+# than a tenth apart): doubling alone finds N within a factor of 2, two halvings within 25 %.
+BISECT_STEPS = 2
 TOP_UP = 500_000_000
 
 
@@ -267,10 +270,14 @@ class Capacity:
                 failed_at = level
                 break
             held, level = level, level * 2
-        if bisect and held and failed_at and failed_at - held > max(2, held // 5):
+        for _ in range(BISECT_STEPS if bisect else 0):
+            if not (held and failed_at and failed_at - held > max(2, held // 10)):
+                break
             middle = (held + failed_at) // 2
             if (await self._run(kind, middle, duration, trials)).held:
                 held = middle
+            else:
+                failed_at = middle
         return held, trials
 
     async def compare_without_holds(

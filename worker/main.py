@@ -133,9 +133,7 @@ def build_worker(
             max_workers=settings.worker_workflow_threads, thread_name_prefix="workflow-task"
         ),
         workflow_runner=(
-            SandboxedWorkflowRunner()
-            if settings.workflow_sandbox
-            else UnsandboxedWorkflowRunner()
+            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),
         # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
         interceptors=[activity_log_interceptor()],

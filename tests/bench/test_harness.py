@@ -256,3 +256,26 @@ def test_running_holds_are_compared_at_the_billed_levels_and_billed_gets_the_tar
     assert out["billed_over_without_holds"] == round(50 / 49, 3)
     found = targets.evaluate(results(capacity={"running_holds": out}))
     assert found["running_holds_cost_le_10pct"]["met"] is True
+
+
+def test_capacity_search_doubles_then_halves_the_gap_twice() -> None:
+    """Doubling from 25 to the first failure, then two halvings of the gap between the last
+    level that held and the first that did not: N within 25 %, the same levels for every kind."""
+
+    async def search(capacity_of: int) -> tuple[int, list[int]]:
+        async def fake_run(kind: str, level: int, duration: float, trials: list[Trial]) -> Trial:
+            held = level <= capacity_of
+            trials.append(
+                Trial(kind, level, 10, ok=level, hangup=[0.2 if held else 1.5], lag=[0.01])
+            )
+            return trials[-1]
+
+        capacity = Capacity.__new__(Capacity)
+        capacity._run = fake_run  # type: ignore[method-assign]
+        held, trials = await capacity.search("billed", 25, 400, 10, bisect=True)
+        return held, [t.calls for t in trials]
+
+    assert asyncio.run(search(260)) == (250, [25, 50, 100, 200, 400, 300, 250])
+    assert asyncio.run(search(190)) == (175, [25, 50, 100, 200, 150, 175])
+    assert asyncio.run(search(170)) == (150, [25, 50, 100, 200, 150, 175])
+    assert asyncio.run(search(1000)) == (400, [25, 50, 100, 200, 400])
