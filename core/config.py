@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     # Threads that run workflow activations (the SDK's default: one per workflow task slot, up to
     # hundreds). Activations hold the GIL throughout, so more threads add no throughput, only
-    # GIL hand-offs and a starved event loop under bursts (docs/benchmarks.md).
-    worker_workflow_threads: int = 4
+    # GIL hand-offs and a starved event loop under bursts (docs/benchmarks.md); two, so one long
+    # activation (a replay after a restart) does not hold up the rest.
+    worker_workflow_threads: int = 2
     # Payments (contract §6). No key: the dev stack runs the local Razorpay stand-in.
     razorpay_key_id: str | None = None
     razorpay_key_secret: str | None = None
