@@ -5,9 +5,9 @@ hangup → result) stays under 1 s at p99, and there is no signal backlog: every
 accepted within 1 s of its slot (p99) and every call's result counts every event sent.
 
 The search doubles N from `start` while the level holds (up to `max`), then bisects (up to
-BISECT_STEPS times) between the last level that held and the first that did not. The balance is polled straight from the
-accounts table every 20 ms by one poller for all calls (HTTP polls from hundreds of calls would
-load the API more than the calls do).
+BISECT_STEPS times) between the last level that held and the first that did not. The balance is
+polled straight from the accounts table every 20 ms by one poller for all calls (HTTP polls from
+hundreds of calls would load the API more than the calls do).
 
 Running holds cost: `billed-no-holds` is the billed workflow with its usage checkpoints (and so
 its running holds) turned off (bench.no_holds), on its own worker. It runs at the billed
