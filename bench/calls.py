@@ -15,7 +15,7 @@ import httpx
 
 from bench.baseline import BASELINE_TASK_QUEUE, NOTIFY_TASK_QUEUE
 from bench.load import CallPlan, CallSample, drive_call, make_plan, seed_accounts
-from bench.measure import CpuMeter, Phase, Progress
+from bench.measure import CpuMeter, Phase, Progress, quiesce_collector
 from bench.stack import Stack
 from orchestrator_client import BillingClient
 
@@ -78,6 +78,7 @@ class Bench:
         """One round of a closed-loop case; pass `phase` to add a round to it."""
         client = {"baseline": self.baseline, "notify": self.notify}.get(kind, self.billed)
         assert client is not None
+        quiesce_collector()
         name = f"{KIND_LABELS[kind]} {'batched' if batched else 'unbatched'}"
         phase = phase or Phase(name, kind, batched, self.args.concurrency, None)
         phase.rounds += 1
@@ -109,6 +110,7 @@ class Bench:
         baseline variant gives the platform's floor at the same rate (it has no balance)."""
         client = self.billed if kind == "billed" else self.baseline
         assert client is not None
+        quiesce_collector()
         billed = kind == "billed"
         name = f"{'latency' if billed else 'baseline latency'} @{rate:.1f}/s"
         kind_name = "latency" if billed else "baseline-latency"

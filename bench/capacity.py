@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from bench.load import CallPlan, price_events, seed_accounts
-from bench.measure import COMPONENTS, CpuMeter
+from bench.measure import COMPONENTS, CpuMeter, quiesce_collector
 from db.async_pool import libpq_url
 from domain.contracts import call_workflow_id
 from orchestrator_client import BillingClient
@@ -239,6 +239,7 @@ class Capacity:
                 key = type(exc).__name__
                 trial.errors[key] = trial.errors.get(key, 0) + 1
 
+        quiesce_collector()
         before = self.cpu.sample()
         poll = asyncio.create_task(poller.run(stop))
         await asyncio.gather(*(one(i) for i in range(calls)))
