@@ -97,12 +97,16 @@ def _drive(conn: psycopg.Connection[Any], steps: Steps[R], commit: Callable[[R],
 def _send(
     conn: psycopg.Connection[Any], batch: list[Statement], *, commit: bool = False
 ) -> list[psycopg.Cursor[Any]]:
-    """One pipeline: the statements (and a COMMIT), one round trip."""
+    """One pipeline: the statements (and a COMMIT), one round trip. The COMMIT is a statement
+    of the pipeline, not `conn.commit()`: inside a pipeline that syncs without flushing the
+    output first, and with a large write still buffered (a finalize with thousands of pending
+    events, over a Unix socket) client and server each waited for the other. The pipeline's
+    exit flushes everything."""
     with _span() as span, conn.pipeline():
         _describe(span, batch)
         cursors = [conn.execute(s.sql, s.params) for s in batch]
         if commit:
-            conn.commit()
+            conn.execute("COMMIT")
     return cursors
 
 
