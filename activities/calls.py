@@ -1,24 +1,31 @@
 """Activities of `CallBillingWorkflow` and `CallLateUsageWorkflow`: the ledger's authorize,
 usage checkpoint, finalize, void and late usage, each one transaction. All are idempotent in the
 ledger (on call_id, on (call_id, event_id)), so a retry (or a new worker after a crash between
-commit and completion) finds its own rows and changes nothing."""
+commit and completion) finds its own rows and changes nothing.
+
+Authorize, checkpoint and finalize (every call's transactions) run on the worker's async pool,
+on its event loop, as the API runs osmAPI charges; their rare cases, and everything when the
+worker has no pool, go through a Session on a thread (`call_ledger_transaction`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
 from core.logging import set_log_context
+from db.async_pool import run_in_async_transaction
 from db.session import run_in_transaction
 from domain.contracts import (
     CALL_AUTHORIZE_ACTIVITY,
@@ -43,6 +50,24 @@ from ledger.posting import snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+AsyncPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
+
+
+async def call_ledger_transaction(
+    pool: AsyncPool | None,
+    factory: sessionmaker[Session],
+    hot: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T | None]],
+    cold: Callable[[Session], T],
+) -> T:
+    """One of a call's ledger transactions: `hot` (plain statements) on the async pool, on the
+    event loop; when it answers None (it wrote nothing: housekeeping is due, the call was
+    finalized already, an auto-recharge checkout is to be recorded) or there is no pool, `cold`
+    through a Session on a thread. Both retry conflicts; other errors are Temporal's to retry."""
+    if pool is not None:
+        result = await run_in_async_transaction(pool, hot)
+        if result is not None:
+            return result
+    return await asyncio.to_thread(run_in_transaction, factory, cold)
 
 
 def _business_error(exc: BillingError) -> ApplicationError:
@@ -55,29 +80,38 @@ class CallActivities:
         self.deps = deps
         self.alerts = AlertPublisher(deps.session_factory, deps.client, task_queue=deps.task_queue)
 
-    async def _transaction(self, work: Callable[[Session], T]) -> T:
-        """One ledger transaction off the event loop (SQLAlchemy here is synchronous)."""
+    async def _transaction(
+        self,
+        work: Callable[[Session], T],
+        hot: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """One ledger transaction: `hot` on the pool when there is one (see
+        `call_ledger_transaction`), else `work` through a Session on a thread."""
+        factory = self.deps.session_factory
         try:
-            return await asyncio.to_thread(run_in_transaction, self.deps.session_factory, work)
+            if hot is None:
+                return await asyncio.to_thread(run_in_transaction, factory, work)
+            return await call_ledger_transaction(self.deps.ledger_pool, factory, hot, work)
         except BillingError as exc:
             raise _business_error(exc) from exc
-        except DBAPIError:
+        except (DBAPIError, psycopg.Error):
             log.exception("ledger transaction failed; Temporal retries it")
             raise
 
     @activity.defn(name=CALL_AUTHORIZE_ACTIVITY)
     async def authorize(self, request: AuthorizeCallInput) -> CallAuthorization:
         set_log_context(call_id=request.call_id, account_id=request.account_id)
+        arguments: dict[str, Any] = {
+            "call_id": request.call_id,
+            "account_id": request.account_id,
+            "channel": request.channel,
+            "started_at": request.started_at,
+        }
         decision = await self._transaction(
             lambda s: ledger_calls.authorize_call(
-                s,
-                self.deps.policy,
-                call_id=request.call_id,
-                account_id=request.account_id,
-                channel=request.channel,
-                started_at=request.started_at,
-                ends_transaction=True,
-            )
+                s, self.deps.policy, **arguments, ends_transaction=True
+            ),
+            lambda conn: ledger_calls.authorize_call_async(conn, self.deps.policy, **arguments),
         )
         return CallAuthorization(
             # Recorded in the call's history: not the balance, which the workflow never reads.
@@ -89,7 +123,8 @@ class CallActivities:
     async def checkpoint(self, request: UsageCheckpoint) -> CheckpointedUsage:
         set_log_context(call_id=request.call_id)
         done = await self._transaction(
-            lambda s: ledger_usage.checkpoint_usage(s, request, ends_transaction=True)
+            lambda s: ledger_usage.checkpoint_usage(s, request, ends_transaction=True),
+            lambda conn: ledger_usage.checkpoint_usage_async(conn, request),
         )
         if done.result.finalized:  # charged as late usage: a debit, maybe a crossing of each kind
             await self.alerts.after_commit(done.balance)
@@ -101,7 +136,8 @@ class CallActivities:
     async def finalize(self, request: FinalizeCallRequest) -> FinalizedCall:
         set_log_context(call_id=request.call_id)
         finalized = await self._transaction(
-            lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True)
+            lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True),
+            lambda conn: ledger_calls.finalize_call_async(conn, request),
         )
         # A low-balance crossing this charge caused is in the outbox (same transaction).
         await self.alerts.after_commit(finalized.balance)

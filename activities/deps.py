@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,6 +32,8 @@ class WorkerDeps:
     checkout_expiry_seconds: int = 30 * 60
     refund_rails: RefundRails | None = None  # None: refund parts through `payment_gateway`
     payout_fund_account_id: str | None = None  # for accounts without their own (dev stand-in)
+    # Calls' ledger transactions on the event loop (None: through the Session, on a thread).
+    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
 
 async def workflow_running(client: Client, workflow_id: str) -> bool:

@@ -1,7 +1,7 @@
 """The ledger against its ceiling, no HTTP and no Temporal, measured side by side: the osmAPI
 charge (raw psycopg vs ledger.api_requests on the async pool, as the API runs it) spread over
 accounts and on one hot account, and a call's authorize + capture (raw psycopg vs ledger.calls
-through db.session.run_in_transaction on threads, as the worker's activities run it)."""
+as the worker's activities run it: on the async pool, a Session on a thread for the rare cases)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class LedgerCases:
         *,
         kind: str,
     ) -> OpPhase:
-        from db.session import run_in_transaction
+        from activities.calls import call_ledger_transaction
         from ledger import calls as ledger_calls
         from ledger.policy import LedgerPolicy
 
@@ -129,23 +129,25 @@ class LedgerCases:
                     )
                     lines = [line.__dict__ for line in totals.lines]
                     await raw_ledger.call_capture(conn, call_id, price, lines)
-            else:
-                await asyncio.to_thread(
-                    run_in_transaction,
+            else:  # as the worker's call activities run them (activities.calls)
+                arguments: dict[str, Any] = {
+                    "call_id": call_id,
+                    "account_id": account,
+                    "channel": "phone",
+                }
+                await call_ledger_transaction(
+                    pool,
                     factory,
+                    lambda conn: ledger_calls.authorize_call_async(conn, policy, **arguments),
                     lambda s: ledger_calls.authorize_call(
-                        s,
-                        policy,
-                        call_id=call_id,
-                        account_id=account,
-                        channel="phone",
-                        ends_transaction=True,
+                        s, policy, **arguments, ends_transaction=True
                     ),
                 )
                 request = FinalizeCallRequest(call_id, "completed", usage=totals.lines)
-                await asyncio.to_thread(
-                    run_in_transaction,
+                await call_ledger_transaction(
+                    pool,
                     factory,
+                    lambda conn: ledger_calls.finalize_call_async(conn, request),
                     lambda s: ledger_calls.finalize_call(s, request, ends_transaction=True),
                 )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.client import Client
@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts.calls import CallInput, CallResult
 
 if TYPE_CHECKING:  # not imported at run time: the sandbox re-imports this module
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
     from sqlalchemy.orm import Session, sessionmaker
 
     from adapters.email.sender import EmailSender
@@ -63,10 +65,14 @@ def build_no_holds_worker(
     task_queue: str = NO_HOLDS_TASK_QUEUE,
     activities_task_queue: str = TASK_QUEUE,
     email_sender: EmailSender | None = None,
+    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
 ) -> Worker:
-    """The production worker's setup (worker.main.build_worker: activities, runner,
-    interceptors) with the call workflow swapped. What its activities start (the account
-    workflow's balance signal) goes to `activities_task_queue`, the real worker's."""
+    """The production worker's setup (worker.main.build_worker: activities and their ledger
+    pool, runner, activation threads, interceptors) with the call workflow swapped. What its
+    activities start (the account workflow's balance signal) goes to `activities_task_queue`,
+    the real worker's."""
+    import concurrent.futures
+
     from core.config import get_settings
     from core.logging import activity_log_interceptor
     from ledger.policy import policy_from_settings
@@ -80,6 +86,7 @@ def build_no_holds_worker(
         policy_from_settings(settings),
         task_queue=activities_task_queue,
         email_sender=email_sender,
+        ledger_pool=ledger_pool,
     )
     workflows = [NoHoldsCallWorkflow if w is CallBillingWorkflow else w for w in WORKFLOWS]
     return Worker(
@@ -88,6 +95,9 @@ def build_no_holds_worker(
         workflows=workflows,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_task_executor=concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.worker_workflow_threads, thread_name_prefix="workflow-task"
+        ),
         workflow_runner=(
             SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),
@@ -98,18 +108,29 @@ def build_no_holds_worker(
 async def run_worker() -> None:
     from core.config import get_settings
     from core.temporal_connection import connect_temporal
+    from db.async_pool import open_async_pool
     from db.session import get_sessionmaker
 
     settings = get_settings()
     assert settings.database_url, "DATABASE_URL is required"
     client = await connect_temporal(settings)
-    worker = build_no_holds_worker(client, get_sessionmaker(settings.database_url))
+    pool = None
+    if settings.worker_ledger_pool_size > 0:
+        pool = await open_async_pool(
+            settings.database_url, settings.worker_ledger_pool_size, name="worker-calls"
+        )
+    factory = get_sessionmaker(settings.database_url, pre_ping=False)  # as worker.main
+    worker = build_no_holds_worker(client, factory, ledger_pool=pool)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        if pool is not None:
+            await pool.close()
 
 
 def main() -> None:

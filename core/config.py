@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # GIL hand-offs and a starved event loop under bursts (docs/benchmarks.md); two, so one long
     # activation (a replay after a restart) does not hold up the rest.
     worker_workflow_threads: int = 2
+    # The worker's async pool for every call's ledger transactions (authorize, usage checkpoint,
+    # finalize), run on its event loop; 0: each goes through a Session on a thread, as the
+    # rarer cases (housekeeping, a call finalized already, an auto-recharge to record) always do.
+    worker_ledger_pool_size: int = 8
     # Payments (contract §6). No key: the dev stack runs the local Razorpay stand-in.
     razorpay_key_id: str | None = None
     razorpay_key_secret: str | None = None

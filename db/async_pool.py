@@ -1,5 +1,6 @@
-"""The API's async PostgreSQL pool (psycopg_pool) for the hot paths, and the one way to run a
-transaction on it: pipelined, retried on conflicts like db.session.run_in_transaction.
+"""The async PostgreSQL pool (psycopg_pool) of the hot paths (the API's osmAPI charges, the
+worker's call transactions), and the one way to run a transaction on it: pipelined, retried on
+conflicts like db.session.run_in_transaction.
 
 A fixed number of connections (min = max: no churn), autocommit (a read is one round trip; a
 write opens its own transaction), no check on checkout (a broken connection is discarded when it
@@ -28,14 +29,16 @@ def libpq_url(url: str) -> str:
     return url
 
 
-async def open_async_pool(url: str, size: int) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+async def open_async_pool(
+    url: str, size: int, name: str = "api-hot-path"
+) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
         libpq_url(url),
         min_size=size,
         max_size=size,
         kwargs={"autocommit": True},
         open=False,
-        name="api-hot-path",
+        name=name,
     )
     await pool.open(wait=True, timeout=30)
     return pool

@@ -48,7 +48,7 @@ from ledger.repositories import call_checkpoints as checkpoint_sql
 from ledger.repositories import call_usage as usage_rows
 from ledger.repositories import calls as call_rows
 from ledger.repositories import journal
-from ledger.repositories.statements import Steps, run_steps
+from ledger.repositories.statements import Steps, run_steps, run_steps_async
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,16 @@ def price_call(session: Session, call: Call) -> Breakdown:
     return price_usage(usage_lines(call), card, call.margin_rate)
 
 
-class _CallFinalized(Exception):
-    """The call was finalized meanwhile: its usage is late usage (the Session path)."""
+class _SessionPath(Exception):
+    """The plain statements stop before writing anything: the Session path does it."""
+
+
+class _CallFinalized(_SessionPath):
+    """The call was finalized meanwhile: its usage is late usage."""
+
+
+class _RechargeToRecord(_SessionPath):
+    """The raised hold crosses the auto-recharge threshold: a checkout to record."""
 
 
 @dataclass(frozen=True)
@@ -161,10 +169,13 @@ class _Plan:
     recharge_crossed: bool
 
 
-def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) -> Steps[_Plan]:
+def _checkpoint_steps(
+    request: UsageCheckpoint, now: datetime, database: str, *, records_recharge: bool
+) -> Steps[_Plan]:
     """A live checkpoint in two round trips: lock and read (sql.lock_checkpoint), price and
     follow the running cost in Python with the ledger's rules, write (sql.write_checkpoint).
-    Exactly what `record_events` + `price_call` + the hold rule do on ORM rows."""
+    Exactly what `record_events` + `price_call` + the hold rule do on ORM rows. Without
+    `records_recharge` an auto-recharge crossing raises `_RechargeToRecord` before writing."""
     unique, repeated = split_repeats(request.usage_events())
     account_rows, call_rows_, hold_rows_ = yield checkpoint_sql.lock_checkpoint(
         request.call_id, call_hold_reference(request.call_id), list(unique)
@@ -207,6 +218,8 @@ def _checkpoint_steps(request: UsageCheckpoint, now: datetime, database: str) ->
             if hold_now > amount:  # available − reserved fell: maybe an auto-recharge crossing
                 account.auto_recharge_armed, crossed = recharge_step(account)
             account_write = (account.id, account.reserved_paisa, account.auto_recharge_armed)
+    if crossed and not records_recharge:
+        raise _RechargeToRecord
     if new or hold_write is not None:
         (inserted,) = yield [
             checkpoint_sql.write_checkpoint(
@@ -255,7 +268,7 @@ def checkpoint_usage(
     try:
         plan = run_steps(
             conn,
-            _checkpoint_steps(request, now, database_key(conn)),
+            _checkpoint_steps(request, now, database_key(conn), records_recharge=True),
             # Not when a recharge checkout is still to be written in this transaction.
             commit=lambda plan: ends_transaction and not plan.recharge_crossed,
         )
@@ -271,6 +284,20 @@ def checkpoint_usage(
         )
         recorded = checkout is not None
     return Checkpointed(plan.result, snapshot(account), recorded)
+
+
+async def checkpoint_usage_async(
+    conn: psycopg.AsyncConnection[Any], request: UsageCheckpoint, now: datetime | None = None
+) -> Checkpointed | None:
+    """`checkpoint_usage` on an async connection in a transaction (the worker's pool); None
+    when the Session path (`checkpoint_usage`) must do it: the call was finalized meanwhile, or
+    the raised hold crosses the auto-recharge threshold. Nothing is written then."""
+    steps = _checkpoint_steps(request, now or utcnow(), database_key(conn), records_recharge=False)
+    try:
+        plan = await run_steps_async(conn, steps)
+    except _SessionPath:
+        return None
+    return Checkpointed(plan.result, snapshot(plan.account))
 
 
 def _checkpoint_finalized(session: Session, request: UsageCheckpoint) -> Checkpointed:

@@ -4,14 +4,17 @@ of an authorization that failed, and the reads of call rows. A running call's us
 running hold and late usage are `ledger.call_usage`'s.
 
 Authorize, finalize and void are every call's ledger transactions, so like the osmAPI charge
-(ledger.api_requests) they are written as plain statements (ledger.repositories.call_charges)
-on the Session's own connection, in its transaction: lock the account and read everything the
-operation needs in one round trip, decide, price and plan in Python with the ledger's own rules
-(domain.balance_rules, domain.rating, ledger.posting.journal_lines, ledger.alerts.crossing_step,
-ledger.recharge_crossings.recharge_step), write every row in one statement. The rare cases go
-through the ORM path (`_authorize_with_session`, `_finalize_with_session`): an account that
-needs housekeeping (expired promo, a stale hold), a call already finalized (a retry, late usage
-for an orphan-swept call)."""
+(ledger.api_requests) they are written as plain statements (ledger.repositories.call_charges):
+lock the account and read everything the operation needs in one round trip, decide, price and
+plan in Python with the ledger's own rules (domain.balance_rules, domain.rating,
+ledger.posting.journal_lines, ledger.alerts.crossing_step, ledger.recharge_crossings.recharge_step),
+write every row in one statement. They run on the Session's own connection, in its transaction,
+or (`authorize_call_async`, `finalize_call_async`: the worker's activities) on an async pool's
+connection. The rare cases go through the ORM path (`_authorize_with_session`,
+`_finalize_with_session`): an account that needs housekeeping (expired promo, a stale hold), a
+call already finalized (a retry, late usage for an orphan-swept call); the async functions
+answer None for those, and for a charge that crosses the auto-recharge threshold (its checkout
+is recorded through the Session), having written nothing."""
 
 from __future__ import annotations
 
@@ -35,8 +38,9 @@ from domain.ledger_types import (
     FinalizeCallRequest,
     FinalizedCall,
 )
-from domain.rating import Breakdown, UsageEvent, UsageLine, UsageTotals, price_usage
+from domain.rating import Breakdown, RateCard, UsageEvent, UsageLine, UsageTotals, price_usage
 from ledger.alerts import crossing_step
+from ledger.api_requests import database_key
 from ledger.call_usage import (
     apply_late_usage,
     call_breakdown,
@@ -60,12 +64,12 @@ from ledger.posting import (
     snapshot,
     utcnow,
 )
-from ledger.rate_cards import current_rate_card, load_rate_card
+from ledger.rate_cards import current_rate_card, load_rate_card, rate_card_steps
 from ledger.recharge_crossings import recharge_step, record_recharge_checkout
 from ledger.repositories import accounts as account_rows
 from ledger.repositories import call_charges as sql
 from ledger.repositories import calls as call_rows
-from ledger.repositories.statements import Steps, run_steps
+from ledger.repositories.statements import Steps, run_steps, run_steps_async
 
 __all__ = ["call_breakdown"]  # re-exported: the API reads breakdowns from here
 # hangup_reason of a call the orphan sweep finalized: its workflow was closed or missing.
@@ -102,7 +106,7 @@ def _connection(session: Session) -> psycopg.Connection[Any]:
 
 
 def _decision_from_call(
-    session: Session, call: Call | _CallRow, account: AccountRow
+    call: Call | _CallRow, account: AccountRow, card: RateCard | None
 ) -> AuthorizeDecision:
     return AuthorizeDecision(
         authorized=call.authorized,
@@ -111,9 +115,7 @@ def _decision_from_call(
         available_paisa=call.available_at_authorization_paisa,
         rate_card_version=call.rate_card_version,
         margin_rate=str(call.margin_rate),
-        rate_card=load_rate_card(session, call.rate_card_version)
-        if call.rate_card_version is not None
-        else None,
+        rate_card=card,
         balance=snapshot(account),
     )
 
@@ -148,15 +150,10 @@ def authorize_call(
     the caller commits right after, so the decision's writes may go with the COMMIT (one round
     trip less)."""
     now = now or utcnow()
-    if not call_id or len(call_id) > 200:
-        raise ValidationFailed("call_id must be 1 to 200 characters")
-    if channel not in {c.value for c in Channel}:
-        raise ValidationFailed(f"channel {channel!r} is unknown", code="invalid_channel")
-    started = _parse_time(started_at, "started_at") or now
-    steps = _authorize_steps(session, policy, call_id, account_id, channel, started, now)
-    decision = run_steps(
-        _connection(session), steps, commit=lambda d: ends_transaction and d is not None
-    )
+    started = _authorize_arguments(call_id, channel, started_at, now)
+    conn = _connection(session)
+    steps = _authorize_steps(database_key(conn), policy, call_id, account_id, channel, started, now)
+    decision = run_steps(conn, steps, commit=lambda d: ends_transaction and d is not None)
     session.expire_all()  # the rows changed under the ORM's feet
     if decision is None:  # housekeeping due: the ORM path settles it first
         return _authorize_with_session(
@@ -166,8 +163,37 @@ def authorize_call(
     return decision
 
 
+async def authorize_call_async(
+    conn: psycopg.AsyncConnection[Any],
+    policy: LedgerPolicy,
+    *,
+    call_id: str,
+    account_id: str,
+    channel: str,
+    started_at: str | None = None,
+    now: datetime | None = None,
+) -> AuthorizeDecision | None:
+    """`authorize_call` on an async connection in a transaction (the worker's pool); None: the
+    account needs housekeeping, which the Session path (`authorize_call`) does."""
+    now = now or utcnow()
+    started = _authorize_arguments(call_id, channel, started_at, now)
+    steps = _authorize_steps(database_key(conn), policy, call_id, account_id, channel, started, now)
+    return await run_steps_async(conn, steps)
+
+
+def _authorize_arguments(
+    call_id: str, channel: str, started_at: str | None, now: datetime
+) -> datetime:
+    """The call's start time, after the checks every authorization makes."""
+    if not call_id or len(call_id) > 200:
+        raise ValidationFailed("call_id must be 1 to 200 characters")
+    if channel not in {c.value for c in Channel}:
+        raise ValidationFailed(f"channel {channel!r} is unknown", code="invalid_channel")
+    return _parse_time(started_at, "started_at") or now
+
+
 def _authorize_steps(
-    session: Session,
+    database: str,
     policy: LedgerPolicy,
     call_id: str,
     account_id: str,
@@ -187,12 +213,14 @@ def _authorize_steps(
     if call_columns[0] is not None:  # a retry: the decision already made
         existing = _CallRow(*call_columns)
         _check_replay(existing, account_id, channel)
-        return _decision_from_call(session, existing, account)
+        version = existing.rate_card_version
+        card = (yield from rate_card_steps(database, version)) if version is not None else None
+        return _decision_from_call(existing, account, card)
     if needs_housekeeping:
         return None
     if card_version is None:
         raise NotFound("no rate card is in force")
-    card = load_rate_card(session, card_version)
+    card = yield from rate_card_steps(database, card_version)
     authorized = not refused(account)
     hold = call_hold_size(policy, account) if authorized else 0
     # As stored (NUMERIC(8,4)), so a replayed decision is identical to the first one.
@@ -245,7 +273,7 @@ def _authorize_with_session(
     existing = call_rows.get_call(session, call_id)
     if existing is not None:
         _check_replay(existing, account_id, channel)
-        return _decision_from_call(session, existing, account)
+        return _decision_from_call(existing, account, _pinned_card(session, existing))
     housekeeping(session, account, now)
     card = current_rate_card(session, now)
     authorized = not refused(account)
@@ -276,7 +304,12 @@ def _authorize_with_session(
     if authorized:
         call.hold_paisa = place_call_hold(session, policy, account, call_id, started)
     session.flush()
-    return _decision_from_call(session, call, account)
+    return _decision_from_call(call, account, card)
+
+
+def _pinned_card(session: Session, call: Call) -> RateCard | None:
+    version = call.rate_card_version
+    return load_rate_card(session, version) if version is not None else None
 
 
 def _finalized_view(
@@ -315,12 +348,11 @@ def finalize_call(
     caller commits right after (the charge's writes may go with the COMMIT)."""
     now = now or utcnow()
     events = events_from_json(request.events_json or "")
-    steps = _finalize_steps(session, request, events, now)
+    conn = _connection(session)
+    steps = _finalize_steps(database_key(conn), request, events, now, records_recharge=True)
     # Not when a recharge checkout is still to be written in this transaction.
     done = run_steps(
-        _connection(session),
-        steps,
-        commit=lambda d: ends_transaction and d is not None and d[1] is None,
+        conn, steps, commit=lambda d: ends_transaction and d is not None and d[1] is None
     )
     session.expire_all()  # the rows changed under the ORM's feet
     if done is None:  # already finalized, or housekeeping due: the ORM path
@@ -329,6 +361,21 @@ def finalize_call(
     if recharge is not None:  # the crossing ledger.posting.post would have recorded
         record_recharge_checkout(session, *recharge)
     return finalized
+
+
+async def finalize_call_async(
+    conn: psycopg.AsyncConnection[Any], request: FinalizeCallRequest, now: datetime | None = None
+) -> FinalizedCall | None:
+    """`finalize_call` on an async connection in a transaction (the worker's pool); None when
+    the Session path (`finalize_call`) must do it: the call is finalized already, the account
+    needs housekeeping, or the charge crosses the auto-recharge threshold (a checkout to record).
+    Nothing is written then."""
+    events = events_from_json(request.events_json or "")
+    steps = _finalize_steps(
+        database_key(conn), request, events, now or utcnow(), records_recharge=False
+    )
+    done = await run_steps_async(conn, steps)
+    return done[0] if done is not None else None
 
 
 @dataclass
@@ -442,11 +489,17 @@ def _read_call(
 
 
 def _finalize_steps(
-    session: Session, request: FinalizeCallRequest, events: list[UsageEvent], now: datetime
+    database: str,
+    request: FinalizeCallRequest,
+    events: list[UsageEvent],
+    now: datetime,
+    *,
+    records_recharge: bool,
 ) -> Steps[tuple[FinalizedCall, tuple[str, int, int] | None] | None]:
     """`finalize_call` as plain statements; None: the ORM path decides (the call is already
-    finalized, or the account needs housekeeping). Also returns the auto-recharge crossing
-    to record (account, version, paisa), if the charge made one."""
+    finalized, or the account needs housekeeping; without `records_recharge`, also a charge
+    that crosses the auto-recharge threshold). Also returns the auto-recharge crossing to
+    record (account, version, paisa), if the charge made one."""
     charged = is_charged(request.outcome)
     unique, repeated = split_repeats(events)
     rows = yield [
@@ -462,7 +515,7 @@ def _finalize_steps(
     if needs_housekeeping:
         return None
     assert call.rate_card_version is not None
-    card = load_rate_card(session, call.rate_card_version)
+    card = yield from rate_card_steps(database, call.rate_card_version)
     ended_at = _parse_time(request.ended_at, "ended_at") or now
     duplicates: list[str] = []
     new_events: list[UsageEvent] = []
@@ -504,6 +557,8 @@ def _finalize_steps(
             description=f"{call.channel.capitalize()} call ({request.outcome})",
             details={"breakdown": breakdown.__dict__, "channel": call.channel},
         )
+        if charge.recharge is not None and not records_recharge:
+            return None
     hold_row = _end_hold(account, hold, "captured" if charged else "voided", now)
     yield [
         sql.post_call_end(

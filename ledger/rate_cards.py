@@ -13,6 +13,8 @@ from domain.rating import RateCard, RatingError, UnitPrice, validate_rate_card_p
 from ledger.errors import NotFound, ValidationFailed
 from ledger.posting import request_hash, utcnow
 from ledger.repositories import catalog
+from ledger.repositories.api_charges import rate_card_effective_from, rate_card_prices
+from ledger.repositories.statements import Steps
 
 # Keyed by database too: one process (a test run) may talk to several databases whose
 # version numbers collide.
@@ -66,6 +68,18 @@ def load_rate_card(session: Session, version: int) -> RateCard:
             for p in catalog.rate_card_prices(session, version)
         ),
     )
+
+
+def rate_card_steps(database: str, version: int) -> Steps[RateCard]:
+    """`load_rate_card` as a step of plain statements (ledger.repositories.statements): the
+    cached card, or one round trip that reads it."""
+    cached = cached_rate_card(database, version)
+    if cached is not None:
+        return cached
+    header, prices = yield [rate_card_effective_from(version), rate_card_prices(version)]
+    if not header:
+        raise NotFound(f"rate card v{version} not found")
+    return remember_rate_card(database, version, header[0][0], prices)
 
 
 def current_rate_card(session: Session, at: datetime | None = None) -> RateCard:

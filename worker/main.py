@@ -20,7 +20,10 @@ import logging
 import os
 import signal
 from datetime import timedelta
+from typing import Any
 
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
@@ -62,9 +65,11 @@ def worker_deps(
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
     refund_rails: RefundRails | None = None,
+    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
 ) -> WorkerDeps:
     """The activities' collaborators; the email sender, the payment gateway and the refund
-    rails default to the ones the settings and environment name."""
+    rails default to the ones the settings and environment name. `ledger_pool` (open, owned by
+    the caller): calls' ledger transactions on the event loop."""
     settings = get_settings()
     razorpay = configured_razorpay(settings)
     gateway = payment_gateway or payment_gateway_from_env()
@@ -81,6 +86,7 @@ def worker_deps(
         refund_rails=refund_rails or refund_rails_for(settings, razorpay, gateway),
         payout_fund_account_id=settings.refund_payout_fund_account_id,
         checkout_expiry_seconds=settings.checkout_expiry_seconds,
+        ledger_pool=ledger_pool,
     )
 
 
@@ -112,6 +118,7 @@ def build_worker(
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
     refund_rails: RefundRails | None = None,
+    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
 ) -> Worker:
     """A worker with everything registered; tests use it in-process with their own queue."""
     deps = worker_deps(
@@ -122,6 +129,7 @@ def build_worker(
         email_sender=email_sender,
         payment_gateway=payment_gateway,
         refund_rails=refund_rails,
+        ledger_pool=ledger_pool,
     )
     settings = get_settings()
     return Worker(
@@ -156,6 +164,7 @@ def _runtime(settings: Settings) -> Runtime | None:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
+    from db.async_pool import open_async_pool
     from db.migrate import upgrade
     from db.session import get_sessionmaker
 
@@ -181,9 +190,29 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     # No pre-ping round trip per activity: run_in_transaction retries a lost connection.
     factory = get_sessionmaker(settings.database_url, pre_ping=False)
     instrument_engine(factory.kw["bind"])  # the factory's own engine (get_engine caches by args)
-    worker = build_worker(
-        client, factory, policy_from_settings(settings), task_queue=settings.task_queue
-    )
+    ledger_pool = None
+    if settings.worker_ledger_pool_size > 0:
+        ledger_pool = await open_async_pool(
+            settings.database_url, settings.worker_ledger_pool_size, name="worker-calls"
+        )
+    try:
+        worker = build_worker(
+            client,
+            factory,
+            policy_from_settings(settings),
+            task_queue=settings.task_queue,
+            ledger_pool=ledger_pool,
+        )
+        await _serve(settings, client, worker, stop, address)
+    finally:
+        if ledger_pool is not None:
+            await ledger_pool.close()
+
+
+async def _serve(
+    settings: Settings, client: Client, worker: Worker, stop: asyncio.Event, address: str
+) -> None:
+    """Poll until `stop` is set (then finish running tasks) or the worker fails."""
     if settings.reconciler_schedule:
         try:
             await ensure_reconciler_schedule(client, settings.task_queue)

@@ -127,6 +127,10 @@ def read_account(account_id: str, now: datetime) -> Statement:
     )
 
 
+def rate_card_effective_from(version: int) -> Statement:
+    return Statement("SELECT effective_from FROM rate_cards WHERE version = %s", (version,))
+
+
 def rate_card_prices(version: int) -> Statement:
     return Statement(
         "SELECT sku, component, unit, price_inr FROM rate_card_prices WHERE version = %s "

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from adapters.email.sender import RecordingEmailSender
+from db.async_pool import open_async_pool
 from db.models import Account, LedgerTransaction
 from db.session import run_in_transaction
 from dev.procs import free_port
@@ -95,18 +96,28 @@ async def running_worker(
     factory: sessionmaker[Session],
     policy: LedgerPolicy | None = None,
     task_queue: str | None = None,
+    *,
+    ledger_pool: bool = True,
 ) -> AsyncIterator[BillingClient]:
-    """An in-process worker with everything registered, on a fresh task queue."""
+    """An in-process worker with everything registered, on a fresh task queue; with its own
+    async pool for calls' ledger transactions, as `python -m worker` runs (`ledger_pool`)."""
     queue = task_queue or uid("billing")
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    pool = await open_async_pool(url, 4, name="test-worker-calls") if ledger_pool else None
     worker = build_worker(
         client,
         factory,
         policy or LedgerPolicy(),
         task_queue=queue,
         email_sender=RecordingEmailSender(),  # never a real email from here
+        ledger_pool=pool,
     )
-    async with worker:
-        yield BillingClient(client, task_queue=queue)
+    try:
+        async with worker:
+            yield BillingClient(client, task_queue=queue)
+    finally:
+        if pool is not None:
+            await pool.close()
 
 
 @contextlib.contextmanager
