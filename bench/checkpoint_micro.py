@@ -1,7 +1,9 @@
 """One usage checkpoint's cost, no Temporal: N checkpoints of one second's usage (4 events) on
-a few calls in a scratch database, each one transaction through `run_in_transaction` as the
-`call_checkpoint` activity runs it; prints Python CPU and wall ms per checkpoint, then the same
-for retries of committed batches, and checks the ledger.
+a few calls in a scratch database, each one transaction through a Session on this thread
+(`run_in_transaction`, as the `call_checkpoint` activity runs it without a ledger pool), then N
+more on an async pool on an event loop (`activities.calls.call_ledger_transaction`, as it runs
+with one); prints Python CPU and wall ms per checkpoint for each, then for retries of committed
+batches, and checks the ledger.
 
     DATABASE_URL=postgresql://… python -m bench.checkpoint_micro [N] [--profile]
 
@@ -10,6 +12,7 @@ Compare trees back to back: a tree without this module runs a copy of it kept ou
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
 import os
 import pstats
@@ -18,9 +21,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from activities.calls import call_ledger_transaction
 from bench.capacity import second_of_usage
+from db.async_pool import open_async_pool
 from db.migrate import upgrade
 from db.session import get_engine, get_sessionmaker, run_in_transaction
 from dev.postgres import create_scratch_database, drop_database
@@ -74,12 +79,13 @@ def main(argv: list[str]) -> None:
             ))  # fmt: skip
         rng = random.Random(1)
         requests = []
-        for n in range(count + WARM_UP):
+        for n in range(2 * (count + WARM_UP)):
             call_id = call_ids[n % CALLS]
             events = [
                 validate_usage_event(e, "phone", card) for e in second_of_usage(call_id, n, rng)
             ]
             requests.append(UsageCheckpoint(call_id, f"run:{n}", events_to_json(events)))
+        requests, on_pool = requests[: count + WARM_UP], requests[count + WARM_UP :]
 
         def one(request: UsageCheckpoint) -> object:
             return tx(lambda s: call_usage.checkpoint_usage(s, request, ends_transaction=True))
@@ -93,6 +99,7 @@ def main(argv: list[str]) -> None:
         if profile:
             profile.disable()
         timed("retries", requests[WARM_UP : WARM_UP + 100], one)
+        asyncio.run(_on_pool(url, factory, on_pool))
         with factory() as session:
             print("invariant violations:", check_ledger(session))
         if profile:
@@ -100,6 +107,35 @@ def main(argv: list[str]) -> None:
     finally:
         get_engine(url).dispose()
         drop_database(server, url)
+
+
+async def _on_pool(
+    url: str, factory: sessionmaker[Session], requests: list[UsageCheckpoint]
+) -> None:
+    pool = await open_async_pool(url, 1, name="checkpoint-micro")
+    try:
+
+        async def one(request: UsageCheckpoint) -> object:
+            return await call_ledger_transaction(
+                pool,
+                factory,
+                lambda conn: call_usage.checkpoint_usage_async(conn, request),
+                lambda s: call_usage.checkpoint_usage(s, request, ends_transaction=True),
+            )
+
+        for request in requests[:WARM_UP]:
+            await one(request)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for request in requests[WARM_UP:]:
+            await one(request)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        count = len(requests) - WARM_UP
+        print(
+            f"{count} checkpoints on the pool: cpu {1000 * cpu / count:.3f} ms, "
+            f"wall {1000 * wall / count:.3f} ms each"
+        )
+    finally:
+        await pool.close()
 
 
 if __name__ == "__main__":

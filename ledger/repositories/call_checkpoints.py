@@ -3,7 +3,8 @@ statements for `ledger.repositories.statements`, two round trips however many ev
 
 The first locks the account, then the call, then its hold (the order every call operation
 uses) and reads what pricing and the hold need; the second writes the new events, the call's
-totals, the hold and the account's reserved credit in one statement."""
+totals, the hold and the account's reserved credit in one statement, which reads nothing back,
+so it goes out with the transaction's COMMIT."""
 
 from __future__ import annotations
 
@@ -56,7 +57,12 @@ def write_checkpoint(
     hold: tuple[int, int] | None,
     account: tuple[str, int, bool | None] | None,
 ) -> Statement:
-    """The checkpoint's rows in one statement; returns the ids of the events inserted.
+    """The checkpoint's rows in one statement, nothing read back.
+
+    Under the locks of `lock_checkpoint` nobody else records the call's events, so every event
+    given is new: one that is not (which the locks rule out) fails the transaction with a
+    unique violation, and the retry (db.session.run_in_transaction, run_in_async_transaction)
+    reads it as recorded, rather than counting it in the call's totals a second time.
 
     events: (event_id, component, sku, quantities dict, occurred_at or None), inserted once per
     (call, event id) with `batch`; usage: the call's new totals (None: the call row is left
@@ -91,8 +97,7 @@ def write_checkpoint(
             (call_id, event_id, component, sku, quantities, occurred_at, batch, phase)
         SELECT d.j->>'call', e->>0, e->>1, e->>2, e->3, e->>4, d.j->>'batch', 'live'
         FROM d, jsonb_array_elements(d.j->'ev') e
-        ON CONFLICT (call_id, event_id) DO NOTHING
-        RETURNING event_id
         """,
         {"doc": json.dumps(document, separators=(",", ":")), "now": now},
+        fetch=False,
     )
