@@ -6,19 +6,24 @@ and a call finalized meanwhile charged as late usage."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.models import Account, Call, CallUsageEvent, Hold
 from db.payment_models import Checkout, PaymentMethod
+from db.session import RETRYABLE_SQLSTATES
 from domain.contracts.call_usage import UsageCheckpoint, events_to_json
 from domain.rating import UsageTotals, price_usage, validate_usage_event
 from ledger import call_usage, rate_cards
 from ledger.errors import NotFound
 from ledger.holds import call_hold_reference
+from ledger.repositories import call_checkpoints as checkpoint_sql
+from ledger.repositories.statements import Steps, run_steps
 from tests.ledger.conftest import Ledger, uid
 
 MIN_BALANCE = 1000
@@ -179,3 +184,32 @@ def test_a_call_finalized_meanwhile_takes_the_usage_as_late_usage(ledger: Ledger
 def test_an_unknown_call_is_not_found(ledger: Ledger) -> None:
     with pytest.raises(NotFound):
         checkpoint(ledger, uid("call"), "run:1", second("x", 1))
+
+
+def test_an_event_recorded_already_fails_the_write_rather_than_counting_twice(
+    ledger: Ledger,
+) -> None:
+    """The write trusts the call's locks that every event it gets is new (it reads nothing
+    back): one that is not fails the transaction with a unique violation, which
+    run_in_transaction retries, and the retry finds it recorded."""
+    account_id = ledger.account(paid=100_000)
+    call_id = uid("call")
+    assert ledger.authorize(account_id, call_id).authorized
+    checkpoint(ledger, call_id, "run:1", second(call_id, 1))
+    event = ("1-llm", "llm", "openai/gpt-4o-mini", {"input_tokens": 1}, None)
+    write = checkpoint_sql.write_checkpoint(
+        call_id=call_id, batch="run:2", events=[event], usage=None, usage_event_count=0,
+        now=datetime.now(UTC), hold=None, account=None,
+    )  # fmt: skip
+
+    def steps() -> Steps[None]:
+        yield [write]
+
+    with ledger.factory() as s, pytest.raises(DBAPIError) as raised:
+        conn = s.connection().connection.driver_connection
+        run_steps(conn, steps(), commit=lambda _: True)  # type: ignore[arg-type]
+    assert getattr(raised.value.orig, "sqlstate", None) == "23505"
+    assert "23505" in RETRYABLE_SQLSTATES
+    with ledger.factory() as s:
+        call = s.get(Call, call_id)
+        assert call is not None and call.usage_event_count == 4
