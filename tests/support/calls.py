@@ -96,14 +96,12 @@ async def running_worker(
     factory: sessionmaker[Session],
     policy: LedgerPolicy | None = None,
     task_queue: str | None = None,
-    *,
-    ledger_pool: bool = True,
 ) -> AsyncIterator[BillingClient]:
-    """An in-process worker with everything registered, on a fresh task queue; with its own
-    async pool for calls' ledger transactions, as `python -m worker` runs (`ledger_pool`)."""
+    """An in-process worker with everything registered, on a fresh task queue, with its own
+    async pool for calls' ledger transactions, as `python -m worker` runs."""
     queue = task_queue or uid("billing")
     url = factory.kw["bind"].url.render_as_string(hide_password=False)
-    pool = await open_async_pool(url, 4, name="test-worker-calls") if ledger_pool else None
+    pool = await open_async_pool(url, 4, name="test-worker-calls")
     worker = build_worker(
         client,
         factory,
@@ -116,8 +114,7 @@ async def running_worker(
         async with worker:
             yield BillingClient(client, task_queue=queue)
     finally:
-        if pool is not None:
-            await pool.close()
+        await pool.close()
 
 
 @contextlib.contextmanager
