@@ -71,12 +71,10 @@ def build_no_holds_worker(
     pool, runner, activation threads, interceptors) with the call workflow swapped. What its
     activities start (the account workflow's balance signal) goes to `activities_task_queue`,
     the real worker's."""
-    import concurrent.futures
-
     from core.config import get_settings
     from core.logging import activity_log_interceptor
     from ledger.policy import policy_from_settings
-    from worker.main import GRACEFUL_SHUTDOWN, worker_deps
+    from worker.main import GRACEFUL_SHUTDOWN, worker_deps, workflow_task_executor
     from worker.registry import WORKFLOWS, build_activities
 
     settings = get_settings()
@@ -95,9 +93,7 @@ def build_no_holds_worker(
         workflows=workflows,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_task_executor=concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.worker_workflow_threads, thread_name_prefix="workflow-task"
-        ),
+        workflow_task_executor=workflow_task_executor(settings.worker_workflow_threads),
         workflow_runner=(
             SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import logging
 import os
@@ -138,14 +139,22 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_task_executor=concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.worker_workflow_threads, thread_name_prefix="workflow-task"
-        ),
+        workflow_task_executor=workflow_task_executor(settings.worker_workflow_threads),
         workflow_runner=(
             SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),
         # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
         interceptors=[activity_log_interceptor()],
+    )
+
+
+@functools.cache
+def workflow_task_executor(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that run workflow activations, one pool per process: the SDK does not shut
+    down an executor it is given, so a pool per Worker (tests start hundreds in one process)
+    would leave its idle threads behind."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="workflow-task"
     )
 
 
