@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -25,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.alerts import AlertPublisher
 from activities.deps import WorkerDeps
 from core.logging import set_log_context
-from db.async_pool import run_in_async_transaction
+from db.async_pool import AsyncPool, run_in_async_transaction
 from db.session import run_in_transaction
 from domain.contracts import (
     CALL_AUTHORIZE_ACTIVITY,
@@ -50,7 +49,6 @@ from ledger.posting import snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-AsyncPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
 
 async def call_ledger_transaction(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -15,6 +12,7 @@ from adapters.email.sender import EmailSender
 from adapters.payments.gateway import PaymentGateway
 from adapters.payments.razorpay import RazorpayGateway
 from adapters.payments.refund_rails import RefundRails
+from db.async_pool import AsyncPool
 from ledger.policy import LedgerPolicy
 
 
@@ -33,7 +31,7 @@ class WorkerDeps:
     refund_rails: RefundRails | None = None  # None: refund parts through `payment_gateway`
     payout_fund_account_id: str | None = None  # for accounts without their own (dev stand-in)
     # Calls' ledger transactions on the event loop (None: through the Session, on a thread).
-    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+    ledger_pool: AsyncPool | None = None
 
 
 async def workflow_running(client: Client, workflow_id: str) -> bool:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
-import psycopg
 from fastapi import Depends, Request
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
@@ -24,6 +22,7 @@ from api.auth import Principal, get_principal
 from api.errors import ApiError
 from api.key_cache import ApiKeyCache
 from core.config import Settings
+from db.async_pool import AsyncPool
 from db.session import run_in_transaction
 from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
@@ -41,7 +40,7 @@ class BillingState:
     temporal_error: str | None = None
     razorpay: RazorpayGateway | None = None  # None: payments not configured (503 on checkout)
     # The async pool of the hot paths (db.async_pool); None: everything goes through threads.
-    hot_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+    hot_pool: AsyncPool | None = None
     # Looked-up API keys (api.key_cache); off (never listening) until the app's listener runs.
     key_cache: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0.0))
 

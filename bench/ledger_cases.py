@@ -9,13 +9,10 @@ import asyncio
 import itertools
 from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
-
 from bench import raw_ledger
 from bench.load import DEFAULT_CARD, seed_accounts
 from bench.measure import CpuMeter, OpPhase, closed_loop
-from db.async_pool import open_async_pool, run_in_async_transaction
+from db.async_pool import AsyncPool, open_async_pool, run_in_async_transaction
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from domain.ledger_types import FinalizeCallRequest
 from domain.rating import DEFAULT_MARGIN_RATE, Breakdown, UsageTotals, price_usage
@@ -78,7 +75,7 @@ class LedgerCases:
         label: str,
         accounts: list[str],
         duration: float,
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        pool: AsyncPool,
         *,
         kind: str,
     ) -> OpPhase:
@@ -106,7 +103,7 @@ class LedgerCases:
         self,
         accounts: list[str],
         duration: float,
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        pool: AsyncPool,
         factory: Any,
         *,
         kind: str,

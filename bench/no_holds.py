@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.client import Client
@@ -34,11 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts.calls import CallInput, CallResult
 
 if TYPE_CHECKING:  # not imported at run time: the sandbox re-imports this module
-    import psycopg
-    from psycopg_pool import AsyncConnectionPool
     from sqlalchemy.orm import Session, sessionmaker
 
     from adapters.email.sender import EmailSender
+    from db.async_pool import AsyncPool
 
 NO_HOLDS_TASK_QUEUE = "bench-billed-no-holds"
 
@@ -65,7 +64,7 @@ def build_no_holds_worker(
     task_queue: str = NO_HOLDS_TASK_QUEUE,
     activities_task_queue: str = TASK_QUEUE,
     email_sender: EmailSender | None = None,
-    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
+    ledger_pool: AsyncPool | None = None,
 ) -> Worker:
     """The production worker's setup (worker.main.build_worker: activities and their ledger
     pool, runner, activation threads, interceptors) with the call workflow swapped. What its

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from db.session import MAX_ATTEMPTS, RETRYABLE_SQLSTATES
 
 T = TypeVar("T")
+AsyncPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
 
 def libpq_url(url: str) -> str:
@@ -29,10 +30,8 @@ def libpq_url(url: str) -> str:
     return url
 
 
-async def open_async_pool(
-    url: str, size: int, name: str = "api-hot-path"
-) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+async def open_async_pool(url: str, size: int, name: str = "api-hot-path") -> AsyncPool:
+    pool: AsyncPool = AsyncConnectionPool(
         libpq_url(url),
         min_size=size,
         max_size=size,
@@ -45,7 +44,7 @@ async def open_async_pool(
 
 
 async def run_in_async_transaction(
-    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+    pool: AsyncPool,
     work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
 ) -> T:
     """Run `work` in one transaction in pipeline mode and commit; on a serialization failure,

@@ -21,10 +21,7 @@ import logging
 import os
 import signal
 from datetime import timedelta
-from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
@@ -48,6 +45,7 @@ from core.metrics import worker_prometheus_config
 from core.production import InsecureSettings, refuse_insecure_start
 from core.temporal_connection import connect_options, connect_temporal, describe
 from core.tracing import instrument_engine, setup_tracing, temporal_interceptors
+from db.async_pool import AsyncPool
 from domain.contracts import TASK_QUEUE
 from ledger.policy import LedgerPolicy, policy_from_settings
 from worker.registry import WORKFLOWS, build_activities
@@ -66,7 +64,7 @@ def worker_deps(
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
     refund_rails: RefundRails | None = None,
-    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
+    ledger_pool: AsyncPool | None = None,
 ) -> WorkerDeps:
     """The activities' collaborators; the email sender, the payment gateway and the refund
     rails default to the ones the settings and environment name. `ledger_pool` (open, owned by
@@ -119,7 +117,7 @@ def build_worker(
     email_sender: EmailSender | None = None,
     payment_gateway: PaymentGateway | None = None,
     refund_rails: RefundRails | None = None,
-    ledger_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None,
+    ledger_pool: AsyncPool | None = None,
 ) -> Worker:
     """A worker with everything registered; tests use it in-process with their own queue."""
     deps = worker_deps(

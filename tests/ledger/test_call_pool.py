@@ -12,10 +12,9 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest_asyncio
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
 
-from db.async_pool import open_async_pool, run_in_async_transaction
+from db.async_pool import AsyncPool, open_async_pool, run_in_async_transaction
 from db.payment_models import Checkout
 from domain.contracts.call_usage import UsageCheckpoint, events_to_json
 from domain.ledger_types import AuthorizeDecision, FinalizeCallRequest, FinalizedCall
@@ -32,17 +31,18 @@ from tests.ledger.test_call_statements import (
 )
 
 T = TypeVar("T")
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
 
 @pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
+async def pool(database_url: str) -> AsyncIterator[AsyncPool]:
     opened = await open_async_pool(database_url, 2, name="test-calls")
     yield opened
     await opened.close()
 
 
-async def on_pool(pool: Pool, hot: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+async def on_pool(
+    pool: AsyncPool, hot: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+) -> T:
     return await run_in_async_transaction(pool, hot)
 
 
@@ -58,7 +58,7 @@ def checkpoint_request(ledger: Ledger, call_id: str, batch: str, tokens: int) ->
 
 
 async def checkpoint_on(
-    pool: Pool, ledger: Ledger, request: UsageCheckpoint, *, on_the_pool: bool
+    pool: AsyncPool, ledger: Ledger, request: UsageCheckpoint, *, on_the_pool: bool
 ) -> call_usage.Checkpointed:
     if on_the_pool:
         done = await on_pool(pool, lambda conn: call_usage.checkpoint_usage_async(conn, request))
@@ -68,7 +68,7 @@ async def checkpoint_on(
 
 
 async def finalize_on(
-    pool: Pool, ledger: Ledger, request: FinalizeCallRequest, *, on_the_pool: bool
+    pool: AsyncPool, ledger: Ledger, request: FinalizeCallRequest, *, on_the_pool: bool
 ) -> FinalizedCall:
     if on_the_pool:
         found = await on_pool(pool, lambda conn: ledger_calls.finalize_call_async(conn, request))
@@ -78,7 +78,7 @@ async def finalize_on(
 
 
 async def test_the_pool_path_leaves_what_the_session_path_leaves(
-    ledger: Ledger, pool: Pool
+    ledger: Ledger, pool: AsyncPool
 ) -> None:
     """Authorize, two checkpoints (one retried), finalize with new and repeated events, a
     retried finalize: the same answers and the same rows either way, every step answered on
@@ -118,7 +118,7 @@ async def test_the_pool_path_leaves_what_the_session_path_leaves(
     assert rows["hold"][0][2] == "captured"
 
 
-async def test_the_pool_hands_housekeeping_to_the_session(ledger: Ledger, pool: Pool) -> None:
+async def test_the_pool_hands_housekeeping_to_the_session(ledger: Ledger, pool: AsyncPool) -> None:
     """An expired promo lot: authorize on the pool writes nothing and answers None; the
     Session path expires the lot first, then decides."""
     account_id = ledger.account(paid=5_000, promo=0)
@@ -144,7 +144,7 @@ async def test_the_pool_hands_housekeeping_to_the_session(ledger: Ledger, pool: 
 
 
 async def test_an_auto_recharge_crossing_is_the_sessions_to_record(
-    ledger: Ledger, pool: Pool
+    ledger: Ledger, pool: AsyncPool
 ) -> None:
     """A checkpoint whose raised hold crosses the threshold, and a charge that crosses it: the
     pool writes nothing and answers None; the Session path records the one checkout."""
@@ -172,7 +172,7 @@ async def test_an_auto_recharge_crossing_is_the_sessions_to_record(
     ledger.assert_consistent(account_id)
 
 
-async def test_a_call_finalized_already_is_the_sessions(ledger: Ledger, pool: Pool) -> None:
+async def test_a_call_finalized_already_is_the_sessions(ledger: Ledger, pool: AsyncPool) -> None:
     """After the orphan sweep: a checkpoint or a finalize on the pool writes nothing and
     answers None (the Session path charges what they carry as late usage)."""
     account_id, call_id = ledger.account(paid=10_000), uid("call")
@@ -188,7 +188,7 @@ async def test_a_call_finalized_already_is_the_sessions(ledger: Ledger, pool: Po
 
 
 async def test_a_rate_card_not_cached_is_read_in_the_transaction(
-    ledger: Ledger, pool: Pool
+    ledger: Ledger, pool: AsyncPool
 ) -> None:
     account_id, call_id = ledger.account(paid=10_000), uid("call")
     rate_cards.clear_cache()
