@@ -248,7 +248,7 @@ def _charge_steps(
         sql.lock_accounts(account_ids),
         sql.charge_context(account_ids, request_ids, now, len(valid)),
     ]
-    request_rows, card_version, card_from, stale, lot_rows, month, id_rows = context
+    request_rows, card_version, stale, lot_rows, month, id_rows = context
     if stale:
         raise NeedsSession(sorted(set(stale)))
     accounts = {row[0]: PlainAccount(*row) for row in account_rows}
@@ -257,10 +257,7 @@ def _charge_steps(
         accounts[account_id].lots[kind].append([lot_id, lot_remaining])
     card: RateCard | None = None
     if card_version is not None:
-        card = rate_cards.cached_rate_card(database, card_version)
-        if card is None:
-            (price_rows,) = yield [sql.rate_card_prices(card_version)]
-            card = rate_cards.remember_rate_card(database, card_version, card_from, price_rows)
+        card = yield from rate_cards.rate_card_steps(database, card_version)
     existing = {row[0]: row for row in request_rows}
     charged: dict[str, tuple[str, ApiCharge]] = {}  # this batch's requests so far
     transaction_ids = iter(sorted(int(i) for i in id_rows))

@@ -43,7 +43,6 @@ from ledger.plain_accounts import PlainAccount
 from ledger.posting import debit, request_hash, require_account, snapshot, utcnow
 from ledger.rate_cards import load_rate_card
 from ledger.recharge_crossings import recharge_step, record_recharge_checkout
-from ledger.repositories import api_charges as api_sql
 from ledger.repositories import call_checkpoints as checkpoint_sql
 from ledger.repositories import call_usage as usage_rows
 from ledger.repositories import calls as call_rows
@@ -183,16 +182,11 @@ def _checkpoint_steps(
     if not account_rows or not call_rows_:
         raise NotFound(f"call {request.call_id} not found")
     account = PlainAccount(*account_rows[0])
-    status, version, margin, authorized_hold, usage, count, card_from, recorded_by = call_rows_[0]
+    status, version, margin, authorized_hold, usage, count, recorded_by = call_rows_[0]
     if status == "finalized":
         raise _CallFinalized
     assert version is not None
-    card = rate_cards.cached_rate_card(database, version)
-    if card is None:
-        if card_from is None:
-            raise NotFound(f"rate card v{version} not found")
-        (price_rows,) = yield [api_sql.rate_card_prices(version)]
-        card = rate_cards.remember_rate_card(database, version, card_from, price_rows)
+    card = yield from rate_cards.rate_card_steps(database, version)
     new = [event for event_id, event in unique.items() if event_id not in recorded_by]
     lines = [UsageLine(**line) for line in usage or []]
     if new:

@@ -69,7 +69,7 @@ def charge_context(
     account_ids: Sequence[str], request_ids: Sequence[str], now: datetime, count: int
 ) -> Statement:
     """After the locks, in one row: the requests already charged (api_requests columns), the
-    rate card in force (version, effective_from), the accounts that need housekeeping (expired
+    version of the rate card in force, the accounts that need housekeeping (expired
     promo, stale holds), their open lots (promo before paid, oldest first), this month's charges
     (the month of the transaction's clock, as the counter's trigger files them), and `count`
     transaction ids. The lots need no lock of their own: every change to a lot is made under its
@@ -83,8 +83,6 @@ def charge_context(
                     total_paisa, transaction_id, request_hash)), '[]')
              FROM api_requests WHERE request_id = ANY(%(requests)s::text[])),
           (SELECT version FROM rate_cards WHERE effective_from <= %(now)s
-             ORDER BY effective_from DESC, version DESC LIMIT 1),
-          (SELECT effective_from FROM rate_cards WHERE effective_from <= %(now)s
              ORDER BY effective_from DESC, version DESC LIMIT 1),
           (SELECT COALESCE(json_agg(account_id), '[]') FROM (
              SELECT account_id FROM credit_lots WHERE account_id = ANY(%(accounts)s::text[])

@@ -18,8 +18,8 @@ from ledger.repositories.statements import Statement
 
 
 def lock_checkpoint(call_id: str, hold_reference: str, event_ids: Sequence[str]) -> list[Statement]:
-    """The call's account (no row: no such call), the call with its pinned card's date and which
-    of `event_ids` it already has (event id -> batch), and its hold, each locked in that order.
+    """The call's account (no row: no such call), the call with which of `event_ids` it already
+    has (event id -> batch), and its hold, each locked in that order.
     Each statement reads after the locks before it: every writer of a call, its events or its
     hold locks the account first, so nothing read here changes until the commit."""
     return [
@@ -32,7 +32,6 @@ def lock_checkpoint(call_id: str, hold_reference: str, event_ids: Sequence[str])
             """
             SELECT c.status, c.rate_card_version, c.margin_rate, c.hold_paisa, c.usage,
                 c.usage_event_count,
-                (SELECT effective_from FROM rate_cards WHERE version = c.rate_card_version),
                 (SELECT COALESCE(json_object_agg(event_id, batch), '{}') FROM call_usage_events
                    WHERE call_id = c.call_id AND event_id = ANY(%(events)s::text[]))
             FROM calls c WHERE c.call_id = %(call)s FOR UPDATE
