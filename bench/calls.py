@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from bench.baseline import BASELINE_TASK_QUEUE, NOTIFY_TASK_QUEUE
-from bench.load import CallPlan, CallSample, drive_call, make_plan, seed_accounts
+from bench.load import (
+    BalancePoller,
+    BalanceShown,
+    CallPlan,
+    CallSample,
+    drive_call,
+    make_plan,
+    seed_accounts,
+)
 from bench.measure import CpuMeter, Phase, Progress, quiesce_collector
 from bench.stack import Stack
 from orchestrator_client import BillingClient
@@ -106,8 +114,11 @@ class Bench:
         self, rate: float, duration: float, batched: bool, kind: str = "billed"
     ) -> Phase:
         """Calls arrive at a fixed rate; each takes an idle account, so its expected balance
-        after hangup is exact, and (billed) polls the balance endpoint until it shows. The
-        baseline variant gives the platform's floor at the same rate (it has no balance)."""
+        after hangup is exact, and (billed) waits until the balance shows it: by default one
+        `BalancePoller` reads every waiting account's row each poll interval; with
+        `--balance-probe http` each call polls `GET /v1/accounts/{id}/balance` itself (the
+        runs before 2026-12-01c), which loads the API during this phase only. The baseline
+        variant gives the platform's floor at the same rate (it has no balance)."""
         client = self.billed if kind == "billed" else self.baseline
         assert client is not None
         quiesce_collector()
@@ -120,23 +131,34 @@ class Bench:
         expected: dict[str, int] = {}
         headers = {"Authorization": f"Bearer {self.stack.admin_api_key}"}
         skipped = 0
+        poller = BalancePoller(self.stack.database_url, self.args.poll_interval)
+        stop_polling = asyncio.Event()
         async with httpx.AsyncClient(base_url=self.stack.api_url, headers=headers) as http:
             for account in self.latency_accounts:
                 body = (await http.get(f"/v1/accounts/{account}/balance")).json()
                 expected[account] = int(body["available_paisa"])
                 idle.put_nowait(account)
 
-            def probe(account: str, want: int) -> Callable[[], Awaitable[bool]]:
-                async def visible() -> bool:
-                    response = await http.get(f"/v1/accounts/{account}/balance", timeout=5)
-                    body = response.json()
-                    return bool(
-                        response.status_code == 200
-                        and body["available_paisa"] == want
-                        and body["reserved_paisa"] == 0
-                    )
+            def http_probe(account: str, want: int) -> BalanceShown:
+                async def shown() -> None:
+                    while True:
+                        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                            response = await http.get(f"/v1/accounts/{account}/balance", timeout=5)
+                            body = response.json()
+                            if (
+                                response.status_code == 200
+                                and body["available_paisa"] == want
+                                and body["reserved_paisa"] == 0
+                            ):
+                                return
+                        await asyncio.sleep(self.args.poll_interval)
 
-                return visible
+                return shown
+
+            def shown_probe(account: str, want: int) -> BalanceShown:
+                if self.args.balance_probe == "http":
+                    return http_probe(account, want)
+                return lambda: poller.wait(account, want)
 
             async def one() -> None:
                 account = idle.get_nowait()
@@ -149,8 +171,7 @@ class Bench:
                         plan,
                         batched=batched,
                         timeout=60,
-                        balance_visible=probe(account, want) if billed else None,
-                        poll_interval=self.args.poll_interval,
+                        balance_shown=shown_probe(account, want) if billed else None,
                     )
                     if sample.ok:
                         expected[account] = want
@@ -160,6 +181,7 @@ class Bench:
                     if sample is not None and sample.ok:
                         idle.put_nowait(account)  # a failed call leaves its account unknown
 
+            polling = asyncio.create_task(poller.run(stop_polling))
             tasks: list[asyncio.Task[None]] = []
             cpu_before = self.cpu.sample()
             started = time.monotonic()
@@ -178,6 +200,8 @@ class Bench:
             await asyncio.gather(*tasks, return_exceptions=True)
             phase.elapsed_s = time.monotonic() - started
             CpuMeter.add(phase.cpu_acc, cpu_before, self.cpu.sample())
+            stop_polling.set()
+            await polling
         progress.render(final=True)
         if skipped:
             print(f"  ({skipped} arrivals skipped: no idle account)", file=sys.stderr)

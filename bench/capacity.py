@@ -6,8 +6,8 @@ accepted within 1 s of its slot (p99) and every call's result counts every event
 
 The search doubles N from `start` while the level holds (up to `max`), then bisects (up to
 BISECT_STEPS times) between the last level that held and the first that did not. The balance is
-polled straight from the accounts table every 20 ms by one poller for all calls (HTTP polls from
-hundreds of calls would load the API more than the calls do).
+polled straight from the accounts table every 20 ms by one `BalancePoller` for all calls (HTTP
+polls from hundreds of calls would load the API more than the calls do).
 
 Running holds cost: `billed-no-holds` is the billed workflow with its usage checkpoints (and so
 its running holds) turned off (bench.no_holds), on its own worker. It runs at the billed
@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from bench.load import CallPlan, price_events, seed_accounts
+from bench.load import BalancePoller, CallPlan, price_events, seed_accounts
 from bench.measure import COMPONENTS, CpuMeter, quiesce_collector
 from db.async_pool import libpq_url
 from domain.contracts import call_workflow_id
@@ -35,7 +35,6 @@ LIMIT_S = 1.0
 BILLED_KINDS = ("billed", "billed-no-holds")  # charged calls: balance polled, plans verified
 WITHOUT_HOLDS = "billed-no-holds"
 MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
-POLL_S = 0.02
 # Halvings between the last level that held and the first that did not (while they are more
 # than a tenth apart): doubling alone finds N within a factor of 2, two halvings within 25 %.
 BISECT_STEPS = 2
@@ -54,38 +53,6 @@ def second_of_usage(call_id: str, second: int, rng: random.Random) -> list[dict[
         {"event_id": f"{call_id}-{second}-sip", "component": "sip",
          "sku": "plivo/in-outbound", "seconds": 1},
     ]  # fmt: skip
-
-
-class BalancePoller:
-    """One query every 20 ms for every account some call is waiting on."""
-
-    def __init__(self, database_url: str) -> None:
-        self.url = libpq_url(database_url)
-        self.waiting: dict[str, tuple[int, asyncio.Future[float]]] = {}
-        self.started: dict[str, float] = {}
-
-    def wait(self, account_id: str, available: int) -> asyncio.Future[float]:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting[account_id] = (available, future)
-        self.started[account_id] = time.monotonic()
-        return future
-
-    async def run(self, stop: asyncio.Event) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            while not stop.is_set():
-                if self.waiting:
-                    cursor = await conn.execute(
-                        "SELECT id, paid_paisa + promo_paisa, reserved_paisa FROM accounts "
-                        "WHERE id = ANY(%s)",
-                        (list(self.waiting),),
-                    )
-                    now = time.monotonic()
-                    for account_id, available, reserved in await cursor.fetchall():
-                        want, future = self.waiting[account_id]
-                        if available == want and reserved == 0 and not future.done():
-                            future.set_result(now - self.started[account_id])
-                            del self.waiting[account_id]
-                await asyncio.sleep(POLL_S)
 
 
 @dataclass
@@ -226,7 +193,7 @@ class Capacity:
                 t_hangup = time.monotonic()
                 await client.hangup(call_id, "completed")
                 if billed:
-                    trial.hangup.append(await asyncio.wait_for(visible, 30))
+                    trial.hangup.append(await asyncio.wait_for(visible, 30) - t_hangup)
                 result = await asyncio.wait_for(client.result(call_id), 30)
                 if not billed:
                     trial.hangup.append(time.monotonic() - t_hangup)

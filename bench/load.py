@@ -158,7 +158,50 @@ class RetryBudget:
         return self.deadline - time.monotonic()
 
 
-BalanceProbe = Callable[[], Awaitable[bool]]
+BalanceShown = Callable[[], Awaitable[object]]
+
+
+class BalancePoller:
+    """One query every `interval` seconds for every account some call is waiting on, straight
+    from the accounts table (what `GET /v1/accounts/{id}/balance` reads): the observer costs
+    the system under test one cheap statement per interval however many calls wait, where an
+    HTTP poll per call would load the API more than the calls do."""
+
+    def __init__(self, database_url: str, interval: float = 0.02) -> None:
+        from db.async_pool import libpq_url
+
+        self.url = libpq_url(database_url)
+        self.interval = interval
+        self.waiting: dict[str, tuple[int, asyncio.Future[float]]] = {}
+
+    def wait(self, account_id: str, available: int) -> asyncio.Future[float]:
+        """Resolves to the `time.monotonic()` of the poll that saw the account at `available`
+        with nothing reserved (one waiting call per account)."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[account_id] = (available, future)
+        return future
+
+    async def run(self, stop: asyncio.Event) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            while not stop.is_set():
+                for account_id in [a for a, (_, f) in self.waiting.items() if f.cancelled()]:
+                    del self.waiting[account_id]  # its caller gave up waiting
+                if self.waiting:
+                    cursor = await conn.execute(
+                        "SELECT id, paid_paisa + promo_paisa, reserved_paisa FROM accounts "
+                        "WHERE id = ANY(%s)",
+                        (list(self.waiting),),
+                    )
+                    now = time.monotonic()
+                    for account_id, available, reserved in await cursor.fetchall():
+                        want, future = self.waiting[account_id]
+                        if available == want and reserved == 0:
+                            if not future.done():
+                                future.set_result(now)
+                            del self.waiting[account_id]
+                await asyncio.sleep(self.interval)
 
 
 async def drive_call(
@@ -167,16 +210,15 @@ async def drive_call(
     *,
     batched: bool,
     timeout: float = 120.0,
-    balance_visible: BalanceProbe | None = None,
+    balance_shown: BalanceShown | None = None,
     balance_timeout: float = 10.0,
-    poll_interval: float = 0.005,
     usage_signals: int | None = None,
     talk_pause: float = 0.0,
 ) -> CallSample:
     """Play one call. `batched` sends the events in one signal, otherwise one signal each;
     `usage_signals` splits them into that many signals instead, `talk_pause` seconds apart (a
-    call that lasts a while). With `balance_visible`, poll it after hangup until it says the
-    charge (or void) shows, to measure hangup → balance-visible latency."""
+    call that lasts a while). With `balance_shown`, await it after hangup (it returns once the
+    charge or void shows) to measure hangup → balance-visible latency."""
     budget = RetryBudget(deadline=time.monotonic() + timeout)
     sample = CallSample(call_id=plan.call_id, ok=False)
     started = time.monotonic()
@@ -204,20 +246,14 @@ async def drive_call(
             )
         t_hangup = time.monotonic()
         await budget.run(lambda: client.hangup(plan.call_id, plan.outcome), "hangup")
-        if balance_visible is not None:
-            balance_deadline = t_hangup + balance_timeout
-            while True:
-                try:
-                    visible = await balance_visible()
-                except Exception:
-                    visible = False
-                if visible:
-                    sample.hangup_to_balance_s = time.monotonic() - t_hangup
-                    break
-                if time.monotonic() > balance_deadline:
-                    sample.error = "balance not visible in time"
-                    break
-                await asyncio.sleep(poll_interval)
+        if balance_shown is not None:
+            try:
+                await asyncio.wait_for(
+                    balance_shown(), t_hangup + balance_timeout - time.monotonic()
+                )
+                sample.hangup_to_balance_s = time.monotonic() - t_hangup
+            except TimeoutError:
+                sample.error = "balance not visible in time"
         sample.result = await budget.run(lambda: client.result(plan.call_id), "result")
         sample.hangup_to_result_s = time.monotonic() - t_hangup
         sample.ok = sample.error is None

@@ -204,6 +204,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--latency-rate", type=float, default=None, help="fixed calls/s instead")
     add("--latency-accounts", type=int, default=60)
     add("--poll-interval", type=float, default=0.02, help="balance poll, seconds")
+    add(
+        "--balance-probe",
+        choices=("db", "http"),
+        default="db",
+        help="latency phase: one poller of the accounts table, or HTTP polls per call",
+    )
     add("--ops-duration", type=float, default=10.0, help="seconds per ledger and API case")
     add("--ledger-concurrency", type=int, default=4, help="connections of the ledger cases")
     add("--api-concurrency", type=int, default=16, help="HTTP connections of the API cases")
