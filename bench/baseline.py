@@ -4,7 +4,10 @@ Same workflow type name, same update/signals/query, so the very same `BillingCli
 only the task queue differs. Like the billed workflow, the run authorizes with a local activity
 (here a no-op) while the `authorize` update waits for the decision; `usage` dedupes events by
 event_id, the first `hangup` wins, and the run ends with a no-op finalize local activity. No
-ledger, no rate card, no search attributes, no balance notification.
+ledger, no rate card, no search attributes, no balance notification. Its worker is tuned as the
+billing worker is (`worker.main.worker_tuning`: the unsandboxed runner, two activation threads,
+the same task polls), so the two differ only in what their workflows do; until 2026-12-01 it ran
+the SDK's defaults, sandboxed, and the ratios measured against it flattered billing.
 
 A second queue, `bench-baseline-notify`, runs the same workflow but its finalize activity also
 does what the billed finalize does after the ledger commit: a signal-with-start of a per-account
@@ -188,18 +191,24 @@ class BaselineCallWorkflow:
 
 async def run_worker(address: str, task_queue: str = BASELINE_TASK_QUEUE) -> None:
     """Both variants in one process: `task_queue` (plain) and NOTIFY_TASK_QUEUE."""
+    from core.config import get_settings
+    from worker.main import worker_tuning
+
     client = await Client.connect(address)
+    tuning = worker_tuning(get_settings())  # the billing worker's runner, threads and polls
     plain = Worker(
         client,
         task_queue=task_queue,
         workflows=[BaselineCallWorkflow],
         activities=[noop_authorize, noop_finalize],
+        **tuning,
     )
     notifying = Worker(
         client,
         task_queue=NOTIFY_TASK_QUEUE,
         workflows=[BaselineCallWorkflow, BenchAccountWorkflow],
         activities=[noop_authorize, NotifyingFinalize(client, NOTIFY_TASK_QUEUE).finalize],
+        **tuning,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

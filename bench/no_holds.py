@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker import Worker
 
 # Not passed through: the sandbox re-imports the workflow's module as it does for the worker
 # (its own pass-through imports are what make its types resolvable inside the sandbox).
@@ -73,7 +72,7 @@ def build_no_holds_worker(
     from core.config import get_settings
     from core.logging import activity_log_interceptor
     from ledger.policy import policy_from_settings
-    from worker.main import GRACEFUL_SHUTDOWN, worker_deps, workflow_task_executor
+    from worker.main import GRACEFUL_SHUTDOWN, worker_deps, worker_tuning
     from worker.registry import WORKFLOWS, build_activities
 
     settings = get_settings()
@@ -92,10 +91,7 @@ def build_no_holds_worker(
         workflows=workflows,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_task_executor=workflow_task_executor(settings.worker_workflow_threads),
-        workflow_runner=(
-            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
-        ),
+        **worker_tuning(settings),
         interceptors=[activity_log_interceptor()],
     )
 

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # GIL hand-offs and a starved event loop under bursts (docs/benchmarks.md); two, so one long
     # activation (a replay after a restart) does not hold up the rest.
     worker_workflow_threads: int = 2
+    # Workflow task polls the worker keeps open, and the share of them on the task queue itself
+    # (the rest wait on this worker's sticky queue). Every call's first workflow task, the one
+    # that runs its authorize, comes from the task queue: the SDK's 5 polls at 0.2 left one poll
+    # there, and new calls queued behind it (docs/benchmarks.md).
+    worker_workflow_task_polls: int = 10
+    worker_nonsticky_poll_ratio: float = 0.5
     # The worker's async pool for every call's ledger transactions (authorize, usage checkpoint,
     # finalize), run on its event loop; 0: each goes through a Session on a thread, as the
     # rarer cases (housekeeping, a call finalized already, an auto-recharge to record) always do.

@@ -21,11 +21,12 @@ import logging
 import os
 import signal
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.deps import WorkerDeps
@@ -137,13 +138,26 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_task_executor=workflow_task_executor(settings.worker_workflow_threads),
-        workflow_runner=(
-            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
-        ),
+        **worker_tuning(settings),
         # JSON log lines with call_id/account_id per activity + billing metrics (core.logging).
         interceptors=[activity_log_interceptor()],
     )
+
+
+def worker_tuning(settings: Settings) -> dict[str, Any]:
+    """How a worker runs workflow tasks, from the settings: the runner, the activation threads
+    and the task polls. The bench's baseline and no-holds workers take the same, so they differ
+    from the billing worker only in what their workflows do."""
+    return {
+        "workflow_runner": (
+            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+        ),
+        "workflow_task_executor": workflow_task_executor(settings.worker_workflow_threads),
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_task_polls
+        ),
+        "nonsticky_to_sticky_poll_ratio": settings.worker_nonsticky_poll_ratio,
+    }
 
 
 @functools.cache
