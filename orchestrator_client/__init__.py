@@ -25,6 +25,8 @@ from domain.contracts import (
     CALL_CHANNEL_ATTRIBUTE,
     CALL_ID_PATTERN,
     CALL_LATE_USAGE_WORKFLOW,
+    CALL_SHAPE,
+    CALL_SHAPE_MEMO,
     CALL_WORKFLOW,
     HANGUP_SIGNAL,
     LATE_USAGE_UPDATE,
@@ -56,6 +58,10 @@ _COMPONENTS = frozenset(Component)
 # batch (a UsageBatch or `{"events": [...]}`).
 UsageEvent = UsageReport | Mapping[str, Any]
 UsageEvents = UsageEvent | UsageBatch | Sequence[UsageEvent]
+
+
+# Given at every call's start: the workflow's current history shape (domain.contracts).
+CALL_START_MEMO: Mapping[str, Any] = {CALL_SHAPE_MEMO: CALL_SHAPE}
 
 
 def call_search_attributes(
@@ -221,6 +227,8 @@ class BillingClient:
                 static_summary=f"{channel} call {call_id} · account {account_id}",
                 # At start rather than upserted by the workflow: one history event less.
                 search_attributes=call_search_attributes(account_id, channel),
+                # The workflow's current shape, without the patch markers of earlier ones.
+                memo=CALL_START_MEMO,
             )
         )
         try:

@@ -26,7 +26,9 @@ the workflow task of the usage signal that finds usage pending for `SIGNAL_GATHE
 a call reporting every second checkpoints at every other report, in that report's task, and the
 timer (still started for the 1.5 s bound) is cancelled instead of firing a workflow task of its
 own. A third fewer workflow tasks per call-second; a call that stops reporting is still
-checkpointed by the timer.
+checkpointed by the timer. A lean run started with the `billing_shape` memo at 2 or more
+(`CALL_SHAPE_MEMO`, which the clients give since) has that shape without the patch's marker and
+the TemporalChangeVersion upsert that comes with it.
 
 Names and shapes are `domain.contracts`'. Deterministic: no I/O here, no SQLAlchemy/db/ledger
 imports; activities are called by name.
@@ -55,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CALL_FINALIZE_ACTIVITY,
         CALL_LATE_USAGE_ACTIVITY,
         CALL_OUTCOME_ATTRIBUTE,
+        CALL_SHAPE_MEMO,
         CALL_VOID_ACTIVITY,
         CALL_WORKFLOW,
         HANGUP_SIGNAL,
@@ -133,7 +136,10 @@ class CallBillingWorkflow(CallWorkflowState):
         self._lean = self._is_lean(input)
         if self._lean:
             self._ledgered = True  # the patch's shape, without its marker and its upsert
-            self._signal_checkpoints = workflow.patched(SIGNAL_CHECKPOINTS_PATCH)
+            # Short-circuit: a run started with the shape memo records no patch marker.
+            self._signal_checkpoints = self._started_with_shape(2) or workflow.patched(
+                SIGNAL_CHECKPOINTS_PATCH
+            )
         else:
             self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
             workflow.upsert_search_attributes(
@@ -189,6 +195,18 @@ class CallBillingWorkflow(CallWorkflowState):
             and given.get(ACCOUNT_ID) == input.account_id
             and given.get(CALL_CHANNEL) == input.channel
         )
+
+    @staticmethod
+    def _started_with_shape(shape: int) -> bool:
+        """The client asked at start for this history shape or a later one (CALL_SHAPE_MEMO).
+        Deterministic: the start's memo is in the started event. Deploy the workers before the
+        clients that give it: a run an older worker began with it has the patch marker in its
+        history, which this code would not replay."""
+        try:
+            given = workflow.memo_value(CALL_SHAPE_MEMO, 0, type_hint=int)
+        except Exception:  # a memo this code cannot read: not a shape it knows
+            return False
+        return isinstance(given, int) and given >= shape
 
     async def _run_call(self, input: CallInput, deadline: datetime) -> None:
         """Until hangup or the deadline: checkpoint usage, continue as new when due.

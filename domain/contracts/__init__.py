@@ -87,6 +87,12 @@ RECONCILER_INTERVAL_SECONDS = 60
 ACCOUNT_ID_ATTRIBUTE = "AccountId"
 CALL_CHANNEL_ATTRIBUTE = "CallChannel"
 CALL_OUTCOME_ATTRIBUTE = "CallOutcome"
+# A start memo entry by which a client asks for the call workflow's current history shape. A
+# run started with it needs none of the patch markers that tell the earlier shapes apart in
+# runs started without it (each marker also upserts the TemporalChangeVersion attribute: a
+# history event and a visibility write per call). 2: checkpoints at usage signals.
+CALL_SHAPE_MEMO = "billing_shape"
+CALL_SHAPE = 2
 
 DEFAULT_MAX_CALL_DURATION_SECONDS = 4 * 3600
 DEFAULT_LATE_USAGE_WINDOW_SECONDS = 15 * 60  # LATE_USAGE_WINDOW_SECONDS (contract §3)

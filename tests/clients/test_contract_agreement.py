@@ -46,6 +46,8 @@ SERVER_TYPES: dict[str, Any] = {
         "MAX_EVENTS_PER_SIGNAL",
         "ACCOUNT_ID_ATTRIBUTE",
         "CALL_CHANNEL_ATTRIBUTE",
+        "CALL_SHAPE_MEMO",
+        "CALL_SHAPE",
     ],
 )
 def test_constants_agree(name: str) -> None:

@@ -1,12 +1,14 @@
 """Records the histories test_replay.py replays. Skipped unless BILLING_RECORD_HISTORIES=1:
 it is the tool that (re)writes tests/replay/histories/, not a check.
 
-It records today's shape under `signal_*` names (a lean run that checkpoints at usage signals,
-since the `signal-checkpoints` patch). Files of earlier shapes are kept as they are, so they
-keep replaying: `lean_*` (the client gives the call's search attributes at start, the deadline
-timer is not cancelled, checkpoints only by timer), `ledger_*` (usage checkpointed to the
-ledger, since the `ledger-usage` patch, attributes upserted) and the unprefixed ones (recorded
-before that patch)."""
+It records today's shape under `memo_*` names (a lean run started with the `billing_shape`
+memo: it checkpoints at usage signals without the `signal-checkpoints` patch marker). Files of
+earlier shapes are kept as they are, so they keep replaying: `signal_*` (the same shape started
+without the memo, the patch marker and its TemporalChangeVersion upsert recorded), `lean_*`
+(the client gives the call's search attributes at start, the deadline timer is not cancelled,
+checkpoints only by timer), `ledger_*` (usage checkpointed to the ledger, since the
+`ledger-usage` patch, attributes upserted) and the unprefixed ones (recorded before that
+patch)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contracts import CALL_WORKFLOW, call_workflow_id
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
-from orchestrator_client import call_search_attributes
+from orchestrator_client import CALL_START_MEMO, call_search_attributes
 from tests.support.calls import Ledger, running_worker, uid
 from tests.workflows.test_long_calls import eager_continue_as_new_env
 
 __all__ = ["eager_continue_as_new_env"]
 HISTORIES = Path(__file__).parent / "histories"
-PREFIX = "signal_"
+PREFIX = "memo_"
 pytestmark = pytest.mark.skipif(
     os.environ.get("BILLING_RECORD_HISTORIES") != "1", reason="records fixtures on request only"
 )
@@ -118,6 +120,7 @@ async def test_record(
             id=call_workflow_id(call_id),
             task_queue=billing.task_queue,
             search_attributes=call_search_attributes(account_id, "whatsapp"),
+            memo=CALL_START_MEMO,
         )
         await handle.execute_update("authorize", None)
         await billing.report_usage(call_id, TYPICAL_PHONE_CALL_USAGE[2])

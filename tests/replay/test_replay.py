@@ -27,9 +27,9 @@ def test_histories_are_stored() -> None:
     names = {path.stem for path in HISTORY_FILES}
     shapes = ["completed_442", "refused", "failed", "abandoned"]
     # Recorded before the ledger kept usage (the old shape), since (`ledger_`), and since the
-    # client gives the call's search attributes at start (`lean_`), and since lean runs checkpoint
-    # at usage signals (`signal_`).
-    for prefix in ("", "ledger_", "lean_", "signal_"):
+    # client gives the call's search attributes at start (`lean_`), since lean runs checkpoint
+    # at usage signals (`signal_`), and since the client gives the shape memo (`memo_`).
+    for prefix in ("", "ledger_", "lean_", "signal_", "memo_"):
         assert {f"{prefix}{shape}" for shape in shapes} <= names
         assert any(name.startswith(f"{prefix}continued_") for name in names)
 

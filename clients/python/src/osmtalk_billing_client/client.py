@@ -23,6 +23,8 @@ from osmtalk_billing_client.contract import (
     CALL_CHANNEL_ATTRIBUTE,
     CALL_ID_PATTERN,
     CALL_LATE_USAGE_WORKFLOW,
+    CALL_SHAPE,
+    CALL_SHAPE_MEMO,
     CALL_WORKFLOW,
     COMPONENT_UNITS,
     HANGUP_OUTCOMES,
@@ -215,6 +217,8 @@ class BillingClient:
                 static_summary=f"{channel} call {call_id} · account {account_id}",
                 # At start rather than upserted by the workflow: one history event less.
                 search_attributes=call_search_attributes(account_id, channel),
+                # The workflow's current shape, without the patch markers of earlier ones.
+                memo={CALL_SHAPE_MEMO: CALL_SHAPE},
             )
         )
         try:

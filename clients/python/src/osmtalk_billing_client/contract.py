@@ -24,6 +24,10 @@ LATE_USAGE_UPDATE = "late_usage"
 # Search attributes the client gives at start (the worker sets CallOutcome at the end).
 ACCOUNT_ID_ATTRIBUTE = "AccountId"
 CALL_CHANNEL_ATTRIBUTE = "CallChannel"
+# A start memo entry: the call workflow's history shape the client asks for (the current one
+# needs no patch markers; a worker reads it, deploy workers first).
+CALL_SHAPE_MEMO = "billing_shape"
+CALL_SHAPE = 2
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 MAX_EVENTS_PER_SIGNAL = 2000
