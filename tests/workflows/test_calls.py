@@ -15,6 +15,8 @@ from temporalio.service import RPCError
 
 from dev.temporal import ACCOUNT_ID, CALL_CHANNEL, CALL_OUTCOME
 from domain.contracts import (
+    CALL_SHAPE,
+    CALL_SHAPE_MEMO,
     HANGUP_SIGNAL,
     USAGE_SIGNAL,
     CallState,
@@ -116,8 +118,9 @@ async def test_docs_example_call_costs_442_and_lands_within_a_second(
     assert attributes.get(CALL_CHANNEL) == "phone"
     assert attributes.get(CALL_OUTCOME) == "completed"
     # The breakdown is in the result (above); a call the client started with its search
-    # attributes writes no memo (one history event and visibility write less).
-    assert await description.memo() == {}
+    # attributes writes no memo (one history event and visibility write less): the memo is the
+    # history shape the client asked for at start.
+    assert await description.memo() == {CALL_SHAPE_MEMO: CALL_SHAPE}
     # ₹545.58 left is far above the ₹10 alert threshold: a charge can only lower the balance,
     # so the account's workflow (alerts live there) is not bothered with it.
     with pytest.raises(RPCError, match="not found"):
