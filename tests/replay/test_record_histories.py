@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contracts import CALL_WORKFLOW, call_workflow_id
+from domain.contracts import call_workflow_id
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
 from orchestrator_client import CALL_START_MEMO, call_search_attributes
-from tests.support.calls import Ledger, running_worker, uid
+from tests.support.calls import Ledger, running_worker, start_call_workflow, uid
 from tests.workflows.test_long_calls import eager_continue_as_new_env
 
 __all__ = ["eager_continue_as_new_env"]
@@ -114,11 +114,12 @@ async def test_record(
     policy = LedgerPolicy(max_call_duration=timedelta(minutes=5))
     async with running_worker(time_skipping_env.client, session_factory, policy) as billing:
         call_id = uid("call")
-        handle = await time_skipping_env.client.start_workflow(
-            CALL_WORKFLOW,
-            {"call_id": call_id, "account_id": account_id, "channel": "whatsapp"},
-            id=call_workflow_id(call_id),
-            task_queue=billing.task_queue,
+        handle = await start_call_workflow(
+            time_skipping_env.client,
+            billing.task_queue,
+            call_id,
+            account_id,
+            "whatsapp",
             search_attributes=call_search_attributes(account_id, "whatsapp"),
             memo=CALL_START_MEMO,
         )

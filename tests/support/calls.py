@@ -9,17 +9,18 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from adapters.email.sender import RecordingEmailSender
 from db.async_pool import open_async_pool
 from db.models import Account, LedgerTransaction
 from db.session import run_in_transaction
 from dev.procs import free_port
+from domain.contracts import CALL_WORKFLOW, call_workflow_id
 from ledger import accounts as ledger_accounts
 from ledger.policy import LedgerPolicy
 from orchestrator_client import BillingClient
@@ -31,6 +32,21 @@ T = TypeVar("T")
 
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def start_call_workflow(
+    client: Client, task_queue: str, call_id: str, account_id: str, channel: str, **options: Any
+) -> WorkflowHandle[Any, Any]:
+    """Start a call's workflow without the client's Update-with-Start, as an orchestrator of
+    its own may (`options`: the start's search_attributes, memo, result_type…); the caller sends
+    the `authorize` update."""
+    return await client.start_workflow(
+        CALL_WORKFLOW,
+        {"call_id": call_id, "account_id": account_id, "channel": channel},
+        id=call_workflow_id(call_id),
+        task_queue=task_queue,
+        **options,
+    )
 
 
 def temporal_address(client: Client) -> str:

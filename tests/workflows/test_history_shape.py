@@ -11,9 +11,9 @@ from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from domain.contracts import CALL_WORKFLOW, call_workflow_id
+from domain.contracts import call_workflow_id
 from orchestrator_client import BillingClient, call_search_attributes
-from tests.support.calls import Ledger, uid
+from tests.support.calls import Ledger, start_call_workflow, uid
 from tests.workflows.test_running_holds import docs_calls
 
 
@@ -65,11 +65,12 @@ async def test_a_call_started_without_the_shape_memo_records_the_patch_as_before
 ) -> None:
     account_id = ledger.account(paid=100_000, promo=0)
     call_id = uid("call")
-    handle = await billing.client.start_workflow(
-        CALL_WORKFLOW,
-        {"call_id": call_id, "account_id": account_id, "channel": "phone"},
-        id=call_workflow_id(call_id),
-        task_queue=billing.task_queue,
+    handle = await start_call_workflow(
+        billing.client,
+        billing.task_queue,
+        call_id,
+        account_id,
+        "phone",
         search_attributes=call_search_attributes(account_id, "phone"),
     )
     assert (await handle.execute_update("authorize", None))["authorized"]

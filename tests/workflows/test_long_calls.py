@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from dev.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
-from domain.contracts import CALL_WORKFLOW, call_workflow_id
 from domain.contracts.calls import CallBreakdown
 from domain.default_rate_card import TYPICAL_PHONE_CALL_USAGE
 from ledger.policy import LedgerPolicy
-from tests.support.calls import Ledger, running_worker, uid
+from tests.support.calls import Ledger, running_worker, start_call_workflow, uid
 
 
 async def test_call_without_hangup_is_abandoned_after_the_max_duration_and_charged(
@@ -30,11 +29,12 @@ async def test_call_without_hangup_is_abandoned_after_the_max_duration_and_charg
         call_id = uid("call")
         # The time-skipping test server (1.40) never skips time for a workflow started by
         # Update-with-Start, so start it and send the same `authorize` update separately here.
-        handle = await time_skipping_env.client.start_workflow(
-            CALL_WORKFLOW,
-            {"call_id": call_id, "account_id": account_id, "channel": "phone"},
-            id=call_workflow_id(call_id),
-            task_queue=billing.task_queue,
+        handle = await start_call_workflow(
+            time_skipping_env.client,
+            billing.task_queue,
+            call_id,
+            account_id,
+            "phone",
             result_type=dict,
         )
         decision = await handle.execute_update("authorize", None, result_type=dict)
