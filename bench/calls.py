@@ -117,8 +117,8 @@ class Bench:
         after hangup is exact, and (billed) waits until the balance shows it: by default one
         `BalancePoller` reads every waiting account's row each poll interval; with
         `--balance-probe http` each call polls `GET /v1/accounts/{id}/balance` itself (the
-        runs before 2026-12-01c), which loads the API during this phase only. The baseline
-        variant gives the platform's floor at the same rate (it has no balance)."""
+        committed runs before results-2026-12-01d), which loads the API in this phase only.
+        The baseline variant gives the platform's floor at the same rate (it has no balance)."""
         client = self.billed if kind == "billed" else self.baseline
         assert client is not None
         quiesce_collector()

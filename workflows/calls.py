@@ -108,6 +108,8 @@ LEAN_CHECKPOINT_GATHER = timedelta(seconds=1.5)
 # long (a report a second apart, with room for jitter), in the signal's own workflow task.
 SIGNAL_CHECKPOINTS_PATCH = "signal-checkpoints"
 SIGNAL_GATHER = timedelta(seconds=0.8)
+# The `billing_shape` (CALL_SHAPE_MEMO) from which a run has this patch's shape without its marker.
+SIGNAL_CHECKPOINTS_SHAPE = 2
 # Until it lands: the ledger posts each once (first finalization wins, events once per id).
 UNTIL_IT_LANDS = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
@@ -137,9 +139,9 @@ class CallBillingWorkflow(CallWorkflowState):
         if self._lean:
             self._ledgered = True  # the patch's shape, without its marker and its upsert
             # Short-circuit: a run started with the shape memo records no patch marker.
-            self._signal_checkpoints = self._started_with_shape(2) or workflow.patched(
-                SIGNAL_CHECKPOINTS_PATCH
-            )
+            self._signal_checkpoints = self._started_with_shape(
+                SIGNAL_CHECKPOINTS_SHAPE
+            ) or workflow.patched(SIGNAL_CHECKPOINTS_PATCH)
         else:
             self._ledgered = workflow.patched(LEDGER_USAGE_PATCH)
             workflow.upsert_search_attributes(
