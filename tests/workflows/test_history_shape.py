@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from domain.contracts import call_workflow_id
 from orchestrator_client import BillingClient, call_search_attributes
 from tests.support.calls import Ledger, start_call_workflow, uid
-from tests.workflows.test_running_holds import docs_calls
-
-
-def checkpoint_batches(ledger: Ledger, call_id: str) -> int:
-    return ledger.tx(
-        lambda s: s.execute(
-            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
-            {"call": call_id},
-        ).scalar_one()
-    )
+from tests.workflows.test_running_holds import checkpoint_batches, docs_calls
 
 
 async def play(billing: BillingClient, ledger: Ledger, call_id: str) -> list[str]:

@@ -22,6 +22,16 @@ MIN_BALANCE = 1000
 REPORTS = 16
 
 
+def checkpoint_batches(ledger: Ledger, call_id: str) -> int:
+    """How many checkpoints (and the final charge, if it recorded events) wrote the call's usage."""
+    return ledger.tx(
+        lambda s: s.execute(
+            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
+            {"call": call_id},
+        ).scalar_one()
+    )
+
+
 def docs_calls(count: int, tag: str) -> list[dict[str, object]]:
     """`count` docs example calls' worth of usage (442 paisa each), with unique event ids."""
     return [
@@ -139,12 +149,7 @@ async def test_usage_gathers_between_checkpoints_and_each_report_lands_within_2_
         await asyncio.sleep(0.5)
     delays = await asyncio.gather(*waits)
     assert max(delays) < 2.0, delays
-    batches = ledger.tx(
-        lambda s: s.execute(
-            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
-            {"call": call_id},
-        ).scalar()
-    )
+    batches = checkpoint_batches(ledger, call_id)
     # 8 s of reports: a checkpoint about every 2 s, and the final charge takes the rest (one
     # batch a second, 9, when reports are not gathered).
     assert batches is not None and 3 <= batches <= 6, batches
@@ -168,12 +173,7 @@ async def test_a_call_reporting_every_second_checkpoints_in_its_reports_own_task
     for n in range(reports):
         await billing.report_usage(call_id, {"events": docs_calls(1, f"s{n}")})
         await asyncio.sleep(1.15)  # between 0.8 and 1.5 s with room for a loaded machine
-    batches = ledger.tx(
-        lambda s: s.execute(
-            text("SELECT count(DISTINCT batch) FROM call_usage_events WHERE call_id = :call"),
-            {"call": call_id},
-        ).scalar()
-    )
+    batches = checkpoint_batches(ledger, call_id)
     # Reports 2, 4 and 6 checkpoint (each with the one before), the last one over 1 s ago.
     assert batches == reports // 2, batches
     await billing.hangup(call_id, "completed")
