@@ -45,8 +45,10 @@ def timed(
     cpu, wall = time.process_time(), time.perf_counter()
     for request in requests:
         one(request)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    count = len(requests)
+    report(label, len(requests), time.process_time() - cpu, time.perf_counter() - wall)
+
+
+def report(label: str, count: int, cpu: float, wall: float) -> None:
     print(
         f"{count} {label}: cpu {1000 * cpu / count:.3f} ms, wall {1000 * wall / count:.3f} ms each"
     )
@@ -128,11 +130,11 @@ async def _on_pool(
         cpu, wall = time.process_time(), time.perf_counter()
         for request in requests[WARM_UP:]:
             await one(request)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        count = len(requests) - WARM_UP
-        print(
-            f"{count} checkpoints on the pool: cpu {1000 * cpu / count:.3f} ms, "
-            f"wall {1000 * wall / count:.3f} ms each"
+        report(
+            "checkpoints on the pool",
+            len(requests) - WARM_UP,
+            time.process_time() - cpu,
+            time.perf_counter() - wall,
         )
     finally:
         await pool.close()
