@@ -88,20 +88,24 @@ class ApiCases:
                 await conn.close()
 
     async def _authorize_op(self, conns: list[Connection]) -> Any:
-        idle: list[Connection] = list(conns)
+        """One authorize on the next idle connection of `conns` (oldest first), waiting for one
+        when all are busy, as a gateway's bounded keep-alive pool does; the wait is part of the
+        op's latency. The open loop once opened a new connection instead: a hiccup of a few
+        tens of milliseconds at 1,600 requests a second then opened a hundred or more, whose
+        accepts and first requests stretched it to 100–170 ms (docs/benchmarks.md)."""
+        idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for conn in conns:
+            idle.put_nowait(conn)
 
         async def op(worker: int, seq: int) -> None:
-            if not idle:  # open loop: more in flight than connections so far
-                conns.append(Connection(self.host, self.port, self.key))
-                idle.append(conns[-1])
-            conn = idle.pop()
+            conn = await idle.get()
             try:
                 body = {"account_id": self.spread[seq % len(self.spread)]}
                 status, _ = await conn.request("POST", "/v1/api-usage/authorize", body)
                 if status != 200:
                     raise RuntimeError(f"HTTP {status}")
             finally:
-                idle.append(conn)
+                idle.put_nowait(conn)
 
         return op
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 from bench import targets
 from bench.capacity import Capacity, Trial, model
 from bench.http import Connection
+from bench.osmapi import ApiCases
 from bench.profile import markdown, top_functions
 from bench.run import QUICK, parse_args
 
@@ -209,6 +212,52 @@ def test_http_client_keeps_the_connection_and_reads_json() -> None:
         server.shutdown()
     assert answers == [(201, {"echo": {"n": 1}}), (201, {"echo": {"n": 2}})]
     assert [s[:2] for s in seen] == [("/x", "Bearer k"), ("/x", "Bearer k")]
+
+
+def test_authorize_load_waits_for_one_of_its_connections_instead_of_opening_more() -> None:
+    """The osmAPI authorize phases share a bounded pool: with every connection busy, the next
+    request waits for one (and the wait is timed), where it once opened another connection."""
+    clients: set[int] = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            clients.add(self.client_address[1])
+            time.sleep(0.02)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stack = SimpleNamespace(api_url=f"http://127.0.0.1:{server.server_address[1]}")
+    cases = ApiCases(stack, cpu=None, concurrency=2, seed=1)  # type: ignore[arg-type]
+    cases.spread = ["acc_1"]
+
+    async def eight_at_once() -> float:
+        conns = cases._connections(2)
+        op = await cases._authorize_op(conns)
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(op(0, seq) for seq in range(8)))
+        finally:
+            for conn in conns:
+                await conn.close()
+        return time.monotonic() - started
+
+    try:
+        elapsed = asyncio.run(eight_at_once())
+    finally:
+        server.shutdown()
+    assert len(clients) == 2
+    assert elapsed >= 4 * 0.02  # eight requests, two at a time
 
 
 def test_running_holds_are_compared_at_the_billed_levels_and_billed_gets_the_target_level() -> None:
