@@ -5,9 +5,11 @@ the HTTP client against a real server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -177,39 +179,54 @@ def test_quick_mode_shortens_every_group_but_keeps_explicit_options() -> None:
     assert full.only == ["api", "ledger"]
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A keep-alive HTTP/1.1 handler for the bench client's tests: `answer` writes a JSON body."""
+
+    protocol_version = "HTTP/1.1"
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers["Content-Length"]))
+
+    def answer(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[JsonHandler]) -> Iterator[int]:
+    """A threaded local server with `handler`, for the block; yields its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
 def test_http_client_keeps_the_connection_and_reads_json() -> None:
     seen: list[tuple[str, str, bytes]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.body()
             seen.append((self.path, self.headers["Authorization"], body))
-            answer = json.dumps({"echo": json.loads(body)}).encode()
-            self.send_response(201)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self.answer(201, {"echo": json.loads(body)})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    async def two() -> list[tuple[int, Any]]:
-        conn = Connection("127.0.0.1", server.server_address[1], "k")
+    async def two(port: int) -> list[tuple[int, Any]]:
+        conn = Connection("127.0.0.1", port, "k")
         try:
             return [await conn.request("POST", "/x", {"n": n}) for n in (1, 2)]
         finally:
             await conn.close()
 
-    try:
-        answers = asyncio.run(two())
-    finally:
-        server.shutdown()
+    with serving(Handler) as port:
+        answers = asyncio.run(two(port))
     assert answers == [(201, {"echo": {"n": 1}}), (201, {"echo": {"n": 2}})]
     assert [s[:2] for s in seen] == [("/x", "Bearer k"), ("/x", "Bearer k")]
 
@@ -219,29 +236,14 @@ def test_authorize_load_waits_for_one_of_its_connections_instead_of_opening_more
     request waits for one (and the wait is timed), where it once opened another connection."""
     clients: set[int] = set()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
+            self.body()
             clients.add(self.client_address[1])
             time.sleep(0.02)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            self.answer(200, {})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stack = SimpleNamespace(api_url=f"http://127.0.0.1:{server.server_address[1]}")
-    cases = ApiCases(stack, cpu=None, concurrency=2, seed=1)  # type: ignore[arg-type]
-    cases.spread = ["acc_1"]
-
-    async def eight_at_once() -> float:
+    async def eight_at_once(cases: ApiCases) -> float:
         conns = cases._connections(2)
         op = await cases._authorize_op(conns)
         started = time.monotonic()
@@ -252,10 +254,11 @@ def test_authorize_load_waits_for_one_of_its_connections_instead_of_opening_more
                 await conn.close()
         return time.monotonic() - started
 
-    try:
-        elapsed = asyncio.run(eight_at_once())
-    finally:
-        server.shutdown()
+    with serving(Handler) as port:
+        stack = SimpleNamespace(api_url=f"http://127.0.0.1:{port}")
+        cases = ApiCases(stack, cpu=None, concurrency=2, seed=1)  # type: ignore[arg-type]
+        cases.spread = ["acc_1"]
+        elapsed = asyncio.run(eight_at_once(cases))
     assert len(clients) == 2
     assert elapsed >= 4 * 0.02  # eight requests, two at a time
 
