@@ -11,8 +11,9 @@ Starts a private stack (PostgreSQL, Temporal dev server, billing worker(s), API 
   no Temporal: the osmAPI charge spread and on one hot account, a call's authorize + capture
   (bench.ledger_cases, bench.raw_ledger);
 - `api`: the osmAPI over HTTP: `POST /v1/api-usage` spread and hot, `/authorize` at its peak
-  and at half of it, the batch form; whether any of it touched Temporal (bench.osmapi);
-  `--profile` adds a py-spy top-20 of the API processes under the spread charge load;
+  and at half of it (for `--latency-duration`, as the calls' latency phase), the batch form;
+  whether any of it touched Temporal (bench.osmapi); `--profile` adds a py-spy top-20 of the API
+  processes under the spread charge load;
 - `capacity`: live-call capacity, billed and baseline, the billed workflow without running holds
   at the billed levels (their cost, bench.no_holds), and the capacity model (bench.capacity);
 
@@ -151,7 +152,9 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             with Profiler(stack.api.pid, args.ops_duration) as profiler:
                 await api.profile_load(args.ops_duration)
             profile = profiler.top(20)
-        api_phases, rate = await api.run(args.ops_duration, args.batch_concurrency)
+        api_phases, rate = await api.run(
+            args.ops_duration, args.batch_concurrency, args.latency_duration
+        )
         results["api"] = {
             "phases": [p.public() for p in api_phases],
             "authorize_half_peak_rate_per_s": round(rate, 1),
@@ -199,7 +202,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--duration", type=float, default=20.0, help="seconds per call throughput case")
     add("--concurrency", type=int, default=20, help="closed-loop concurrency (calls)")
     add("--rounds", type=int, default=2, help="interleaved rounds per throughput case")
-    add("--latency-duration", type=float, default=40.0)
+    add("--latency-duration", type=float, default=40.0,
+        help="seconds of each open-loop latency phase: the calls' and /authorize's")  # fmt: skip
     add("--latency-load", type=float, default=0.5, help="latency rate as a fraction of peak")
     add("--latency-rate", type=float, default=None, help="fixed calls/s instead")
     add("--latency-accounts", type=int, default=60)

@@ -263,6 +263,40 @@ def test_authorize_load_waits_for_one_of_its_connections_instead_of_opening_more
     assert elapsed >= 4 * 0.02  # eight requests, two at a time
 
 
+def test_the_authorize_open_loop_lasts_the_latency_duration_and_the_other_api_phases_not() -> None:
+    """The open-loop `/authorize` phase is a latency phase: it runs `--latency-duration`, as the
+    calls' does (its p99 over 10 s was a draw on whether a burst of the stack's fell in it);
+    the closed-loop phases keep `--ops-duration`."""
+    from bench.measure import CpuMeter
+
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.body())
+            if self.path.endswith("/batch"):
+                n = len(body["requests"])
+                self.answer(200, {"charged": n, "results": [{"total_paisa": 1}] * n})
+            else:
+                self.answer(200, {"total_paisa": 1})
+
+    async def api_phases(cases: ApiCases) -> tuple[dict[str, float], float]:
+        phases, rate = await cases.run(0.3, 1, latency_duration=1.2)
+        return {p.name.split(" @")[0]: p.elapsed_s for p in phases}, rate
+
+    with serving(Handler) as port:
+        stack = SimpleNamespace(
+            api_url=f"http://127.0.0.1:{port}", workers=[], api=None, baseline=None,
+            no_holds=None, temporal=SimpleNamespace(pid=None), postgres=None,
+        )  # fmt: skip
+        cpu = CpuMeter(stack)  # type: ignore[arg-type]
+        cases = ApiCases(stack, cpu, concurrency=2, seed=1)  # type: ignore[arg-type]
+        cases.spread = ["acc_1", "acc_2"]
+        elapsed, rate = asyncio.run(api_phases(cases))
+    assert rate > 1
+    assert 1.1 <= elapsed["api-usage/authorize"] < 2.0
+    for name in ("api-usage, spread", "api-usage, hot", "api-usage/authorize, peak"):
+        assert 0.25 <= elapsed[name] < 0.8, (name, elapsed)
+
+
 def test_running_holds_are_compared_at_the_billed_levels_and_billed_gets_the_target_level() -> None:
     """Without holds runs at the largest level billed held and the first it did not; if it holds
     that one, billed gets one more try at ⌈0.9 ×⌉ it, so a coarse search step cannot miss."""
