@@ -5,7 +5,8 @@ hangup → result) stays under 1 s at p99, and there is no signal backlog: every
 accepted within 1 s of its slot (p99) and every call's result counts every event sent.
 
 The search doubles N from `start` while the level holds (up to `max`), then bisects (up to
-BISECT_STEPS times) between the last level that held and the first that did not. The balance is
+BISECT_STEPS times, until the gap is within BISECT_UNTIL) between the last level that held and
+the first that did not. The balance is
 polled straight from the accounts table every 20 ms by one `BalancePoller` for all calls (HTTP
 polls from hundreds of calls would load the API more than the calls do).
 
@@ -35,9 +36,13 @@ LIMIT_S = 1.0
 BILLED_KINDS = ("billed", "billed-no-holds")  # charged calls: balance polled, plans verified
 WITHOUT_HOLDS = "billed-no-holds"
 MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
-# Halvings between the last level that held and the first that did not (while they are more
-# than a tenth apart): doubling alone finds N within a factor of 2, two halvings within 25 %.
-BISECT_STEPS = 2
+# Halvings between the last level that held and the first that did not, while they are more
+# than BISECT_UNTIL of the held level apart: doubling alone finds N within a factor of 2, four
+# halvings within about 5 %, finer than the 10 % the billed ÷ baseline line decides (two, as
+# before 2026-12-01h, left 12.5–25 %: billed 175–199 against a baseline of 200–249 could read
+# anything from 0.70 to 1.0).
+BISECT_STEPS = 4
+BISECT_UNTIL = 0.05
 TOP_UP = 500_000_000
 
 
@@ -239,7 +244,7 @@ class Capacity:
                 break
             held, level = level, level * 2
         for _ in range(BISECT_STEPS if bisect else 0):
-            if not (held and failed_at and failed_at - held > max(2, held // 10)):
+            if not (held and failed_at and failed_at - held > max(2, held * BISECT_UNTIL)):
                 break
             middle = (held + failed_at) // 2
             if (await self._run(kind, middle, duration, trials)).held:

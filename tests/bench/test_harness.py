@@ -344,9 +344,10 @@ def test_running_holds_are_compared_at_the_billed_levels_and_billed_gets_the_tar
     assert found["running_holds_cost_le_10pct"]["met"] is True
 
 
-def test_capacity_search_doubles_then_halves_the_gap_twice() -> None:
-    """Doubling from 25 to the first failure, then two halvings of the gap between the last
-    level that held and the first that did not: N within 25 %, the same levels for every kind."""
+def test_capacity_search_doubles_then_halves_the_gap_to_within_5_percent() -> None:
+    """Doubling from 25 to the first failure, then halvings of the gap between the last level
+    that held and the first that did not until it is within 5 % (four at most): finer than the
+    10 % line billed ÷ baseline decides, the same levels for every kind."""
 
     async def search(capacity_of: int) -> tuple[int, list[int]]:
         async def fake_run(kind: str, level: int, duration: float, trials: list[Trial]) -> Trial:
@@ -361,7 +362,9 @@ def test_capacity_search_doubles_then_halves_the_gap_twice() -> None:
         held, trials = await capacity.search("billed", 25, 400, 10, bisect=True)
         return held, [t.calls for t in trials]
 
-    assert asyncio.run(search(260)) == (250, [25, 50, 100, 200, 400, 300, 250])
-    assert asyncio.run(search(190)) == (175, [25, 50, 100, 200, 150, 175])
-    assert asyncio.run(search(170)) == (150, [25, 50, 100, 200, 150, 175])
+    assert asyncio.run(search(260)) == (250, [25, 50, 100, 200, 400, 300, 250, 275, 262])
+    assert asyncio.run(search(190)) == (187, [25, 50, 100, 200, 150, 175, 187, 193])
+    assert asyncio.run(search(180)) == (175, [25, 50, 100, 200, 150, 175, 187, 181])
+    assert asyncio.run(search(170)) == (168, [25, 50, 100, 200, 150, 175, 162, 168])
     assert asyncio.run(search(1000)) == (400, [25, 50, 100, 200, 400])
+    assert asyncio.run(search(40)) == (40, [25, 50, 37, 43, 40, 41])  # four halvings at most
