@@ -6,9 +6,9 @@ accepted within 1 s of its slot (p99) and every call's result counts every event
 
 The search doubles N from `start` while the level holds (up to `max`), then bisects (up to
 BISECT_STEPS times, until the gap is within BISECT_UNTIL) between the last level that held and
-the first that did not. The balance is
-polled straight from the accounts table every 20 ms by one `BalancePoller` for all calls (HTTP
-polls from hundreds of calls would load the API more than the calls do).
+the first that did not. The balance is polled straight from the accounts table every 20 ms by
+one `BalancePoller` for all calls (HTTP polls from hundreds of calls would load the API more
+than the calls do).
 
 Running holds cost: `billed-no-holds` is the billed workflow with its usage checkpoints (and so
 its running holds) turned off (bench.no_holds), on its own worker. It runs at the billed
