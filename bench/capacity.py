@@ -38,9 +38,9 @@ WITHOUT_HOLDS = "billed-no-holds"
 MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
 # Halvings between the last level that held and the first that did not, while they are more
 # than BISECT_UNTIL of the held level apart: doubling alone finds N within a factor of 2, four
-# halvings within about 5 %, finer than the 10 % the billed ÷ baseline line decides (two, as
-# before 2026-12-01h, left 12.5–25 %: billed 175–199 against a baseline of 200–249 could read
-# anything from 0.70 to 1.0).
+# halvings within about 5 %, finer than the 10 % the billed ÷ baseline line decides (two, up to
+# and including results-2026-12-01h, left 12.5–25 %: there billed 175–199 against a baseline of
+# 200–249 could read anything from 0.70 to 1.0).
 BISECT_STEPS = 4
 BISECT_UNTIL = 0.05
 TOP_UP = 500_000_000
