@@ -5,7 +5,9 @@
   then the transaction, its journal entries, the lots' new remainders and allocations, the
   account's balances and the request row; two round trips and the COMMIT.
 - `call_authorize` + `call_capture`: a call's two ledger transactions (authorize with a hold;
-  capture: the charge, the hold captured, the call finalized), the shape of ledger.calls.
+  capture: the charge, the hold captured, the call finalized), the shape of ledger.calls;
+- `call_checkpoint`: a running call's usage checkpoint (its events recorded, its hold raised),
+  the writes of ledger.call_usage's checkpoint without the pricing.
 
 Each leaves the books exactly as the ledger would (the run's invariant check covers them).
 """
@@ -27,6 +29,7 @@ HOUSEKEEPING = (
     "WHERE account_id = %(a)s AND status = 'active' AND expires_at <= now())"
 )
 LOCK = "SELECT paid_paisa, promo_paisa, reserved_paisa, min_balance_paisa FROM accounts "
+_NOT_QUANTITIES = {"event_id", "component", "sku", "occurred_at"}
 LOTS = (
     "SELECT id, kind, remaining_paisa FROM credit_lots WHERE account_id = %s "
     "AND remaining_paisa > 0 ORDER BY kind = 'paid', id FOR UPDATE"
@@ -179,6 +182,51 @@ async def call_authorize(conn: Conn, account_id: str, call_id: str, hold: int) -
             (hold, account_id),
         )
     return True
+
+
+async def call_checkpoint(
+    conn: Conn, call_id: str, batch: str, events: list[dict[str, Any]]
+) -> None:
+    """A running call's usage checkpoint: lock the account and the call's hold, record the
+    events (a repeated id once), raise the hold by a paisa an event. Not priced: the bench's
+    floor charges a fixed price at capture."""
+    async with conn.pipeline(), conn.transaction():
+        account = await conn.execute(
+            "SELECT a.id FROM accounts a JOIN calls c ON c.account_id = a.id "
+            "WHERE c.call_id = %s FOR UPDATE OF a",
+            (call_id,),
+        )
+        hold = await conn.execute(
+            "SELECT id FROM holds WHERE reference = %s AND status = 'active' FOR UPDATE",
+            (f"call:{call_id}",),
+        )
+        found, held = await account.fetchone(), await hold.fetchone()
+        assert found is not None and held is not None
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO call_usage_events (call_id, event_id, component, sku, quantities, "
+                "occurred_at, batch, phase, recorded_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, 'live', now()) ON CONFLICT DO NOTHING",
+                [
+                    (call_id, e["event_id"], e["component"], e["sku"],
+                     json.dumps({k: str(v) for k, v in e.items() if k not in _NOT_QUANTITIES}),
+                     e.get("occurred_at"), batch)
+                    for e in events
+                ],
+            )  # fmt: skip
+        raise_by = len(events)
+        await conn.execute(
+            "UPDATE holds SET amount_paisa = amount_paisa + %s WHERE id = %s", (raise_by, held[0])
+        )
+        await conn.execute(
+            "UPDATE accounts SET reserved_paisa = reserved_paisa + %s WHERE id = %s",
+            (raise_by, found[0]),
+        )
+        await conn.execute(
+            "UPDATE calls SET usage_event_count = usage_event_count + %s, updated_at = now() "
+            "WHERE call_id = %s",
+            (len(events), call_id),
+        )
 
 
 async def call_capture(conn: Conn, call_id: str, b: Breakdown, usage: list[dict[str, Any]]) -> None:
