@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bench.baseline import BASELINE_TASK_QUEUE, NOTIFY_TASK_QUEUE
+from bench.baseline import BASELINE_TASK_QUEUE, LEDGER_TASK_QUEUE, NOTIFY_TASK_QUEUE
 from bench.load import (
     BalancePoller,
     BalanceShown,
@@ -30,6 +30,7 @@ from orchestrator_client import BillingClient
 KIND_LABELS = {
     "baseline": "baseline",
     "notify": "baseline+notify",
+    "ledger": "baseline+ledger",
     "billed": "billed",
     "hot": "hot",
 }
@@ -46,6 +47,7 @@ class Bench:
         self.billed: BillingClient | None = None
         self.baseline: BillingClient | None = None
         self.notify: BillingClient | None = None
+        self.ledger_floor: BillingClient | None = None
         self.accounts: list[str] = []
         self.hot_account = ""
         self.latency_accounts: list[str] = []
@@ -73,6 +75,7 @@ class Bench:
             self.stack.temporal.address, task_queue=BASELINE_TASK_QUEUE
         )
         self.notify = BillingClient(self.baseline.client, task_queue=NOTIFY_TASK_QUEUE)
+        self.ledger_floor = BillingClient(self.baseline.client, task_queue=LEDGER_TASK_QUEUE)
 
     def _plan(self, kind: str, account_id: str) -> CallPlan:
         plan = make_plan(self._call_id(kind), account_id, self.rng)
@@ -84,7 +87,11 @@ class Bench:
         self, kind: str, batched: bool, duration: float, phase: Phase | None = None
     ) -> Phase:
         """One round of a closed-loop case; pass `phase` to add a round to it."""
-        client = {"baseline": self.baseline, "notify": self.notify}.get(kind, self.billed)
+        client = {
+            "baseline": self.baseline,
+            "notify": self.notify,
+            "ledger": self.ledger_floor,
+        }.get(kind, self.billed)
         assert client is not None
         quiesce_collector()
         name = f"{KIND_LABELS[kind]} {'batched' if batched else 'unbatched'}"
@@ -208,10 +215,11 @@ class Bench:
         return phase
 
     async def warmup(self) -> None:
-        assert self.billed and self.baseline and self.notify
+        assert self.billed and self.baseline and self.notify and self.ledger_floor
         for client, kind in (
             (self.baseline, "baseline"),
             (self.notify, "notify"),
+            (self.ledger_floor, "ledger"),
             (self.billed, "billed"),
         ):
             plans = [self._plan(kind, self.accounts[i]) for i in range(self.args.concurrency)]

@@ -14,7 +14,13 @@ Running holds cost: `billed-no-holds` is the billed workflow with its usage chec
 its running holds) turned off (bench.no_holds), on its own worker. It runs at the billed
 search's levels, not a search of its own: the largest level billed held and the first it did
 not (`compare_without_holds`); the CPU of the billing workers and PostgreSQL per call-second is
-compared at the level both ran."""
+compared at the level both ran.
+
+The ledger floor (`ledger-floor`, bench.baseline's LedgerFloorCallWorkflow: the baseline plus the
+hold, the usage checkpoints and the charge in hand-written SQL) runs at the level the target asks
+for, ⌈0.9 × the baseline's N⌉, and if it fails there at the first level billed failed at
+(`floor_at_target`): whether any billing that writes the ledger as the contract asks could
+reach the target on this machine."""
 
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ from orchestrator_client import BillingClient
 LIMIT_S = 1.0
 BILLED_KINDS = ("billed", "billed-no-holds")  # charged calls: balance polled, plans verified
 WITHOUT_HOLDS = "billed-no-holds"
+LEDGER_FLOOR = "ledger-floor"
+TARGET_RATIO = 0.9  # live calls: billed N ≥ 0.9 × the baseline's N (issue 16)
 MAX_HOLDS_COST = 0.1  # running holds may cost at most 10 % of billed capacity (issue 12)
 # Halvings between the last level that held and the first that did not, while they are more
 # than BISECT_UNTIL of the held level apart: doubling alone finds N within a factor of 2, four
@@ -135,10 +143,13 @@ class Capacity:
         cpu: CpuMeter,
         seed: int,
         without_holds: BillingClient | None = None,
+        ledger_floor: BillingClient | None = None,
     ) -> None:
         self.clients = {"billed": billed, "baseline": baseline}
         if without_holds is not None:
             self.clients[WITHOUT_HOLDS] = without_holds
+        if ledger_floor is not None:
+            self.clients[LEDGER_FLOOR] = ledger_floor
         self.url = database_url
         self.cpu = cpu
         self.seed = seed
@@ -302,6 +313,30 @@ class Capacity:
         if a and b:
             out["worker_and_postgres_cpu_with_over_without"] = round(a / b, 3)
         return out, trials + billed_extra
+
+    async def floor_at_target(
+        self, baseline_max: int, billed_trials: list[Trial], duration: float
+    ) -> dict[str, Any]:
+        """The ledger floor at ⌈0.9 × the baseline's N⌉; where it fails there, at the first
+        level billed failed at below that too (does the floor go further than billed?)."""
+        import math
+
+        if not baseline_max:
+            return {"error": "no baseline level held"}
+        target = math.ceil(TARGET_RATIO * baseline_max)
+        failed = [t.calls for t in billed_trials if not t.held and t.calls < target]
+        levels = [target, *([min(failed)] if failed else [])]
+        trials: list[Trial] = []
+        for level in levels:
+            if (await self._run(LEDGER_FLOOR, level, duration, trials)).held:
+                break
+        held = [t.calls for t in trials if t.held]
+        return {
+            "target_level": target,
+            "holds_target": trials[0].held,
+            "max_calls_tried_that_held": max(held) if held else None,
+            "trials": [t.public() for t in trials],
+        }
 
 
 def holds_ratio(with_holds: int, without_holds: int, without_failed_at: int | None) -> float | None:

@@ -57,9 +57,13 @@ def plot(phases: list[Phase], path: Path) -> None:
     names = [p.name for p in closed]
     rates = [p.calls_per_s() for p in closed]
     colors = [
-        {"baseline": "tab:grey", "notify": "tab:olive", "billed": "tab:blue", "hot": "tab:orange"}[
-            p.kind
-        ]
+        {
+            "baseline": "tab:grey",
+            "notify": "tab:olive",
+            "ledger": "tab:brown",
+            "billed": "tab:blue",
+            "hot": "tab:orange",
+        }[p.kind]
         for p in closed
     ]
     axes[2].barh(names, rates, color=colors)

@@ -40,13 +40,15 @@ def _capacity(capacity: dict[str, Any]) -> list[str]:
         "| workflow | N | ok / failed | hangup p99 ms | signal lag p99 ms | events lost | held |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for kind in ("baseline", "billed"):
-        for t in capacity[kind]["trials"]:
-            held = "yes" if t["held"] else "no"
-            lines.append(
-                f"| {kind} | {t['calls']} | {t['ok']} / {t['failed']} | {t['hangup_p99_ms']} "
-                f"| {t['signal_lag_p99_ms']} | {t['events_lost']} | {held} |"
-            )
+    trials = [(kind, t) for kind in ("baseline", "billed") for t in capacity[kind]["trials"]]
+    # The ledger floor (runs since it was added): at the target level, and maybe one more.
+    trials += [("ledger floor", t) for t in capacity.get("ledger_floor", {}).get("trials", [])]
+    for kind, t in trials:
+        held = "yes" if t["held"] else "no"
+        lines.append(
+            f"| {kind} | {t['calls']} | {t['ok']} / {t['failed']} | {t['hangup_p99_ms']} "
+            f"| {t['signal_lag_p99_ms']} | {t['events_lost']} | {held} |"
+        )
     lines.append("")
     return lines
 
@@ -104,18 +106,22 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
         summary = results["summary"]
         lines.append(
-            "| usage signals per call | baseline | baseline+notify | billed | hot account "
-            "| billed ÷ baseline | hot ÷ baseline | baseline+notify ÷ baseline |"
+            "| usage signals per call | baseline | baseline+notify | baseline+ledger | billed "
+            "| hot account | billed ÷ baseline | hot ÷ baseline | baseline+notify ÷ baseline "
+            "| baseline+ledger ÷ baseline | billed ÷ baseline+ledger |"
         )
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| --- |" + " ---: |" * 10)
         for mode, label in (("unbatched", "10 (unbatched)"), ("batched", "1 (batched)")):
             x = summary[mode]
             lines.append(
                 f"| {label} | {x['baseline_calls_per_s']} "
                 f"| {x.get('baseline_notify_calls_per_s', '–')} "
+                f"| {x.get('ledger_floor_calls_per_s', '–')} "
                 f"| {x['billed_calls_per_s']} | {x['hot_account_calls_per_s']} "
                 f"| {x['billed_over_baseline']} | {x['hot_over_baseline']} "
-                f"| {x.get('notify_over_baseline', '–')} |"
+                f"| {x.get('notify_over_baseline', '–')} "
+                f"| {x.get('ledger_floor_over_baseline', '–')} "
+                f"| {x.get('billed_over_ledger_floor', '–')} |"
             )
         lines.append("")
     for group, title in (("ledger", "Ledger vs raw psycopg"), ("api", "osmAPI over HTTP")):

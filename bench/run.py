@@ -4,9 +4,9 @@ Starts a private stack (PostgreSQL, Temporal dev server, billing worker(s), API 
 `--api-workers` uvicorn processes, baseline worker) on 127.0.0.1, then runs these groups
 (`--only` picks some):
 
-- `calls`: closed-loop throughput (baseline, baseline+notify, billed spread, billed hot account;
-  unbatched and batched usage, interleaved rounds) and the open-loop latency phase at half of the
-  billed batched peak (bench.calls);
+- `calls`: closed-loop throughput (baseline, baseline+notify, baseline+ledger, billed spread,
+  billed hot account; unbatched and batched usage, interleaved rounds) and the open-loop latency
+  phase at half of the billed batched peak (bench.calls, bench.baseline);
 - `ledger`: the ledger against a raw psycopg implementation of the same transactions, no HTTP,
   no Temporal: the osmAPI charge spread and on one hot account, a call's authorize + capture
   (bench.ledger_cases, bench.raw_ledger);
@@ -15,7 +15,8 @@ Starts a private stack (PostgreSQL, Temporal dev server, billing worker(s), API 
   whether any of it touched Temporal (bench.osmapi); `--profile` adds a py-spy top-20 of the API
   processes under the spread charge load;
 - `capacity`: live-call capacity, billed and baseline, the billed workflow without running holds
-  at the billed levels (their cost, bench.no_holds), and the capacity model (bench.capacity);
+  at the billed levels (their cost, bench.no_holds), the ledger floor at the level the target
+  asks for (bench.baseline), and the capacity model (bench.capacity);
 
 then the ledger invariant checker over everything the run wrote, the charged totals against what
 the load generator priced, and every target of issue 16 with met / missed (bench.targets).
@@ -72,7 +73,7 @@ async def run_calls(bench: Bench, args: argparse.Namespace) -> list[Phase]:
     for batched in (False, True):
         cases: dict[str, Phase] = {}
         for _ in range(args.rounds):
-            for kind in ("baseline", "notify", "billed", "hot"):
+            for kind in ("baseline", "notify", "ledger", "billed", "hot"):
                 cases[kind] = await bench.closed_loop(kind, batched, per_round, cases.get(kind))
         phases.extend(cases.values())
     peak = max(p.calls_per_s() for p in phases if p.kind == "billed" and p.batched)
@@ -86,7 +87,13 @@ async def run_capacity(bench: Bench, stack: Stack, args: argparse.Namespace) -> 
     assert bench.billed is not None and bench.baseline is not None
     without_holds = BillingClient(bench.billed.client, task_queue=NO_HOLDS_TASK_QUEUE)
     capacity = Capacity(
-        bench.billed, bench.baseline, stack.database_url, bench.cpu, args.seed, without_holds
+        bench.billed,
+        bench.baseline,
+        stack.database_url,
+        bench.cpu,
+        args.seed,
+        without_holds,
+        bench.ledger_floor,
     )
     await capacity.seed_accounts(args.capacity_max)
     out: dict[str, Any] = {"duration_s": args.capacity_duration}
@@ -114,6 +121,10 @@ async def run_capacity(bench: Bench, stack: Stack, args: argparse.Namespace) -> 
     if (events := await history([t for t in trials if t.kind == WITHOUT_HOLDS])) is not None:
         holds["without_holds_history_events_per_call_second"] = events
     out["running_holds"] = holds
+    # The ledger floor at the level the live-call target asks for.
+    out["ledger_floor"] = await capacity.floor_at_target(
+        out["baseline"]["max_calls"], billed_trials, args.capacity_duration
+    )
     bench.plans.extend(capacity.plans)
     out["model"] = model(out["billed"], os.cpu_count() or 1)
     return out
@@ -192,6 +203,18 @@ def print_running_holds(holds: dict[str, Any]) -> None:
     if "worker_and_postgres_cpu_with_over_without" in holds:
         ratio = holds["worker_and_postgres_cpu_with_over_without"]
         print(f"  worker + PostgreSQL CPU, with ÷ without holds: {ratio}")
+
+
+def print_ledger_floor(floor: dict[str, Any]) -> None:
+    if "error" in floor:
+        print(f"ledger floor: {floor['error']}")
+        return
+    verdict = "holds" if floor["holds_target"] else "does not hold"
+    print(
+        f"ledger floor (the baseline + the ledger's writes, nothing else): {verdict} the target "
+        f"level {floor['target_level']}; largest level tried that held: "
+        f"{floor['max_calls_tried_that_held']}"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -288,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlive-call capacity: billed N = {c['billed']['max_calls']}, "
               f"baseline N = {c['baseline']['max_calls']}")  # fmt: skip
         print_running_holds(c["running_holds"])
+        print_ledger_floor(c["ledger_floor"])
     print_verification(results["verification"])
     print("\ntargets (issue 16):")
     print(targets.table(results["summary"]["targets"]))

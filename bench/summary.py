@@ -64,7 +64,9 @@ def ratio(a: float, b: float) -> float | None:
 
 
 def summarize(phases: list[Phase]) -> dict[str, Any]:
-    """The calls' ratios (billed ÷ baseline, hot ÷ baseline) and the latency phase."""
+    """The calls' ratios (billed ÷ baseline, hot ÷ baseline, and against the ledger floor:
+    baseline+ledger ÷ baseline is the most billing could reach, billed ÷ baseline+ledger how
+    near it comes) and the latency phase. A run without the floor's phases has no floor ratios."""
     by_name = {p.name: p for p in phases}
     summary: dict[str, Any] = {}
     for mode in ("unbatched", "batched"):
@@ -72,6 +74,7 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
         notify = by_name[f"baseline+notify {mode}"].calls_per_s()
         billed = by_name[f"billed {mode}"].calls_per_s()
         hot = by_name[f"hot {mode}"].calls_per_s()
+        ledger_floor = by_name.get(f"baseline+ledger {mode}")
         summary[mode] = {
             "baseline_calls_per_s": round(base, 2),
             "baseline_notify_calls_per_s": round(notify, 2),
@@ -81,6 +84,13 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
             "billed_over_baseline": ratio(billed, base),
             "hot_over_baseline": ratio(hot, base),
         }
+        if ledger_floor is not None:
+            floor_rate = ledger_floor.calls_per_s()
+            summary[mode] |= {
+                "ledger_floor_calls_per_s": round(floor_rate, 2),
+                "ledger_floor_over_baseline": ratio(floor_rate, base),
+                "billed_over_ledger_floor": ratio(billed, floor_rate),
+            }
     latency = next(p for p in phases if p.kind == "latency").public()
     floor = next(p for p in phases if p.kind == "baseline-latency").public()
     summary["latency_phase"] = {
@@ -127,6 +137,12 @@ def print_calls(phases: list[Phase], summary: dict[str, Any]) -> None:
             f"hot/baseline = {s['hot_over_baseline']}   "
             f"baseline+notify/baseline = {s['notify_over_baseline']}"
         )
+        if "ledger_floor_over_baseline" in s:
+            print(
+                f"{'':<10} baseline+ledger/baseline = {s['ledger_floor_over_baseline']} "
+                "(the most billing could reach)   "
+                f"billed/(baseline+ledger) = {s['billed_over_ledger_floor']}"
+            )
 
 
 def print_ops(title: str, phases: list[dict[str, Any]]) -> None:

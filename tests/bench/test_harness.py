@@ -1,6 +1,6 @@
 """The benchmark's own tools, without a stack: every issue-16 target reported met, missed or not
 measured from a run's results; the py-spy table; the capacity model; the quick mode's settings;
-the HTTP client against a real server."""
+the HTTP client against a real server; the calls' ratios, the ledger floor's among them."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from typing import Any
 from bench import targets
 from bench.capacity import Capacity, Trial, model
 from bench.http import Connection
+from bench.load import CallSample
+from bench.measure import Phase
 from bench.osmapi import ApiCases
 from bench.profile import markdown, top_functions
 from bench.run import QUICK, parse_args
+from bench.summary import summarize
 
 
 def phase(name: str, per_s: float, p99: float | None = None) -> dict[str, Any]:
@@ -368,3 +371,35 @@ def test_capacity_search_doubles_then_halves_the_gap_to_within_5_percent() -> No
     assert asyncio.run(search(170)) == (168, [25, 50, 100, 200, 150, 175, 162, 168])
     assert asyncio.run(search(1000)) == (400, [25, 50, 100, 200, 400])
     assert asyncio.run(search(40)) == (40, [25, 50, 37, 43, 40, 41])  # four halvings at most
+
+
+def closed_loop(name: str, kind: str, calls: int) -> Phase:
+    """A closed-loop phase of `calls` calls in 10 s (calls/s = calls ÷ 10)."""
+    done = Phase(name, kind, name.endswith(" batched"), 20, None, elapsed_s=10.0)
+    done.samples = [CallSample(call_id=f"{name}-{n}", ok=True) for n in range(calls)]
+    return done
+
+
+def test_the_calls_summary_measures_billing_against_the_ledger_floor_when_it_ran() -> None:
+    latency = [
+        Phase("latency", "latency", True, None, 5.0),
+        Phase("b", "baseline-latency", True, None, 5.0),
+    ]
+    counts = {
+        "baseline": 600,
+        "baseline+notify": 580,
+        "baseline+ledger": 540,
+        "billed": 500,
+        "hot": 510,
+    }
+    phases = [
+        closed_loop(f"{label} {mode}", label, calls)
+        for mode in ("unbatched", "batched")
+        for label, calls in counts.items()
+    ]
+    summary = summarize(phases + latency)["batched"]
+    assert summary["billed_over_baseline"] == 0.833
+    assert summary["ledger_floor_over_baseline"] == 0.9  # 540 ÷ 600: the most billing could reach
+    assert summary["billed_over_ledger_floor"] == 0.926  # 500 ÷ 540
+    without_floor = [p for p in phases if not p.name.startswith("baseline+ledger")]
+    assert "ledger_floor_over_baseline" not in summarize(without_floor + latency)["batched"]
