@@ -22,7 +22,7 @@ worker's: the call's authorize (its hold), a usage checkpoint (the events and th
 a report that finds usage pending as long as the billed workflow lets it gather, and the capture
 (the charge). No rate card in the history, no timers, no search attributes: what the billed
 workflow costs beyond it is billing's own overhead, and its rate ÷ the baseline's is about the
-most any billing that writes the ledger could reach on this machine.
+most any billing that writes the ledger, one transaction a write, could reach on this machine.
 
 Run its worker with `python -m bench.baseline --address 127.0.0.1:PORT`.
 """

@@ -19,8 +19,8 @@ compared at the level both ran.
 The ledger floor (`ledger-floor`, bench.baseline's LedgerFloorCallWorkflow: the baseline plus the
 hold, the usage checkpoints and the charge in hand-written SQL) runs at the level the target asks
 for, ⌈0.9 × the baseline's N⌉, and if it fails there at the first level billed failed at
-(`floor_at_target`): whether any billing that writes the ledger as the contract asks could
-reach the target on this machine."""
+(`floor_at_target`): whether any billing that writes the ledger as the contract asks, one
+transaction a write, could reach the target on this machine."""
 
 from __future__ import annotations
 

@@ -65,8 +65,9 @@ def ratio(a: float, b: float) -> float | None:
 
 def summarize(phases: list[Phase]) -> dict[str, Any]:
     """The calls' ratios (billed ÷ baseline, hot ÷ baseline, and against the ledger floor:
-    baseline+ledger ÷ baseline is the most billing could reach, billed ÷ baseline+ledger how
-    near it comes) and the latency phase. A run without the floor's phases has no floor ratios."""
+    baseline+ledger ÷ baseline is about the most billing that writes the ledger one transaction
+    per write could reach, billed ÷ baseline+ledger how near it comes) and the latency phase. A
+    run without the floor's phases has no floor ratios."""
     by_name = {p.name: p for p in phases}
     summary: dict[str, Any] = {}
     for mode in ("unbatched", "batched"):
@@ -140,7 +141,7 @@ def print_calls(phases: list[Phase], summary: dict[str, Any]) -> None:
         if "ledger_floor_over_baseline" in s:
             print(
                 f"{'':<10} baseline+ledger/baseline = {s['ledger_floor_over_baseline']} "
-                "(the most billing could reach)   "
+                "(the ledger floor)   "
                 f"billed/(baseline+ledger) = {s['billed_over_ledger_floor']}"
             )
 

@@ -403,3 +403,39 @@ def test_the_calls_summary_measures_billing_against_the_ledger_floor_when_it_ran
     assert summary["billed_over_ledger_floor"] == 0.926  # 500 ÷ 540
     without_floor = [p for p in phases if not p.name.startswith("baseline+ledger")]
     assert "ledger_floor_over_baseline" not in summarize(without_floor + latency)["batched"]
+
+
+def test_the_ledger_floor_runs_at_the_target_level_then_where_billed_first_failed() -> None:
+    """⌈0.9 × the baseline's N⌉ first; where the floor fails there, the first level billed
+    failed at below it (does the floor go further than billed?); nothing more."""
+
+    async def floor(capacity_of: int, baseline_max: int) -> tuple[dict[str, Any], list[int]]:
+        ran: list[int] = []
+
+        async def fake_run(kind: str, level: int, duration: float, trials: list[Trial]) -> Trial:
+            assert kind == "ledger-floor"
+            ran.append(level)
+            held = level <= capacity_of
+            trials.append(
+                Trial(kind, level, 10, ok=level, hangup=[0.2 if held else 1.5], lag=[0.01])
+            )
+            return trials[-1]
+
+        billed = [
+            Trial("billed", level, 10, ok=level, hangup=[0.2 if level <= 175 else 1.5], lag=[0.01])
+            for level in (100, 200, 150, 175, 187, 181)
+        ]
+        capacity = Capacity.__new__(Capacity)
+        capacity._run = fake_run  # type: ignore[method-assign]
+        return await capacity.floor_at_target(baseline_max, billed, 10), ran
+
+    out, ran = asyncio.run(floor(capacity_of=240, baseline_max=262))
+    assert ran == [236] and out["holds_target"] and out["max_calls_tried_that_held"] == 236
+    out, ran = asyncio.run(floor(capacity_of=200, baseline_max=262))
+    assert ran == [236, 181]  # billed failed at 181, 187 and 200: the first is 181
+    assert not out["holds_target"] and out["max_calls_tried_that_held"] == 181
+    out, ran = asyncio.run(floor(capacity_of=150, baseline_max=262))
+    assert not out["holds_target"] and out["max_calls_tried_that_held"] is None
+    assert asyncio.run(floor(capacity_of=150, baseline_max=0))[0] == {
+        "error": "no baseline level held"
+    }
