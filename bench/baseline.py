@@ -34,6 +34,7 @@ import asyncio
 import signal
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
@@ -291,12 +292,9 @@ class LedgerFloorCallWorkflow(BaselineCallWorkflow):
 
     @workflow.signal(name=USAGE_SIGNAL)
     def usage(self, payload: dict[str, Any]) -> None:
-        events = payload.get("events") if "events" in payload else [payload]
-        for event in events or []:
-            event_id = str(event.get("event_id"))
-            if event_id not in self._events:
-                self._events[event_id] = event
-                self._pending.append(event)
+        known = len(self._events)
+        super().usage(payload)  # the baseline's parsing and dedupe; new ids are appended last
+        self._pending.extend(islice(self._events.values(), known, None))
         if self._pending and self._pending_since is None:
             self._pending_since = workflow.now()
 
